@@ -1,0 +1,41 @@
+# Rostersync: `make run` starts the app on SQLite + a folder broker; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# Local defaults; any of them can be overridden from the environment (see README).
+export DJANGO_DEBUG ?= true
+export DJANGO_SECRET_KEY ?= insecure-local-development-key-do-not-use-in-production
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test setup bench check clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet ".[test]"
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py setup_demo
+
+run: setup
+	$(BIN)/honcho start -f Procfile
+
+# Tests keep their database, broker folder and cache apart from `make run`'s.
+test: export ROSTERSYNC_VAR_DIR ?= $(CURDIR)/var/test
+test: $(INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py
+
+check: $(INSTALLED)
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf var/ $(VENV)

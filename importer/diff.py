@@ -1,0 +1,343 @@
+"""The diff: what importing a file would change. Pure: no database, settings or clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import replace
+
+from .types import (
+    FIELD_LABELS,
+    Action,
+    Change,
+    ChangeSet,
+    Policy,
+    Record,
+    RowIssue,
+    Snapshot,
+    SnapshotUser,
+)
+
+# Profile fields stored on the user as they are (the manager is a relation, handled apart).
+PROFILE_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "location",
+    "employee_id",
+    "hire_date",
+)
+
+# A person in the resulting user base: an existing user's id, or ("new", row) for a new one.
+Key = int | tuple[str, int]
+
+
+def display(value: str | dt.date | None) -> str:
+    """Return a value as the preview and History show it: dates in ISO form."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def compute_changeset(records: list[Record], snapshot: Snapshot, policy: Policy) -> ChangeSet:
+    """Return what applying `records` to the users in `snapshot` would change; read nothing else.
+
+    Changes come in file order, then deactivations by email. Checks that need the whole user
+    base (managers that exist, cycles, emails taken) are reported as row issues.
+    """
+    return _Diff(records, snapshot, policy).run()
+
+
+class _Diff:
+    def __init__(self, records: list[Record], snapshot: Snapshot, policy: Policy):
+        self.records = records
+        self.snapshot = snapshot
+        self.policy = policy
+        self.users = {user.id: user for user in snapshot.users}
+        self.by_email = {user.email: user for user in snapshot.users}
+        self.by_employee_id = {u.employee_id: u for u in snapshot.users if u.employee_id}
+        self.issues: list[RowIssue] = []
+        self.matches: dict[int, SnapshotUser] = {}  # record row -> user
+        self.matched_rows: dict[int, int] = {}  # user id -> record row
+
+    def run(self) -> ChangeSet:
+        kept_records = [record for record in self.records if self._match(record)]
+        staying = self._staying_emails(kept_records)
+        changes: list[Change] = []
+        unchanged = 0
+        for record in kept_records:
+            user = self.matches.get(record.row)
+            change = self._change_for(record, user, staying)
+            if change is None:
+                unchanged += 1
+            else:
+                changes.append(change)
+        changes.extend(self._deactivations())
+        self._check_manager_cycles(kept_records, staying)
+        return ChangeSet(changes=tuple(changes), issues=tuple(self.issues), unchanged=unchanged)
+
+    # Matching ----------------------------------------------------------------------------------
+
+    def _match(self, record: Record) -> bool:
+        """Find the user a record describes; return False when the record cannot be used."""
+        email = record.email
+        if email in self.snapshot.emails_in_other_orgs:
+            self._error(
+                record,
+                "email_in_other_org",
+                "email",
+                email,
+                "This email belongs to a user of another organization on the platform. "
+                "Use the person's address at this company, or contact support.",
+            )
+            return False
+        employee_id = record.get("employee_id") or ""
+        user = self.by_employee_id.get(employee_id) if employee_id else None
+        if user is None:
+            user = self.by_email.get(email)
+        if user is None:
+            return True
+        if user.id in self.matched_rows:
+            first_row = self.matched_rows[user.id]
+            self._error(
+                record,
+                "conflicting_match",
+                "email",
+                email,
+                f"This row and row {first_row} both describe the existing user {user.email} "
+                f"(one by employee ID, one by email). Keep one row per person.",
+            )
+            return False
+        if email != user.email:
+            other = self.by_email.get(email)
+            if other is not None and other.id != user.id:
+                self._error(
+                    record,
+                    "email_taken",
+                    "email",
+                    email,
+                    f"Employee ID {employee_id} belongs to {user.email}, but {email} is already "
+                    f"the address of another user. Fix the email or the employee ID.",
+                )
+                return False
+        self.matches[record.row] = user
+        self.matched_rows[user.id] = record.row
+        return True
+
+    def _staying_emails(self, records: list[Record]) -> dict[str, Key]:
+        """Return every email of the resulting user base that can be a manager, with its person."""
+        staying: dict[str, Key] = {}
+        for user in self.snapshot.users:
+            if user.id not in self.matched_rows and user.is_active and not self._deactivates(user):
+                staying[user.email] = user.id
+        for record in records:
+            user = self.matches.get(record.row)
+            if user is not None:
+                staying[record.email] = user.id
+            elif self.policy.create_users:
+                staying[record.email] = ("new", record.row)
+        return staying
+
+    def _deactivates(self, user: SnapshotUser) -> bool:
+        return (
+            self.policy.deactivate_missing
+            and user.is_active
+            and user.id not in self.matched_rows
+            and not user.is_protected
+            and not user.is_staff
+            and user.id != self.policy.acting_user_id
+        )
+
+    # Changes ------------------------------------------------------------------------------------
+
+    def _change_for(
+        self, record: Record, user: SnapshotUser | None, staying: dict[str, Key]
+    ) -> Change | None:
+        if user is None:
+            return self._creation(record, staying)
+        if user.is_protected:
+            return None
+        fields = self._profile_changes(record, user)
+        if self.policy.update_managers:
+            manager_change = self._manager_change(record, user, staying)
+            if manager_change is not None:
+                fields["manager_email"] = manager_change
+        if not user.is_active and self.policy.reactivate:
+            return Change(Action.REACTIVATE, record.email, user.id, record.row, fields)
+        if fields:
+            return Change(Action.UPDATE, record.email, user.id, record.row, fields)
+        return None
+
+    def _creation(self, record: Record, staying: dict[str, Key]) -> Change | None:
+        if not self.policy.create_users:
+            return None
+        fields = {
+            name: ("", display(value))
+            for name, value in record.values.items()
+            if name != "manager_email" and display(value)
+        }
+        manager_email = record.get("manager_email")
+        if manager_email and self._manager_key(record, manager_email, staying) is not None:
+            fields["manager_email"] = ("", manager_email)
+        return Change(Action.CREATE, record.email, None, record.row, fields)
+
+    def _profile_changes(self, record: Record, user: SnapshotUser) -> dict[str, tuple[str, str]]:
+        fields: dict[str, tuple[str, str]] = {}
+        for name in PROFILE_FIELDS:
+            if name not in record.values or name not in self.policy.update_fields:
+                continue
+            new = record.values[name]
+            if not display(new) and name not in self.policy.clear_blank_fields:
+                continue  # A blank cell keeps the stored value.
+            if name == "email" and not new:
+                continue  # An email is never cleared.
+            old = getattr(user, name)
+            if display(old) != display(new):
+                fields[name] = (display(old), display(new))
+        return fields
+
+    def _manager_change(
+        self, record: Record, user: SnapshotUser, staying: dict[str, Key]
+    ) -> tuple[str, str] | None:
+        if "manager_email" not in record.values:
+            return None
+        manager_email = record.get("manager_email") or ""
+        old_manager = self.users.get(user.manager_id) if user.manager_id else None
+        old_email = old_manager.email if old_manager else ""
+        if not manager_email:
+            if "manager_email" in self.policy.clear_blank_fields and old_manager:
+                return (old_email, "")
+            return None
+        new_key = self._manager_key(record, manager_email, staying)
+        if new_key is None or new_key == user.manager_id:
+            return None
+        return (old_email, manager_email)
+
+    def _manager_key(self, record: Record, manager_email: str, staying: dict[str, Key]) -> Key | None:
+        """Return the person a manager email names, reporting a row error when there is none."""
+        if manager_email == record.email:
+            return None  # columns.py reports self_manager.
+        key = staying.get(manager_email)
+        if key is None:
+            where = (
+                "in the file"
+                if self.policy.deactivate_missing
+                else "in the file or among the organization's active users"
+            )
+            self._error(
+                record,
+                "manager_not_found",
+                "manager_email",
+                manager_email,
+                f"The manager {manager_email} is not {where}. Add a row for the manager or "
+                f"correct the address.",
+            )
+        return key
+
+    def _deactivations(self) -> list[Change]:
+        return [
+            Change(Action.DEACTIVATE, user.email, user.id, None, {})
+            for user in sorted(self.snapshot.users, key=lambda u: u.email)
+            if self._deactivates(user)
+        ]
+
+    # Checks over the whole result ----------------------------------------------------------------
+
+    def _check_manager_cycles(self, records: list[Record], staying: dict[str, Key]) -> None:
+        """Report managers that would report to each other, naming everyone in the circle."""
+        manager_of: dict[Key, Key] = {}
+        email_of: dict[Key, str] = {}
+        row_of: dict[Key, int] = {}
+        for email, key in staying.items():
+            email_of[key] = email
+            if isinstance(key, int) and self.users[key].manager_id is not None:
+                manager_of[key] = self.users[key].manager_id
+        for record in records:
+            user = self.matches.get(record.row)
+            key: Key = user.id if user is not None else ("new", record.row)
+            if key not in email_of:
+                continue
+            row_of[key] = record.row
+            manager_email = record.get("manager_email")
+            may_set = user is None or (self.policy.update_managers and not user.is_protected)
+            if manager_email and may_set and manager_email in staying:
+                manager_of[key] = staying[manager_email]
+        reported: set[Key] = set()
+        for start in manager_of:
+            path: list[Key] = []
+            seen: dict[Key, int] = {}
+            node: Key | None = start
+            while node is not None and node not in seen and node not in reported:
+                seen[node] = len(path)
+                path.append(node)
+                node = manager_of.get(node)
+            if node is None or node in reported or node not in seen:
+                reported.update(path)
+                continue
+            cycle = path[seen[node] :]
+            reported.update(path)
+            if not any(key in row_of for key in cycle):
+                continue  # A loop that already existed and that this file does not touch.
+            names = " → ".join(email_of.get(key, "?") for key in [*cycle, cycle[0]])
+            for key in cycle:
+                if key in row_of:
+                    self.issues.append(
+                        RowIssue(
+                            code="manager_cycle",
+                            message=f"Managers would report to each other in a circle: {names}. "
+                            f"Correct the manager of one of them.",
+                            row=row_of[key],
+                            column=FIELD_LABELS["manager_email"],
+                            value=email_of.get(manager_of[key], ""),
+                        )
+                    )
+
+    def _error(self, record: Record, code: str, field: str, value: str, message: str) -> None:
+        self.issues.append(
+            RowIssue(
+                code=code, message=message, row=record.row, column=FIELD_LABELS[field], value=value
+            )
+        )
+
+
+def apply_to_snapshot(snapshot: Snapshot, changeset: ChangeSet) -> Snapshot:
+    """Return the snapshot as it would be after applying `changeset` (for tests and checks)."""
+    users = {user.id: user for user in snapshot.users}
+    next_id = max(users, default=0) + 1
+    by_email = {user.email: user.id for user in snapshot.users}
+    manager_emails: dict[int, str | None] = {}
+    for change in changeset.changes:
+        if change.action == Action.CREATE:
+            user_id, next_id = next_id, next_id + 1
+            users[user_id] = SnapshotUser(id=user_id, email=change.email)
+        else:
+            user_id = change.user_id
+        values = {name: new for name, (_old, new) in change.fields.items()}
+        manager = values.pop("manager_email", None)
+        if manager is not None:
+            manager_emails[user_id] = manager
+        updates: dict = {name: _stored(name, value) for name, value in values.items()}
+        if change.action == Action.DEACTIVATE:
+            updates["is_active"] = False
+        elif change.action == Action.REACTIVATE:
+            updates["is_active"] = True
+        users[user_id] = replace(users[user_id], **updates)
+        by_email[users[user_id].email] = user_id
+    for user_id, manager in manager_emails.items():
+        users[user_id] = replace(users[user_id], manager_id=by_email[manager] if manager else None)
+    return Snapshot(users=tuple(users.values()), emails_in_other_orgs=snapshot.emails_in_other_orgs)
+
+
+def _stored(name: str, value: str):
+    if name == "hire_date":
+        return dt.date.fromisoformat(value) if value else None
+    return value
+
+
+def users_in(changes: Iterable[Change]) -> set[int]:
+    """Return the ids of the existing users that `changes` touch."""
+    return {change.user_id for change in changes if change.user_id is not None}

@@ -1,0 +1,97 @@
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from importer import runs
+from importer.models import ImportRun
+from users.models import Organization
+
+EXIT_OK, EXIT_BLOCKED, EXIT_FAILED = 0, 1, 2
+
+
+class Command(BaseCommand):
+    help = (
+        "Preview (and with --apply, import) a spreadsheet or CSV of users into an organization, "
+        "in this process: no worker needed. Exit 0 when ready or applied, 1 when errors in the "
+        "file block it, 2 on any other failure."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="An .xlsx or .csv file, or - for standard input.")
+        parser.add_argument("--org", required=True, help="The organization's slug.")
+        parser.add_argument("--apply", action="store_true", help="Import when the preview is clean.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args, path, org, apply, json: bool, **options):
+        try:
+            organization = Organization.objects.get(slug=org)
+        except Organization.DoesNotExist:
+            return self._fail(f"No organization with the slug {org!r}.", as_json=json)
+        try:
+            data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        except OSError as error:
+            return self._fail(f"Cannot read {path}: {error.strerror}.", as_json=json)
+        run = runs.create_run(
+            organization=organization,
+            data=data,
+            name="stdin" if path == "-" else Path(path).name,
+            source=ImportRun.Source.CLI,
+        )
+        runs.preview_run(run.pk)
+        run.refresh_from_db()
+        if apply and run.can_apply:
+            runs.request_apply(run, user=None)
+            runs.apply_run(run.pk)
+            run.refresh_from_db()
+        if json:
+            self.stdout.write(_json_dump(run_as_json(run)))
+        else:
+            self._print_summary(run)
+        if run.status in (ImportRun.Status.READY, ImportRun.Status.APPLIED):
+            sys.exit(EXIT_OK)
+        sys.exit(EXIT_BLOCKED if run.status == ImportRun.Status.INVALID else EXIT_FAILED)
+
+    def _fail(self, message: str, *, as_json: bool):
+        if as_json:
+            self.stdout.write(
+                _json_dump({"run": None, "status": "failed", "message": message, "errors": []})
+            )
+            sys.exit(EXIT_FAILED)
+        raise CommandError(message, returncode=EXIT_FAILED)
+
+    def _print_summary(self, run: ImportRun) -> None:
+        counts = ", ".join(f"{value} {name}" for name, value in run.counts.items())
+        self.stdout.write(f"Run {run.pk}: {run.get_status_display()} ({counts})")
+        for issue in run.issues:
+            where = f"row {issue['row']}" if issue["row"] else "file"
+            self.stdout.write(f"  {issue['severity']} {where} {issue['column']}: {issue['message']}")
+        if run.message:
+            self.stdout.write(run.message)
+
+
+def run_as_json(run: ImportRun) -> dict:
+    """Return a run as the command's --json output."""
+
+    def issue(item: dict) -> dict:
+        return {key: item[key] for key in ("row", "column", "value", "code", "message")}
+
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "message": run.message,
+        "counts": run.counts,
+        "errors": [issue(item) for item in run.errors],
+        "warnings": [issue(item) for item in run.warnings],
+        "changes": [
+            {"action": action, "email": email, "row": row, "fields": fields}
+            for action, email, row, fields in run.changes.order_by("id").values_list(
+                "action", "email", "row", "fields"
+            )
+        ],
+    }
+
+
+def _json_dump(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=None)

@@ -1,0 +1,178 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from users.models import Organization
+
+
+def input_file_path(run, filename: str) -> str:
+    """Return a generated storage name: nothing of the uploaded file's own name is used."""
+    return f"imports/{run.organization_id}/{uuid.uuid4().hex}.bin"
+
+
+def default_update_fields() -> list[str]:
+    return ["email", "first_name", "last_name", "title", "department", "location", "employee_id", "hire_date"]
+
+
+class ImportConfig(models.Model):
+    """How imports treat an organization's users. One per organization."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="import_config"
+    )
+    create_users = models.BooleanField(default=True)
+    update_fields = models.JSONField(default=default_update_fields, blank=True)
+    update_managers = models.BooleanField(default=True)
+    deactivate_missing = models.BooleanField(default=True)
+    reactivate = models.BooleanField(default=True)
+    clear_blank_fields = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Import configuration of {self.organization}"
+
+
+class ImportRun(models.Model):
+    """The shared state of one import: its input, its preview and its outcome."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        PASTE = "paste", "Pasted CSV"
+        REMOTE = "remote", "Remote server"
+        CLI = "cli", "Command line"
+        REVERT = "revert", "Revert"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PREVIEWING = "previewing", "Previewing"
+        READY = "ready", "Ready to import"
+        INVALID = "invalid", "Has errors"
+        APPLYING = "applying", "Importing"
+        APPLIED = "applied", "Imported"
+        FAILED = "failed", "Failed"
+        STALE = "stale", "Outdated"
+        HELD = "held", "Held"
+
+    RUNNING_STATUSES = (Status.QUEUED, Status.PREVIEWING, Status.APPLYING)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="runs")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    input_file = models.FileField(upload_to=input_file_path, blank=True)
+    input_name = models.CharField(max_length=255, blank=True)
+    input_size = models.PositiveBigIntegerField(default=0)
+    input_sha256 = models.CharField(max_length=64, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    message = models.TextField(blank=True, help_text="Why the run failed or what to do next.")
+    row_count = models.PositiveIntegerField(default=0)
+    new_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    deactivated_count = models.PositiveIntegerField(default=0)
+    reactivated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    warning_count = models.PositiveIntegerField(default=0)
+    issues = models.JSONField(default=list, blank=True)
+    policy = models.JSONField(default=dict, blank=True, help_text="The options in force.")
+    # Digest of the organization's users when the preview was computed: apply refuses to
+    # run if it differs, because the preview would no longer be what gets applied.
+    users_digest = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    previewed_at = models.DateTimeField(null=True, blank=True)
+    apply_requested_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            models.Index(fields=["status", "updated_at"]),
+        ]
+
+    def __str__(self):
+        return f"Import #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in self.RUNNING_STATUSES
+
+    @property
+    def can_apply(self) -> bool:
+        return self.status == self.Status.READY and self.error_count == 0
+
+    @property
+    def change_count(self) -> int:
+        return (
+            self.new_count + self.changed_count + self.deactivated_count + self.reactivated_count
+        )
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": self.new_count,
+            "changed": self.changed_count,
+            "deactivated": self.deactivated_count,
+            "reactivated": self.reactivated_count,
+            "unchanged": self.unchanged_count,
+            "errors": self.error_count,
+            "warnings": self.warning_count,
+        }
+
+    @property
+    def errors(self) -> list[dict]:
+        return [issue for issue in self.issues if issue.get("severity") == "error"]
+
+    @property
+    def warnings(self) -> list[dict]:
+        return [issue for issue in self.issues if issue.get("severity") != "error"]
+
+
+class ImportChange(models.Model):
+    """One user a run creates or changes, with the field-level old → new values.
+
+    Written when the preview is computed; the apply step carries out exactly these rows.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "New"
+        UPDATE = "update", "Changed"
+        DEACTIVATE = "deactivate", "Deactivated"
+        REACTIVATE = "reactivate", "Reactivated"
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="import_changes",
+    )
+    email = models.EmailField(max_length=254)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    fields = models.JSONField(default=dict, blank=True, help_text="{field: [old, new]}")
+    row = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["run", "action"]),
+            models.Index(fields=["email"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.email}"

@@ -1,0 +1,230 @@
+"""Plain data passed between the pipeline's stages.
+
+parse → Table → map columns → Records + RowIssues → diff(snapshot, policy) → ChangeSet → apply.
+Nothing here touches Django's ORM, settings, requests or the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+# A cell as a person reads it: text, or a date for a date-formatted spreadsheet cell.
+Cell = str | dt.date
+
+# The user fields an import can fill, in the order of the import format's columns.
+FIELDS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "location",
+    "employee_id",
+    "hire_date",
+    "manager_email",
+)
+
+FIELD_LABELS: dict[str, str] = {
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "title": "Title",
+    "department": "Department",
+    "location": "Location",
+    "employee_id": "Employee ID",
+    "hire_date": "Hire date",
+    "manager_email": "Manager email",
+}
+
+# Longest value each text field accepts; the User model uses the same lengths.
+MAX_LENGTHS: dict[str, int] = {
+    "email": 254,
+    "first_name": 150,
+    "last_name": 150,
+    "title": 150,
+    "department": 150,
+    "location": 150,
+    "employee_id": 64,
+    "manager_email": 254,
+}
+
+
+class FileError(Exception):
+    """The input as a whole cannot be read; nothing in it is imported.
+
+    `code` is stable (unreadable_file, unsupported_format, empty_file, missing_column,
+    unsafe_xml, file_too_large); `message` tells a person what to do.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row of the input, numbered as the spreadsheet shows it (1-based)."""
+
+    number: int
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """The header and data rows of the first sheet (or the CSV) that holds data."""
+
+    header_row: int
+    headers: tuple[str, ...]
+    rows: tuple[Row, ...]
+    # Ragged rows can only happen in CSV: a spreadsheet pads rows to its width.
+    format: str = "csv"  # "csv" or "xlsx"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """A problem found in the input. `row` is None for a problem with the whole file."""
+
+    code: str
+    message: str
+    row: int | None = None
+    column: str = ""
+    value: str = ""
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == Severity.ERROR
+
+    def as_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "code": self.code,
+            "message": self.message,
+            "severity": str(self.severity),
+        }
+
+
+@dataclass(frozen=True)
+class Record:
+    """One person as the file describes them.
+
+    `values` holds only the fields whose column is in the file; a blank cell is "" (None for
+    hire_date). Emails are normalised (trimmed, lower-cased); dates are `datetime.date`.
+    """
+
+    row: int
+    values: dict[str, str | dt.date | None]
+
+    @property
+    def email(self) -> str:
+        return self.values["email"]  # type: ignore[return-value]
+
+    def get(self, name: str) -> str | dt.date | None:
+        return self.values.get(name)
+
+
+@dataclass(frozen=True)
+class SnapshotUser:
+    """A user of the organization as the diff sees them."""
+
+    id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    title: str = ""
+    department: str = ""
+    location: str = ""
+    employee_id: str = ""
+    hire_date: dt.date | None = None
+    manager_id: int | None = None
+    is_active: bool = True
+    is_protected: bool = False  # kept out of sync: an import never changes this user
+    is_staff: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The organization's users, plus the file's emails already taken by other organizations."""
+
+    users: tuple[SnapshotUser, ...]
+    emails_in_other_orgs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How an import treats users (the options in force for one run)."""
+
+    create_users: bool = True
+    update_fields: frozenset[str] = frozenset(FIELDS) - {"manager_email"}
+    update_managers: bool = True
+    deactivate_missing: bool = True
+    reactivate: bool = True
+    # Fields whose blank cell clears the stored value; every other blank cell keeps it.
+    clear_blank_fields: frozenset[str] = frozenset()
+    # The acting admin is never deactivated by their own import.
+    acting_user_id: int | None = None
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One user touched by an import.
+
+    `fields` maps a field name to (old, new) as display text: dates in ISO form, the manager
+    as their email. `user_id` is None when the action is CREATE.
+    """
+
+    action: Action
+    email: str
+    user_id: int | None = None
+    row: int | None = None
+    fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    changes: tuple[Change, ...]
+    issues: tuple[RowIssue, ...]
+    unchanged: int = 0
+
+    @property
+    def errors(self) -> list[RowIssue]:
+        return [issue for issue in self.issues if issue.is_error]
+
+    @property
+    def warnings(self) -> list[RowIssue]:
+        return [issue for issue in self.issues if not issue.is_error]
+
+    def of(self, action: Action) -> list[Change]:
+        return [change for change in self.changes if change.action == action]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        by_action = {action: 0 for action in Action}
+        for change in self.changes:
+            by_action[change.action] += 1
+        return {
+            "new": by_action[Action.CREATE],
+            "changed": by_action[Action.UPDATE],
+            "deactivated": by_action[Action.DEACTIVATE],
+            "reactivated": by_action[Action.REACTIVATE],
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+        }

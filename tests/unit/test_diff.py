@@ -1,0 +1,288 @@
+"""The diff: what an import would change, computed from plain data."""
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importer.diff import apply_to_snapshot, compute_changeset
+from importer.types import Action, Policy, Record, Snapshot, SnapshotUser
+
+
+def record(row, email, **values):
+    return Record(row=row, values={"email": email, **values})
+
+
+def snapshot_of(*users, elsewhere=()):
+    return Snapshot(users=tuple(users), emails_in_other_orgs=frozenset(elsewhere))
+
+
+def user(id, email, **fields):
+    return SnapshotUser(id=id, email=email, **fields)
+
+
+def codes(changeset):
+    return [issue.code for issue in changeset.issues]
+
+
+def test_it_creates_people_who_are_new_in_the_file():
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", first_name="Ana", hire_date=dt.date(2024, 3, 1))],
+        snapshot_of(),
+        Policy(),
+    )
+    [change] = changeset.changes
+    assert change.action == Action.CREATE
+    assert change.user_id is None
+    assert change.fields == {"email": ("", "ana@x.com"), "first_name": ("", "Ana"), "hire_date": ("", "2024-03-01")}
+
+
+def test_it_reports_field_level_changes_with_old_and_new_values():
+    snapshot = snapshot_of(user(1, "ana@x.com", first_name="Ana", title="Engineer", department="R&D"))
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", first_name="Ana", title="Lead", department="R&D")], snapshot, Policy()
+    )
+    [change] = changeset.changes
+    assert (change.action, change.user_id, change.row) == (Action.UPDATE, 1, 2)
+    assert change.fields == {"title": ("Engineer", "Lead")}
+
+
+def test_it_deactivates_users_missing_from_the_file():
+    snapshot = snapshot_of(user(7, "gone@x.com"), user(8, "ana@x.com"))
+    changeset = compute_changeset([record(2, "ana@x.com")], snapshot, Policy(deactivate_missing=True))
+    assert [(c.action, c.user_id) for c in changeset.changes] == [(Action.DEACTIVATE, 7)]
+    assert changeset.unchanged == 1
+
+
+def test_it_never_deactivates_the_admin_running_the_import_nor_protected_or_staff_users():
+    snapshot = snapshot_of(
+        user(1, "admin@x.com"),
+        user(2, "kept@x.com", is_protected=True),
+        user(3, "support@x.com", is_staff=True),
+        user(4, "gone@x.com"),
+    )
+    changeset = compute_changeset([], snapshot, Policy(acting_user_id=1))
+    assert [c.user_id for c in changeset.of(Action.DEACTIVATE)] == [4]
+
+
+def test_it_keeps_users_missing_from_the_file_when_deactivation_is_off():
+    snapshot = snapshot_of(user(7, "gone@x.com"))
+    changeset = compute_changeset([], snapshot, Policy(deactivate_missing=False))
+    assert changeset.changes == ()
+
+
+def test_it_reactivates_inactive_users_present_in_the_file():
+    snapshot = snapshot_of(user(5, "back@x.com", is_active=False, title="Old"))
+    changeset = compute_changeset([record(3, "back@x.com", title="New")], snapshot, Policy())
+    [change] = changeset.changes
+    assert change.action == Action.REACTIVATE
+    assert change.fields == {"title": ("Old", "New")}
+
+
+def test_it_matches_on_employee_id_so_a_new_email_is_a_change_not_a_new_user():
+    snapshot = snapshot_of(user(1, "ana.old@x.com", employee_id="1001"))
+    changeset = compute_changeset([record(2, "ana.new@x.com", employee_id="1001")], snapshot, Policy())
+    [change] = changeset.changes
+    assert change.action == Action.UPDATE
+    assert change.fields == {"email": ("ana.old@x.com", "ana.new@x.com")}
+
+
+def test_it_matches_on_email_when_the_user_has_no_employee_id_yet():
+    snapshot = snapshot_of(user(1, "ana@x.com"))
+    changeset = compute_changeset([record(2, "ana@x.com", employee_id="1001")], snapshot, Policy())
+    [change] = changeset.changes
+    assert change.fields == {"employee_id": ("", "1001")}
+
+
+def test_a_blank_cell_keeps_the_stored_value():
+    snapshot = snapshot_of(user(1, "ana@x.com", title="Lead", hire_date=dt.date(2020, 1, 1)))
+    changeset = compute_changeset([record(2, "ana@x.com", title="", hire_date=None)], snapshot, Policy())
+    assert changeset.changes == ()
+    assert changeset.unchanged == 1
+
+
+def test_a_blank_cell_clears_the_value_when_the_policy_says_so():
+    snapshot = snapshot_of(user(1, "ana@x.com", title="Lead"))
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", title="")], snapshot, Policy(clear_blank_fields=frozenset({"title"}))
+    )
+    assert changeset.changes[0].fields == {"title": ("Lead", "")}
+
+
+def test_it_sets_managers_by_email_including_people_new_in_the_same_file():
+    snapshot = snapshot_of(user(1, "ana@x.com"))
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", manager_email="boss@x.com"), record(3, "boss@x.com")], snapshot, Policy()
+    )
+    update, create = changeset.changes
+    assert update.fields == {"manager_email": ("", "boss@x.com")}
+    assert create.action == Action.CREATE
+    assert not changeset.issues
+
+
+def test_a_manager_whose_email_changes_in_the_same_file_is_not_a_manager_change():
+    snapshot = snapshot_of(
+        user(1, "boss.old@x.com", employee_id="1"), user(2, "ana@x.com", employee_id="2", manager_id=1)
+    )
+    changeset = compute_changeset(
+        [
+            record(2, "boss.new@x.com", employee_id="1"),
+            record(3, "ana@x.com", employee_id="2", manager_email="boss.new@x.com"),
+        ],
+        snapshot,
+        Policy(),
+    )
+    assert [(c.user_id, c.fields) for c in changeset.changes] == [
+        (1, {"email": ("boss.old@x.com", "boss.new@x.com")})
+    ]
+
+
+def test_it_reports_a_manager_who_is_not_in_the_file():
+    changeset = compute_changeset([record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot_of(), Policy())
+    [issue] = changeset.issues
+    assert (issue.code, issue.row, issue.value) == ("manager_not_found", 2, "nobody@x.com")
+
+
+def test_an_existing_active_user_counts_as_manager_when_missing_users_are_kept():
+    snapshot = snapshot_of(user(1, "boss@x.com"))
+    records = [record(2, "ana@x.com", manager_email="boss@x.com")]
+    kept = compute_changeset(records, snapshot, Policy(deactivate_missing=False))
+    deactivated = compute_changeset(records, snapshot, Policy(deactivate_missing=True))
+    assert codes(kept) == []
+    assert codes(deactivated) == ["manager_not_found"]
+
+
+def test_it_reports_a_manager_cycle_naming_everyone_in_it():
+    changeset = compute_changeset(
+        [
+            record(2, "a@x.com", manager_email="b@x.com"),
+            record(3, "b@x.com", manager_email="c@x.com"),
+            record(4, "c@x.com", manager_email="a@x.com"),
+            record(5, "d@x.com", manager_email="a@x.com"),
+        ],
+        snapshot_of(),
+        Policy(),
+    )
+    assert codes(changeset) == ["manager_cycle"] * 3
+    assert sorted(issue.row for issue in changeset.issues) == [2, 3, 4]
+    assert "a@x.com → b@x.com → c@x.com → a@x.com" in changeset.issues[0].message
+
+
+def test_it_reports_a_cycle_closed_through_an_existing_users_manager():
+    snapshot = snapshot_of(user(1, "boss@x.com", manager_id=2), user(2, "ana@x.com"))
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", manager_email="boss@x.com")], snapshot, Policy(deactivate_missing=False)
+    )
+    assert codes(changeset) == ["manager_cycle"]
+
+
+def test_it_refuses_an_email_used_in_another_organization():
+    changeset = compute_changeset(
+        [record(2, "taken@x.com")], snapshot_of(elsewhere={"taken@x.com"}), Policy()
+    )
+    assert codes(changeset) == ["email_in_other_org"]
+    assert changeset.changes == ()
+
+
+def test_it_refuses_an_email_change_onto_another_users_address():
+    snapshot = snapshot_of(user(1, "ana@x.com", employee_id="1"), user(2, "ben@x.com", employee_id="2"))
+    changeset = compute_changeset(
+        [record(2, "ben@x.com", employee_id="1")], snapshot, Policy(deactivate_missing=False)
+    )
+    assert codes(changeset) == ["email_taken"]
+
+
+def test_two_rows_describing_one_user_are_reported():
+    snapshot = snapshot_of(user(1, "ana@x.com", employee_id="1"))
+    changeset = compute_changeset(
+        [record(2, "ana.new@x.com", employee_id="1"), record(3, "ana@x.com")], snapshot, Policy()
+    )
+    assert codes(changeset) == ["conflicting_match"]
+    assert changeset.issues[0].row == 3
+
+
+def test_protected_users_are_neither_changed_nor_deactivated():
+    snapshot = snapshot_of(user(1, "ana@x.com", title="CEO", is_protected=True), user(2, "ben@x.com", is_protected=True))
+    changeset = compute_changeset([record(2, "ana@x.com", title="Intern")], snapshot, Policy())
+    assert changeset.changes == ()
+
+
+def test_an_email_differing_only_in_case_is_no_change():
+    # Records carry normalised emails (columns.py lower-cases them).
+    snapshot = snapshot_of(user(1, "ana@x.com"))
+    assert compute_changeset([record(2, "ana@x.com")], snapshot, Policy()).changes == ()
+
+
+def test_the_same_inputs_give_the_same_changeset():
+    snapshot = snapshot_of(user(1, "a@x.com"), user(2, "b@x.com", title="T"))
+    records = [record(2, "b@x.com", title="U"), record(3, "c@x.com")]
+    assert compute_changeset(records, snapshot, Policy()) == compute_changeset(records, snapshot, Policy())
+
+
+# Importing the same file twice changes nothing the second time --------------------------------
+
+emails = st.sampled_from([f"p{n}@x.com" for n in range(12)])
+texts = st.sampled_from(["", "Ana", "Lead", "R&D", "Berlin"])
+ids = st.sampled_from(["", "1", "2", "3", "4", "5", "6", "7"])
+dates = st.sampled_from([None, dt.date(2020, 1, 1), dt.date(2024, 3, 1)])
+
+
+@st.composite
+def files(draw):
+    chosen = draw(st.lists(emails, unique=True, max_size=10))
+    employee_ids = draw(st.lists(ids, min_size=len(chosen), max_size=len(chosen)))
+    seen_ids = set()
+    records = []
+    for row, (email, employee_id) in enumerate(zip(chosen, employee_ids), start=2):
+        if employee_id in seen_ids:
+            employee_id = ""
+        seen_ids.add(employee_id)
+        manager = draw(st.sampled_from(["", *chosen[: row - 2]]))  # earlier rows: no cycles
+        records.append(
+            record(
+                row,
+                email,
+                first_name=draw(texts),
+                title=draw(texts),
+                employee_id=employee_id,
+                hire_date=draw(dates),
+                manager_email=manager,
+            )
+        )
+    return records
+
+
+@st.composite
+def snapshots(draw):
+    chosen = draw(st.lists(emails, unique=True, max_size=8))
+    users = []
+    used_ids = set()
+    for number, email in enumerate(chosen, start=1):
+        employee_id = draw(ids)
+        if employee_id in used_ids:
+            employee_id = ""
+        used_ids.add(employee_id)
+        users.append(
+            user(
+                number,
+                email,
+                title=draw(texts),
+                employee_id=employee_id,
+                is_active=draw(st.booleans()),
+                manager_id=draw(st.sampled_from([None, *range(1, number)])),
+            )
+        )
+    return snapshot_of(*users)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=files(), snapshot=snapshots(), deactivate=st.booleans())
+def test_importing_the_result_again_gives_no_changes(records, snapshot, deactivate):
+    policy = Policy(deactivate_missing=deactivate)
+    first = compute_changeset(records, snapshot, policy)
+    if first.errors:
+        return  # A file with errors is never applied.
+    after = apply_to_snapshot(snapshot, first)
+    second = compute_changeset(records, after, policy)
+    assert second.changes == ()
+    assert not second.errors
