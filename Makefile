@@ -20,6 +20,7 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py setup_demo
 
 run: setup

@@ -28,10 +28,37 @@ class ImportConfig(models.Model):
     deactivate_missing = models.BooleanField(default=True)
     reactivate = models.BooleanField(default=True)
     clear_blank_fields = models.JSONField(default=list, blank=True)
+    # The organization's own header names: {"Kostenstelle": "department"}.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    max_deactivation_percent = models.PositiveSmallIntegerField(default=10)
+    max_deactivation_count = models.PositiveIntegerField(null=True, blank=True)
+    min_row_ratio_percent = models.PositiveSmallIntegerField(default=80)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"Import configuration of {self.organization}"
+
+
+class ImportConfigChange(models.Model):
+    """Who changed which import option, when: {option: [old, new]}."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="import_config_changes"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self):
+        return f"{', '.join(self.changes)} changed at {self.changed_at:%Y-%m-%d %H:%M}"
 
 
 class ImportRun(models.Model):
@@ -57,7 +84,8 @@ class ImportRun(models.Model):
         APPLIED = "applied", "Imported"
         FAILED = "failed", "Failed"
         STALE = "stale", "Outdated"
-        HELD = "held", "Held"
+        HELD = "held", "Held by a safeguard"
+        DISCARDED = "discarded", "Discarded"
 
     RUNNING_STATUSES = (Status.QUEUED, Status.PREVIEWING, Status.APPLYING)
 
@@ -87,6 +115,16 @@ class ImportRun(models.Model):
     warning_count = models.PositiveIntegerField(default=0)
     issues = models.JSONField(default=list, blank=True)
     policy = models.JSONField(default=dict, blank=True, help_text="The options in force.")
+    # Set when the preview trips a safeguard (too many deactivations, a much shorter file):
+    # a manual import then needs a second confirmation, a scheduled one is held.
+    safeguard_message = models.TextField(blank=True)
+    reverts = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reverted_by",
+        help_text="The run this run undoes (source: revert).",
+    )
+    input_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the retention period removed the stored input."
+    )
     # Digest of the organization's users when the preview was computed: apply refuses to
     # run if it differs, because the preview would no longer be what gets applied.
     users_digest = models.CharField(max_length=64, blank=True)
@@ -166,6 +204,9 @@ class ImportChange(models.Model):
     action = models.CharField(max_length=16, choices=Action.choices)
     fields = models.JSONField(default=dict, blank=True, help_text="{field: [old, new]}")
     row = models.PositiveIntegerField(null=True, blank=True)
+    # Set when an option or a protection kept this change from being made; the preview shows
+    # it ("would reactivate — skipped by option") and apply leaves it out.
+    skipped_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -176,3 +217,69 @@ class ImportChange(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} {self.email}"
+
+
+class RemoteSource(models.Model):
+    """An organization's HR server that Rostersync fetches the user file from."""
+
+    class Auth(models.TextChoices):
+        NONE = "none", "None"
+        BASIC = "basic", "HTTP basic (username and password)"
+        BEARER = "bearer", "Bearer token"
+        HEADER = "header", "Custom header"
+
+    class Format(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (.xlsx)"
+
+    class Cadence(models.TextChoices):
+        MANUAL = "manual", "Manual only"
+        HOURLY = "hourly", "Hourly"
+        DAILY = "daily", "Daily"
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="remote_source"
+    )
+    enabled = models.BooleanField(
+        default=False, help_text="Only support staff turn automatic import on or off."
+    )
+    url = models.URLField("server URL", max_length=2000, blank=True)
+    auth = models.CharField(max_length=16, choices=Auth.choices, default=Auth.NONE)
+    username = models.CharField(max_length=200, blank=True)
+    header_name = models.CharField(max_length=200, blank=True)
+    # Password, token or header value, encrypted (never shown again once saved).
+    secret_encrypted = models.TextField(blank=True)
+    file_format = models.CharField(max_length=8, choices=Format.choices, default=Format.AUTO)
+    cadence = models.CharField(max_length=16, choices=Cadence.choices, default=Cadence.MANUAL)
+    daily_hour = models.PositiveSmallIntegerField(default=6, help_text="Hour of the day (0-23).")
+    next_fetch_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    last_sha256 = models.CharField(max_length=64, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Remote source of {self.organization}"
+
+
+class RemoteCheck(models.Model):
+    """A scheduled look at the remote server that found nothing new (no run was made)."""
+
+    source = models.ForeignKey(RemoteSource, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(default=timezone.now)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self):
+        return f"Check at {self.checked_at:%Y-%m-%d %H:%M}: {self.message}"

@@ -1,15 +1,15 @@
 from django.urls import path
 
-from . import views
+from .views import history, imports
 
 app_name = "importer"
 urlpatterns = [
-    path("", views.import_page, name="import"),
-    path("preview/", views.create_preview, name="create-preview"),
-    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
-    path("runs/<int:pk>/panel/", views.run_panel, name="run-panel"),
-    path("runs/<int:pk>/apply/", views.run_apply, name="run-apply"),
-    path("runs/<int:pk>/retry/", views.run_retry, name="run-retry"),
-    path("runs/<int:pk>/input/", views.run_input, name="run-input"),
-    path("history/", views.history, name="history"),
+    path("", imports.import_page, name="import"),
+    path("preview/", imports.create_preview, name="create-preview"),
+    path("runs/<int:pk>/", imports.run_detail, name="run-detail"),
+    path("runs/<int:pk>/panel/", imports.run_panel, name="run-panel"),
+    path("runs/<int:pk>/apply/", imports.run_apply, name="run-apply"),
+    path("runs/<int:pk>/retry/", imports.run_retry, name="run-retry"),
+    path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
+    path("history/", history.history, name="history"),
 ]

@@ -1,0 +1,150 @@
+"""The Import tab: upload or paste, watch the preview, confirm the import."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from users.access import org_admin_required
+
+from importer import progress, runs
+from importer.forms import PreviewForm
+from importer.models import ImportChange, ImportRun
+from importer.tasks import apply_run_task, enqueue, preview_run_task
+from importer.types import FIELD_LABELS
+
+from .shared import get_run
+
+CHANGES_PER_PAGE = 50
+ISSUES_PER_PAGE = 100
+BROKER_DOWN = (
+    "The background workers cannot be reached right now. Your file is saved: "
+    "try again in a minute, or it will be picked up automatically."
+)
+
+
+@require_GET
+@org_admin_required
+def import_page(request):
+    active = ImportRun.objects.filter(
+        organization=request.organization, status__in=ImportRun.RUNNING_STATUSES
+    ).first()
+    return render(
+        request,
+        "importer/import.html",
+        {"form": PreviewForm(), "active_run": active, **_import_context()},
+    )
+
+
+def _import_context() -> dict:
+    return {"tab": "import", "max_upload": settings.IMPORT_MAX_UPLOAD_BYTES}
+
+
+@require_POST
+@org_admin_required
+def create_preview(request):
+    form = PreviewForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(
+            request, "importer/import.html", {"form": form, **_import_context()}, status=400
+        )
+    data, name, source = form.input()
+    run = runs.create_run(
+        organization=request.organization,
+        data=data,
+        name=name,
+        source=source,
+        created_by=request.user,
+    )
+    if not enqueue(preview_run_task, run.pk):
+        messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=run.pk)
+
+
+@require_GET
+@org_admin_required
+def run_detail(request, pk: int):
+    run = get_run(request, pk)
+    return render(request, "importer/run.html", {**_run_context(request, run), "tab": "import"})
+
+
+@require_GET
+@org_admin_required
+def run_panel(request, pk: int):
+    """Return the run's panel alone: htmx polls it while the run is under way."""
+    run = get_run(request, pk)
+    return render(request, "importer/partials/run_panel.html", _run_context(request, run))
+
+
+def _run_context(request, run: ImportRun) -> dict:
+    context = {"run": run, "field_labels": FIELD_LABELS}
+    if run.is_running:
+        context["progress"] = progress.read(run.pk)
+        return context
+    action = request.GET.get("action", "")
+    changes = run.changes.all()
+    if action in ImportChange.Action.values:
+        changes = changes.filter(action=action)
+    else:
+        action = ""
+    context["action"] = action
+    context["actions"] = [
+        ("", "All", run.change_count),
+        ("create", "New", run.new_count),
+        ("update", "Changed", run.changed_count),
+        ("deactivate", "Deactivated", run.deactivated_count),
+        ("reactivate", "Reactivated", run.reactivated_count),
+    ]
+    context["changes_page"] = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
+        request.GET.get("errors_page")
+    )
+    context["warnings"] = run.warnings
+    return context
+
+
+@require_POST
+@org_admin_required
+def run_apply(request, pk: int):
+    run = get_run(request, pk)
+    try:
+        runs.request_apply(run, user=request.user)
+    except runs.ApplyRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("importer:run-detail", pk=run.pk)
+    if not enqueue(apply_run_task, run.pk):
+        messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=run.pk)
+
+
+@require_POST
+@org_admin_required
+def run_retry(request, pk: int):
+    """Send a run whose task could not be enqueued to the workers again."""
+    run = get_run(request, pk)
+    if run.status == ImportRun.Status.APPLYING:
+        sent = enqueue(apply_run_task, run.pk)
+    elif run.status in (ImportRun.Status.QUEUED, ImportRun.Status.PREVIEWING):
+        sent = enqueue(preview_run_task, run.pk)
+    else:
+        sent = True
+    if not sent:
+        messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=run.pk)
+
+
+@require_GET
+@org_admin_required
+def run_input(request, pk: int):
+    """Download the run's stored input, to its organization's admins only."""
+    run = get_run(request, pk)
+    if not run.input_file:
+        raise Http404("The input of this run is no longer stored.")
+    try:
+        handle = run.input_file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The input of this run is no longer stored.") from None
+    name = run.input_name if run.source == ImportRun.Source.UPLOAD else f"run-{run.pk}.csv"
+    return FileResponse(handle, as_attachment=True, filename=name or f"run-{run.pk}")
