@@ -34,13 +34,21 @@ def test_it_creates_people_who_are_new_in_the_file():
     [change] = changeset.changes
     assert change.action == Action.CREATE
     assert change.user_id is None
-    assert change.fields == {"email": ("", "ana@x.com"), "first_name": ("", "Ana"), "hire_date": ("", "2024-03-01")}
+    assert change.fields == {
+        "email": ("", "ana@x.com"),
+        "first_name": ("", "Ana"),
+        "hire_date": ("", "2024-03-01"),
+    }
 
 
 def test_it_reports_field_level_changes_with_old_and_new_values():
-    snapshot = snapshot_of(user(1, "ana@x.com", first_name="Ana", title="Engineer", department="R&D"))
+    snapshot = snapshot_of(
+        user(1, "ana@x.com", first_name="Ana", title="Engineer", department="R&D")
+    )
     changeset = compute_changeset(
-        [record(2, "ana@x.com", first_name="Ana", title="Lead", department="R&D")], snapshot, Policy()
+        [record(2, "ana@x.com", first_name="Ana", title="Lead", department="R&D")],
+        snapshot,
+        Policy(),
     )
     [change] = changeset.changes
     assert (change.action, change.user_id, change.row) == (Action.UPDATE, 1, 2)
@@ -49,7 +57,9 @@ def test_it_reports_field_level_changes_with_old_and_new_values():
 
 def test_it_deactivates_users_missing_from_the_file():
     snapshot = snapshot_of(user(7, "gone@x.com"), user(8, "ana@x.com"))
-    changeset = compute_changeset([record(2, "ana@x.com")], snapshot, Policy(deactivate_missing=True))
+    changeset = compute_changeset(
+        [record(2, "ana@x.com")], snapshot, Policy(deactivate_missing=True)
+    )
     assert [(c.action, c.user_id) for c in changeset.changes] == [(Action.DEACTIVATE, 7)]
     assert changeset.unchanged == 1
 
@@ -81,7 +91,9 @@ def test_it_reactivates_inactive_users_present_in_the_file():
 
 def test_it_matches_on_employee_id_so_a_new_email_is_a_change_not_a_new_user():
     snapshot = snapshot_of(user(1, "ana.old@x.com", employee_id="1001"))
-    changeset = compute_changeset([record(2, "ana.new@x.com", employee_id="1001")], snapshot, Policy())
+    changeset = compute_changeset(
+        [record(2, "ana.new@x.com", employee_id="1001")], snapshot, Policy()
+    )
     [change] = changeset.changes
     assert change.action == Action.UPDATE
     assert change.fields == {"email": ("ana.old@x.com", "ana.new@x.com")}
@@ -96,7 +108,9 @@ def test_it_matches_on_email_when_the_user_has_no_employee_id_yet():
 
 def test_a_blank_cell_keeps_the_stored_value():
     snapshot = snapshot_of(user(1, "ana@x.com", title="Lead", hire_date=dt.date(2020, 1, 1)))
-    changeset = compute_changeset([record(2, "ana@x.com", title="", hire_date=None)], snapshot, Policy())
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", title="", hire_date=None)], snapshot, Policy()
+    )
     assert changeset.changes == ()
     assert changeset.unchanged == 1
 
@@ -104,7 +118,9 @@ def test_a_blank_cell_keeps_the_stored_value():
 def test_a_blank_cell_clears_the_value_when_the_policy_says_so():
     snapshot = snapshot_of(user(1, "ana@x.com", title="Lead"))
     changeset = compute_changeset(
-        [record(2, "ana@x.com", title="")], snapshot, Policy(clear_blank_fields=frozenset({"title"}))
+        [record(2, "ana@x.com", title="")],
+        snapshot,
+        Policy(clear_blank_fields=frozenset({"title"})),
     )
     assert changeset.changes[0].fields == {"title": ("Lead", "")}
 
@@ -112,7 +128,9 @@ def test_a_blank_cell_clears_the_value_when_the_policy_says_so():
 def test_it_sets_managers_by_email_including_people_new_in_the_same_file():
     snapshot = snapshot_of(user(1, "ana@x.com"))
     changeset = compute_changeset(
-        [record(2, "ana@x.com", manager_email="boss@x.com"), record(3, "boss@x.com")], snapshot, Policy()
+        [record(2, "ana@x.com", manager_email="boss@x.com"), record(3, "boss@x.com")],
+        snapshot,
+        Policy(),
     )
     update, create = changeset.changes
     assert update.fields == {"manager_email": ("", "boss@x.com")}
@@ -122,7 +140,8 @@ def test_it_sets_managers_by_email_including_people_new_in_the_same_file():
 
 def test_a_manager_whose_email_changes_in_the_same_file_is_not_a_manager_change():
     snapshot = snapshot_of(
-        user(1, "boss.old@x.com", employee_id="1"), user(2, "ana@x.com", employee_id="2", manager_id=1)
+        user(1, "boss.old@x.com", employee_id="1"),
+        user(2, "ana@x.com", employee_id="2", manager_id=1),
     )
     changeset = compute_changeset(
         [
@@ -138,7 +157,9 @@ def test_a_manager_whose_email_changes_in_the_same_file_is_not_a_manager_change(
 
 
 def test_it_reports_a_manager_who_is_not_in_the_file():
-    changeset = compute_changeset([record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot_of(), Policy())
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot_of(), Policy()
+    )
     [issue] = changeset.issues
     assert (issue.code, issue.row, issue.value) == ("manager_not_found", 2, "nobody@x.com")
 
@@ -171,7 +192,9 @@ def test_it_reports_a_manager_cycle_naming_everyone_in_it():
 def test_it_reports_a_cycle_closed_through_an_existing_users_manager():
     snapshot = snapshot_of(user(1, "boss@x.com", manager_id=2), user(2, "ana@x.com"))
     changeset = compute_changeset(
-        [record(2, "ana@x.com", manager_email="boss@x.com")], snapshot, Policy(deactivate_missing=False)
+        [record(2, "ana@x.com", manager_email="boss@x.com")],
+        snapshot,
+        Policy(deactivate_missing=False),
     )
     assert codes(changeset) == ["manager_cycle"]
 
@@ -185,7 +208,9 @@ def test_it_refuses_an_email_used_in_another_organization():
 
 
 def test_it_refuses_an_email_change_onto_another_users_address():
-    snapshot = snapshot_of(user(1, "ana@x.com", employee_id="1"), user(2, "ben@x.com", employee_id="2"))
+    snapshot = snapshot_of(
+        user(1, "ana@x.com", employee_id="1"), user(2, "ben@x.com", employee_id="2")
+    )
     changeset = compute_changeset(
         [record(2, "ben@x.com", employee_id="1")], snapshot, Policy(deactivate_missing=False)
     )
@@ -202,7 +227,10 @@ def test_two_rows_describing_one_user_are_reported():
 
 
 def test_protected_users_are_neither_changed_nor_deactivated():
-    snapshot = snapshot_of(user(1, "ana@x.com", title="CEO", is_protected=True), user(2, "ben@x.com", is_protected=True))
+    snapshot = snapshot_of(
+        user(1, "ana@x.com", title="CEO", is_protected=True),
+        user(2, "ben@x.com", is_protected=True),
+    )
     changeset = compute_changeset([record(2, "ana@x.com", title="Intern")], snapshot, Policy())
     assert changeset.changes == ()
 
@@ -216,7 +244,9 @@ def test_an_email_differing_only_in_case_is_no_change():
 def test_the_same_inputs_give_the_same_changeset():
     snapshot = snapshot_of(user(1, "a@x.com"), user(2, "b@x.com", title="T"))
     records = [record(2, "b@x.com", title="U"), record(3, "c@x.com")]
-    assert compute_changeset(records, snapshot, Policy()) == compute_changeset(records, snapshot, Policy())
+    assert compute_changeset(records, snapshot, Policy()) == compute_changeset(
+        records, snapshot, Policy()
+    )
 
 
 # Importing the same file twice changes nothing the second time --------------------------------

@@ -1,0 +1,586 @@
+"""Map a parsed Table onto user fields: Table → Records + RowIssues.
+
+Header cells are matched to fields through synonyms ("E-Mail", "Work Email", "Vorname",
+"Reports To"), then every data row is cleaned (trimmed, emails lower-cased, dates read) and checked
+on its own and against the other rows of the file. Checks that need the organization's users (an
+unknown manager, a reporting cycle, an email taken by another organization) belong to the diff.
+
+No ORM, no settings: only Django's email validator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from importer.types import (
+    FIELD_LABELS,
+    FIELDS,
+    MAX_LENGTHS,
+    Cell,
+    FileError,
+    Record,
+    RowIssue,
+    Severity,
+    Table,
+)
+
+# Longest offending value copied into a RowIssue; the full text stays in the stored input file.
+MAX_ISSUE_VALUE = 200
+
+MISSING_EMAIL_COLUMN_MESSAGE = (
+    "No email column found. The first row of the table must name its columns, one of them the "
+    "email, e.g. 'Email' or 'E-Mail'."
+)
+DATE_ADVICE = "Write it as YYYY-MM-DD (e.g. 2024-03-01) or format the cell as a date."
+
+
+def normalise_header(text: str) -> str:
+    """Return the form of a header used for matching: casefolded letters and digits only.
+
+    "E-Mail " → "email", "Work Email" → "workemail", "Büro" → "büro". Accents survive; the text is
+    NFKC-normalised first so that a decomposed "ü" (as macOS writes it) matches a composed one.
+    A "#" reads as "number": "Employee #" → "employeenumber".
+    """
+    text = unicodedata.normalize("NFKC", text).replace("#", "number").casefold()
+    return "".join(char for char in text if char.isalnum())
+
+
+_SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
+    "email": (
+        "Email",
+        "E-Mail",
+        "Mail",
+        "Email address",
+        "E-mail address",
+        "Work email",
+        "Work email address",
+        "Business email",
+        "Primary email",
+        "User email",
+        "Email ID",
+        "E-Mail-Adresse",
+        "Emailadresse",
+        "E-Mail (geschäftlich)",
+        "E-Mail-Adresse (geschäftlich)",
+        "Geschäftliche E-Mail",
+        "Dienstliche E-Mail",
+        "Mitarbeiter E-Mail",
+    ),
+    "first_name": (
+        "First name",
+        "Given name",
+        "First",
+        "Forename",
+        "Vorname",
+        "Rufname",
+    ),
+    "last_name": (
+        "Last name",
+        "Surname",
+        "Family name",
+        "Last",
+        "Nachname",
+        "Familienname",
+        "Zuname",
+    ),
+    "title": (
+        "Title",
+        "Job title",
+        "Position",
+        "Role",
+        "Job role",
+        "Designation",
+        "Berufsbezeichnung",
+        "Stellenbezeichnung",
+        "Positionsbezeichnung",
+        "Funktion",
+        "Titel",
+    ),
+    "department": (
+        "Department",
+        "Dept",
+        "Department name",
+        "Team",
+        "Division",
+        "Abteilung",
+        "Bereich",
+    ),
+    "location": (
+        "Location",
+        "Office",
+        "Office location",
+        "Work location",
+        "Site",
+        "City",
+        "Standort",
+        "Arbeitsort",
+        "Dienstort",
+        "Ort",
+        "Büro",
+    ),
+    "employee_id": (
+        "Employee ID",
+        "Employee number",
+        "Employee no",
+        "Employee no.",
+        "Employee code",
+        "Emp ID",
+        "Emp no",
+        "Staff ID",
+        "Staff number",
+        "Personnel number",
+        "Personnel no",
+        "Personalnummer",
+        "Personal-Nr.",
+        "Mitarbeiternummer",
+        "Mitarbeiter-ID",
+        "Pers.-Nr.",
+        "Associate ID",
+        "ID",
+    ),
+    "hire_date": (
+        "Hire date",
+        "Start date",
+        "Date of hire",
+        "Join date",
+        "Joining date",
+        "Date joined",
+        "Date of joining",
+        "Employment start date",
+        "Original hire date",
+        "Eintrittsdatum",
+        "Startdatum",
+        "Eintritt",
+    ),
+    "manager_email": (
+        "Manager email",
+        "Manager e-mail",
+        "Manager",
+        "Reports to",
+        "Reports to email",
+        "Reporting to",
+        "Reporting manager",
+        "Supervisor",
+        "Supervisor email",
+        "Line manager",
+        "Line manager email",
+        "Vorgesetzter",
+        "Vorgesetzte",
+        "Vorgesetzter E-Mail",
+        "E-Mail Vorgesetzter",
+        "Führungskraft",
+        "Führungskraft E-Mail",
+    ),
+}
+
+HEADER_SYNONYMS: dict[str, str] = {
+    normalise_header(synonym): field
+    for field, synonyms in _SYNONYMS_BY_FIELD.items()
+    for synonym in synonyms
+}
+
+# Headers that hold a whole name: ambiguous, so they are not imported, but the warning says why.
+_FULL_NAME_HEADERS = frozenset(
+    normalise_header(text)
+    for text in ("Name", "Full name", "Display name", "Employee name", "Employee", "Mitarbeiter")
+)
+
+# Every Unicode whitespace character (the non-breaking space among them) plus the zero-width ones
+# that copy-pasting from web pages and PDFs leaves at the ends of cells. One str.strip() with an
+# explicit set takes linear time, which a regular expression anchored at the end does not.
+EDGE_CHARACTERS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # str.isspace()
+    "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space, non-joiner, joiner, word joiner, BOM
+)
+
+
+def clean_text(text: str) -> str:
+    """Return `text` without whitespace or zero-width characters at either end."""
+    return text.strip(EDGE_CHARACTERS)
+
+
+# An apostrophe that a download put in front of a formula start (see importer.exports).
+_ESCAPED_FORMULA = re.compile(r"'(?='*[=+\-@\t\r])")
+
+
+def unescape_formula_prefix(text: str) -> str:
+    """Return `text` without the one apostrophe an export adds in front of = + - @ tab CR.
+
+    importer.exports writes "-Lead-" to CSV as "'-Lead-" so that a spreadsheet never runs it as
+    a formula; removing exactly that apostrophe makes an unedited download import with zero
+    changes. A value the export gave two apostrophes ("''-x") keeps one.
+    """
+    return text[1:] if _ESCAPED_FORMULA.match(text) else text
+
+
+def is_blank(cell: Cell | None) -> bool:
+    """Return True for a cell a person would call empty: nothing, or only spaces."""
+    if cell is None:
+        return True
+    return isinstance(cell, str) and not clean_text(cell)
+
+
+def _normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]:
+    if not extra_synonyms:
+        return {}
+    # A mapping to something that is not a field (a stale configuration) is ignored.
+    return {
+        normalise_header(header): field
+        for header, field in extra_synonyms.items()
+        if field in FIELDS and normalise_header(header)
+    }
+
+
+def field_for_header(text: str, extra_synonyms: Mapping[str, str] | None = None) -> str | None:
+    """Return the field a header names, or None.
+
+    `extra_synonyms` maps an organization's own headers to fields; it wins over the built-in names.
+    """
+    key = normalise_header(text)
+    if not key:
+        return None
+    extra = _normalised_extra(extra_synonyms)
+    return extra.get(key) or HEADER_SYNONYMS.get(key)
+
+
+def _fields_of(cells: Iterable[Cell], extra: dict[str, str]) -> list[str | None]:
+    fields = []
+    for cell in cells:
+        key = normalise_header(cell) if isinstance(cell, str) else ""
+        fields.append((extra.get(key) or HEADER_SYNONYMS.get(key)) if key else None)
+    return fields
+
+
+def is_header_row(cells: Iterable[Cell], extra_synonyms: Mapping[str, str] | None = None) -> bool:
+    """Return True if some cell of the row names the email column."""
+    return "email" in _fields_of(cells, _normalised_extra(extra_synonyms))
+
+
+def column_letter(index: int) -> str:
+    """Return the spreadsheet letter of a 0-based column index: 0 → "A", 27 → "AB"."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _known_names() -> str:
+    return ", ".join(f"'{label}'" for label in FIELD_LABELS.values())
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= MAX_ISSUE_VALUE else value[: MAX_ISSUE_VALUE - 1] + "…"
+
+
+def _as_text(cell: Cell | None) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, dt.datetime):
+        return cell.date().isoformat()
+    if isinstance(cell, dt.date):
+        return cell.isoformat()
+    return clean_text(cell)
+
+
+_ISO_DATE = re.compile(
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+)
+_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_SLASHED_DATE = re.compile(r"(\d{1,2})[/-](\d{1,2})[/-](\d{4})")
+
+
+def parse_date(text: str) -> dt.date:
+    """Return the date written in `text`; raise ValueError with a message for a person.
+
+    Accepted: ISO 2024-03-01 (a time after it is ignored), German 01.03.2024 or 1.3.2024, and
+    01/03/2024 or 03/01/2024 only when one part is above 12 (or both are equal), since
+    otherwise day and month cannot be told apart.
+    """
+    if match := _ISO_DATE.fullmatch(text):
+        year, month, day = (int(part) for part in match.groups())
+    elif match := _DOTTED_DATE.fullmatch(text):
+        day, month, year = (int(part) for part in match.groups())
+    elif match := _SLASHED_DATE.fullmatch(text):
+        first, second, year = (int(part) for part in match.groups())
+        if first <= 12 and second <= 12 and first != second:
+            raise ValueError(
+                f"'{_clip(text)}' could mean day {first} of month {second} or month {first}, "
+                f"day {second}. {DATE_ADVICE}"
+            )
+        day, month = (first, second) if first > 12 or first == second else (second, first)
+    else:
+        raise ValueError(f"'{_clip(text)}' is not a date. {DATE_ADVICE}")
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(f"'{_clip(text)}' is not a real date. {DATE_ADVICE}") from None
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def map_columns(
+    table: Table, extra_synonyms: Mapping[str, str] | None = None
+) -> tuple[list[Record], list[RowIssue]]:
+    """Return one Record per good data row, and every problem found.
+
+    A row with an error yields a RowIssue and no Record; since any error blocks the import, the
+    caller never imports a partial file. Warnings (unknown or unnamed columns) come with Records.
+    Raise FileError("missing_column") when no header names the email.
+    """
+    extra = _normalised_extra(extra_synonyms)
+    headers = tuple(_as_text(header) for header in table.headers)
+    header_fields = _fields_of(headers, extra)
+    if "email" not in header_fields:
+        raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+
+    issues = _header_issues(table, headers, header_fields)
+    column_of: dict[str, int] = {}
+    for index, field in enumerate(header_fields):
+        if field is not None:
+            column_of.setdefault(field, index)
+
+    records: list[Record] = []
+    first_row_of_email: dict[str, int] = {}
+    first_row_of_id: dict[str, int] = {}
+    for row in table.rows:
+        if table.format == "csv" and (ragged := _ragged_row_issue(row.number, row.cells, headers)):
+            issues.append(ragged)
+            continue
+        values, row_issues = _read_row(row.number, row.cells, headers, column_of)
+        flagged = {issue.column for issue in row_issues}
+        email, employee_id = values["email"], values.get("employee_id")
+        email_column = headers[column_of["email"]]
+        if email and email_column not in flagged:
+            if email in first_row_of_email:
+                row_issues.append(
+                    _issue(
+                        "duplicate_email",
+                        row.number,
+                        email_column,
+                        email,
+                        f"{email} is also in row {first_row_of_email[email]}. Each person may "
+                        "appear once: remove one of the rows or correct the address.",
+                    )
+                )
+            else:
+                first_row_of_email[email] = row.number
+        id_column = headers[column_of["employee_id"]] if employee_id else ""
+        if employee_id and id_column not in flagged:
+            key = employee_id.casefold()
+            if key in first_row_of_id:
+                row_issues.append(
+                    _issue(
+                        "duplicate_employee_id",
+                        row.number,
+                        id_column,
+                        employee_id,
+                        f"Employee ID {employee_id} is also in row {first_row_of_id[key]}. Each "
+                        "employee ID may appear once: correct one of the rows.",
+                    )
+                )
+            else:
+                first_row_of_id[key] = row.number
+        if row_issues:
+            issues.extend(row_issues)
+        else:
+            records.append(Record(row=row.number, values=values))
+    return records, issues
+
+
+def _issue(code: str, row: int, column: str, value: str, message: str) -> RowIssue:
+    return RowIssue(code=code, message=message, row=row, column=column, value=_clip(value))
+
+
+def _header_issues(
+    table: Table, headers: tuple[str, ...], header_fields: list[str | None]
+) -> list[RowIssue]:
+    issues = []
+    first_column_of: dict[str, int] = {}
+    for index, (header, field) in enumerate(zip(headers, header_fields)):
+        if field is not None:
+            if field in first_column_of:
+                first = headers[first_column_of[field]]
+                issues.append(
+                    RowIssue(
+                        code="duplicate_column",
+                        row=table.header_row,
+                        column=header,
+                        message=(
+                            f"Columns '{first}' and '{header}' both hold the "
+                            f"{FIELD_LABELS[field].lower()}. Delete one of them, or rename it to "
+                            "something else so that it is not imported."
+                        ),
+                    )
+                )
+            else:
+                first_column_of[field] = index
+        elif header:
+            hint = (
+                " To import names, use separate 'First name' and 'Last name' columns."
+                if normalise_header(header) in _FULL_NAME_HEADERS
+                else f" Rename it to one of {_known_names()} to import it."
+            )
+            issues.append(
+                RowIssue(
+                    code="unknown_column",
+                    row=table.header_row,
+                    column=header,
+                    severity=Severity.WARNING,
+                    message=f"Column '{header}' is not imported (unknown column name).{hint}",
+                )
+            )
+        elif any(index < len(row.cells) and not is_blank(row.cells[index]) for row in table.rows):
+            letter = column_letter(index)
+            issues.append(
+                RowIssue(
+                    code="unnamed_column",
+                    row=table.header_row,
+                    column=f"Column {letter}",
+                    severity=Severity.WARNING,
+                    message=(
+                        f"Column {letter} has values but no header, so it is ignored. Give it one "
+                        f"of the names {_known_names()} to import it."
+                    ),
+                )
+            )
+    return issues
+
+
+def _ragged_row_issue(
+    number: int, cells: tuple[Cell, ...], headers: tuple[str, ...]
+) -> RowIssue | None:
+    """Return a ragged_row issue when a CSV row does not line up with the header, else None.
+
+    Empty fields after the last header, and missing fields under blank trailing headers, are
+    harmless: spreadsheet programs write both.
+    """
+    named_width = max((index + 1 for index, header in enumerate(headers) if header), default=0)
+    used_width = max(
+        (index + 1 for index, cell in enumerate(cells) if not is_blank(cell)), default=0
+    )
+    if len(cells) >= named_width and used_width <= len(headers):
+        return None
+    field_count = used_width if used_width > len(headers) else len(cells)
+    return RowIssue(
+        code="ragged_row",
+        row=number,
+        value=_clip(" | ".join(_as_text(cell) for cell in cells)),
+        message=(
+            f"This row has {field_count} fields, the header has {named_width}; check for an "
+            "unquoted comma or semicolon inside a value (put the value in double quotes), or a "
+            "missing one."
+        ),
+    )
+
+
+def _read_row(
+    number: int, cells: tuple[Cell, ...], headers: tuple[str, ...], column_of: dict[str, int]
+) -> tuple[dict[str, str | dt.date | None], list[RowIssue]]:
+    values: dict[str, str | dt.date | None] = {}
+    issues: list[RowIssue] = []
+    for field in FIELDS:
+        if field not in column_of:
+            continue
+        index = column_of[field]
+        column = headers[index]
+        cell = cells[index] if index < len(cells) else ""
+        if field == "hire_date":
+            values[field], issue = _read_date(cell)
+            if issue:
+                issues.append(_issue("invalid_date", number, column, _as_text(cell), issue))
+            continue
+        value = unescape_formula_prefix(_as_text(cell))
+        if field in ("email", "manager_email"):
+            value = value.lower()
+        values[field] = value
+        if len(value) > MAX_LENGTHS[field]:
+            issues.append(
+                _issue(
+                    "value_too_long",
+                    number,
+                    column,
+                    value,
+                    f"{FIELD_LABELS[field]} is {len(value)} characters long; the limit is "
+                    f"{MAX_LENGTHS[field]}. Shorten it.",
+                )
+            )
+        elif field == "email" and not value:
+            issues.append(
+                _issue(
+                    "missing_email",
+                    number,
+                    column,
+                    "",
+                    "This row has no email. Every person needs an email address; fill it in or "
+                    "delete the row.",
+                )
+            )
+        elif field == "email" and not _is_email(value):
+            issues.append(
+                _issue(
+                    "invalid_email",
+                    number,
+                    column,
+                    value,
+                    f"'{_clip(value)}' is not an email address. Write just the address, "
+                    "e.g. jane.roe@example.com.",
+                )
+            )
+        elif field == "manager_email" and value and not _is_email(value):
+            issues.append(
+                _issue(
+                    "invalid_manager_email",
+                    number,
+                    column,
+                    value,
+                    f"'{_clip(value)}' is not an email address. Write the manager's email "
+                    "address, e.g. jane.roe@example.com, or leave the cell empty.",
+                )
+            )
+    email, manager_email = values["email"], values.get("manager_email")
+    if (
+        email
+        and manager_email == email
+        and not any(issue.code == "invalid_email" for issue in issues)
+    ):
+        issues.append(
+            _issue(
+                "self_manager",
+                number,
+                headers[column_of["manager_email"]],
+                manager_email,
+                "A person cannot be their own manager. Write their manager's email, or leave "
+                "the cell empty.",
+            )
+        )
+    return values, issues
+
+
+def _read_date(cell: Cell | None) -> tuple[dt.date | None, str]:
+    """Return (date or None, error message or "")."""
+    if isinstance(cell, dt.datetime):
+        return cell.date(), ""
+    if isinstance(cell, dt.date):
+        return cell, ""
+    text = _as_text(cell)
+    if not text:
+        return None, ""
+    try:
+        return parse_date(text), ""
+    except ValueError as error:
+        return None, str(error)

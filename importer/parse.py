@@ -1,0 +1,578 @@
+"""Read an uploaded, pasted or fetched file into a Table: bytes → Table.
+
+The content decides the format, never the file name: a zip is an .xlsx workbook, anything else that
+is text is CSV. Legacy .xls, password-protected workbooks and web pages saved by mistake are
+recognised and refused with a message that says what to do. Every cell comes out as a person reads
+it in Excel: text, or a `datetime.date` for a date cell.
+
+Safety: workbook XML is parsed by openpyxl through defusedxml (no DTDs, no entity expansion), and a
+zip whose members would unpack past `max_xml_bytes` is refused before anything is decompressed.
+No Django imports here (importer.columns brings only Django's email validator).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+
+import openpyxl
+from defusedxml import DefusedXmlException
+
+from importer.columns import MISSING_EMAIL_COLUMN_MESSAGE, clean_text, is_blank, is_header_row
+from importer.types import Cell, FileError, Row, Table
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+# The header row is looked for among this many non-empty rows at the top of a sheet or CSV.
+HEADER_SEARCH_ROWS = 50
+# A zip member unpacking to more than this, at more than MAX_COMPRESSION_RATIO, is a zip bomb.
+BOMB_MEMBER_BYTES = 50 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+# Zip members whose first bytes are checked for a DOCTYPE before openpyxl sees them.
+PROLOG_SCAN_BYTES = 64 * 1024
+MAX_ZIP_MEMBERS = 10_000
+# The csv module refuses longer fields; columns.py reports any value beyond the field limits.
+CSV_FIELD_LIMIT = 4 * 1024 * 1024
+CSV_DELIMITERS = (",", ";", "\t")
+
+DAMAGED_WORKBOOK_MESSAGE = (
+    "The file could not be read as an Excel workbook: it is damaged or not a real .xlsx file. "
+    "Open it in Excel and save it again with File → Save As → Excel Workbook (.xlsx), or save "
+    "it as CSV."
+)
+UNSAFE_XML_MESSAGE = (
+    "The workbook contains XML declarations (a DOCTYPE or entities) that are refused for safety; "
+    "files saved by Excel never contain them. Open the file in Excel and save it again as .xlsx."
+)
+EMPTY_FILE_MESSAGE = "The file is empty."
+HEADER_ONLY_MESSAGE = "The file has a header row but no people in it."
+
+
+def read_table(
+    data: bytes,
+    filename: str = "",
+    *,
+    extra_synonyms: Mapping[str, str] | None = None,
+    max_rows: int = 250_000,
+    max_columns: int = 500,
+    max_xml_bytes: int = 256 * 1024 * 1024,
+) -> Table:
+    """Return the header row and the non-blank data rows of an .xlsx workbook or CSV text.
+
+    `filename` is accepted for callers' convenience and never used to decide the format.
+    `extra_synonyms` (an organization's own header → field names) helps find the header row.
+    Raise FileError when nothing can be imported: its code says why (unreadable_file,
+    unsupported_format, empty_file, missing_column, unsafe_xml, file_too_large), its message
+    what to do.
+    """
+    if not data:
+        raise FileError("empty_file", EMPTY_FILE_MESSAGE)
+    if data.startswith(ZIP_MAGIC):
+        return _read_xlsx(
+            data,
+            extra_synonyms=extra_synonyms,
+            max_rows=max_rows,
+            max_columns=max_columns,
+            max_xml_bytes=max_xml_bytes,
+        )
+    if data.startswith(OLE2_MAGIC):
+        raise _ole2_error(data)
+    if data.startswith(b"%PDF-"):
+        raise FileError(
+            "unsupported_format",
+            "The file is a PDF, not a spreadsheet. Upload the .xlsx or CSV export instead.",
+        )
+    return _read_csv(
+        _decode_text(data),
+        extra_synonyms=extra_synonyms,
+        max_rows=max_rows,
+        max_columns=max_columns,
+    )
+
+
+def _ole2_error(data: bytes) -> FileError:
+    """Return the error for an OLE2 compound file: an encrypted .xlsx or a legacy Office file."""
+    # An encrypted .xlsx is an OLE2 container with an "EncryptionInfo" stream; names are UTF-16LE.
+    if "EncryptionInfo".encode("utf-16-le") in data:
+        return FileError(
+            "unreadable_file",
+            "The file is password-protected. Remove the password in Excel (File → Info → Protect "
+            "Workbook) and upload it again.",
+        )
+    return FileError(
+        "unsupported_format",
+        "The file is an old Excel 97–2003 workbook (.xls), which cannot be imported. Open it in "
+        "Excel and save it as .xlsx (File → Save As → Excel Workbook), then upload that file.",
+    )
+
+
+# --- xlsx -------------------------------------------------------------------------------------
+
+
+def _read_xlsx(
+    data: bytes,
+    *,
+    extra_synonyms: Mapping[str, str] | None,
+    max_rows: int,
+    max_columns: int,
+    max_xml_bytes: int,
+) -> Table:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except Exception:  # noqa: BLE001 - zipfile fails in many ways on damaged input
+        raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+    with archive:
+        _check_expanded_size(members, max_xml_bytes)
+        _check_is_workbook(archive, members)
+        _check_no_doctype(archive, members)
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about features it drops (data validation, default styles); harmless.
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(
+                io.BytesIO(data), read_only=True, data_only=True, keep_links=False
+            )
+            try:
+                return _read_workbook(
+                    workbook,
+                    extra_synonyms=extra_synonyms,
+                    max_rows=max_rows,
+                    max_columns=max_columns,
+                )
+            finally:
+                workbook.close()
+    except FileError:
+        raise
+    except Exception as error:  # noqa: BLE001 - no openpyxl error may leak to the caller
+        # openpyxl wraps some parse errors in a ValueError; the refused DTD is in the chain.
+        if _is_caused_by(error, DefusedXmlException):
+            raise FileError("unsafe_xml", UNSAFE_XML_MESSAGE) from None
+        # openpyxl raises many types (KeyError, ValueError, TypeError, zlib.error, BadZipFile...)
+        # for damaged or odd files; to the person uploading they all mean the same.
+        raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+
+
+def _is_caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _check_expanded_size(members: Sequence[zipfile.ZipInfo], max_xml_bytes: int) -> None:
+    """Refuse a zip that would unpack past the bound, judging by its declared sizes.
+
+    zipfile never returns more bytes than a member's declared `file_size` (and fails its CRC
+    check if the data would go on), so checking the declarations bounds the work.
+    """
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise FileError(
+            "file_too_large",
+            f"The workbook holds {len(members):,} parts; the limit is {MAX_ZIP_MEMBERS:,}. "
+            "Save it again from Excel without unneeded sheets and images.",
+        )
+    total = sum(member.file_size for member in members)
+    largest = max(members, key=lambda member: member.file_size, default=None)
+    if largest is not None and (largest.file_size > max_xml_bytes or total > max_xml_bytes):
+        raise FileError(
+            "file_too_large",
+            f"The workbook expands to {_megabytes(total)} MB when opened; the limit is "
+            f"{_megabytes(max_xml_bytes)} MB. Delete unneeded sheets, images and formatting, or "
+            "split the file.",
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > BOMB_MEMBER_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise FileError(
+                "file_too_large",
+                f"Part of the workbook ({member.filename}) expands {ratio:,.0f}-fold to "
+                f"{_megabytes(member.file_size)} MB, which no real spreadsheet does. The file "
+                "is refused; open it in Excel and save it again.",
+            )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f}"
+
+
+def _check_is_workbook(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInfo]) -> None:
+    names = {member.filename for member in members}
+    if "xl/workbook.xml" in names:
+        return
+    if "xl/workbook.bin" in names:
+        raise FileError(
+            "unsupported_format",
+            "The file is an Excel Binary Workbook (.xlsb), which cannot be imported. Open it in "
+            "Excel and save it as .xlsx (File → Save As → Excel Workbook).",
+        )
+    if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
+        try:
+            mimetype = archive.read("mimetype")
+        except Exception:  # noqa: BLE001 - a damaged part only loses the friendlier message
+            mimetype = b""
+        if b"opendocument.spreadsheet" in mimetype:
+            raise FileError(
+                "unsupported_format",
+                "The file is an OpenDocument spreadsheet (.ods), which cannot be imported. Save "
+                "it as .xlsx (File → Save As → Excel 2007-365) and upload that file.",
+            )
+    raise FileError(
+        "unreadable_file",
+        "The file is a zip archive but not an Excel workbook. Upload the .xlsx file itself, or "
+        "save the data as .xlsx or CSV.",
+    )
+
+
+_DECLARATION = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _check_no_doctype(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInfo]) -> None:
+    """Refuse XML parts that declare a DOCTYPE or entities near their start.
+
+    OOXML parts never have one. defusedxml refuses them too, wherever they are; this check
+    catches them before openpyxl runs, so the outcome does not depend on its parsing order.
+    """
+    for member in members:
+        if member.is_dir() or not member.filename.endswith((".xml", ".rels", ".vml")):
+            continue
+        try:
+            with archive.open(member) as part:
+                prolog = part.read(PROLOG_SCAN_BYTES)
+        except Exception:  # noqa: BLE001 - zlib.error, BadZipFile, NotImplementedError...
+            raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+        # Dropping NUL bytes turns UTF-16 markup into ASCII well enough for this search.
+        if _DECLARATION.search(prolog.replace(b"\x00", b"")):
+            raise FileError("unsafe_xml", UNSAFE_XML_MESSAGE)
+
+
+def _read_workbook(
+    workbook, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+) -> Table:
+    """Return the table of the first visible worksheet that has a header row and data rows."""
+    header_only: Table | None = None
+    has_data = False
+    for sheet in workbook.worksheets:  # chartsheets are not worksheets
+        if sheet.sheet_state != "visible":
+            continue
+        table, sheet_has_data = _read_sheet(
+            sheet, extra_synonyms=extra_synonyms, max_rows=max_rows, max_columns=max_columns
+        )
+        has_data = has_data or sheet_has_data
+        if table is not None and table.rows:
+            return table
+        if table is not None and header_only is None:
+            header_only = table
+    if header_only is not None:
+        raise FileError("empty_file", HEADER_ONLY_MESSAGE)
+    if has_data:
+        raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+    if any(_has_data(sheet, max_columns) for sheet in workbook.worksheets):
+        raise FileError(
+            "empty_file",
+            "The workbook's visible sheets are empty; hidden sheets are not read. Unhide the "
+            "sheet with the people (right-click a sheet tab → Unhide) and upload it again.",
+        )
+    raise FileError("empty_file", EMPTY_FILE_MESSAGE)
+
+
+def _has_data(sheet, max_columns: int) -> bool:
+    sheet.reset_dimensions()
+    rows = sheet.iter_rows(min_row=1, max_col=max_columns + 1, values_only=True)
+    return any(_used_width(values, 0) for values in rows)
+
+
+def _read_sheet(
+    sheet, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+) -> tuple[Table | None, bool]:
+    """Return (the sheet's table or None if it has no header row, whether it has any data).
+
+    Only the first `max_columns + 1` columns are read: one more than allowed tells a too wide
+    sheet, and a stray cell far to the right (say at XFD) costs nothing.
+    """
+    # Writers often get the <dimension> element wrong; read the rows that are really there.
+    sheet.reset_dimensions()
+    numbered = enumerate(
+        sheet.iter_rows(min_row=1, max_col=max_columns + 1, values_only=True), start=1
+    )
+    header_row, header = _find_header(numbered, extra_synonyms, convert=_cell_value)
+    if header is None:
+        return None, header_row > 0
+    header_width = _used_width(header, 0)
+    _check_width(header_width, max_columns)
+
+    width = header_width
+    numbers_and_cells: list[tuple[int, tuple[Cell, ...]]] = []
+    for number, values in numbered:
+        used = _used_width(values, width)
+        if not used:
+            continue
+        _check_width(used, max_columns)
+        if len(numbers_and_cells) == max_rows:
+            raise _too_many_rows(max_rows)
+        width = max(width, used)
+        numbers_and_cells.append(
+            (number, tuple(_cell_value(value) for value in values[: max(used, header_width)]))
+        )
+
+    headers = tuple(_pad(tuple(_header_text(cell) for cell in header[:width]), width))
+    rows = tuple(
+        Row(number=number, cells=_pad(cells, width)) for number, cells in numbers_and_cells
+    )
+    return Table(header_row=header_row, headers=headers, rows=rows, format="xlsx"), True
+
+
+def _find_header(
+    numbered_rows: Iterator[tuple[int, Sequence]],
+    extra_synonyms: Mapping[str, str] | None,
+    *,
+    convert,
+) -> tuple[int, list[Cell] | None]:
+    """Return (row number, cells) of the header row, or (non-empty rows seen, None).
+
+    Consumes `numbered_rows` up to and including the header row.
+    """
+    non_empty = 0
+    for number, values in numbered_rows:
+        if not _used_width(values, 0):
+            continue
+        non_empty += 1
+        cells = [convert(value) for value in values]
+        if is_header_row(cells, extra_synonyms):
+            return number, cells
+        if non_empty == HEADER_SEARCH_ROWS:
+            break
+    return non_empty, None
+
+
+def _used_width(values: Sequence, known_width: int) -> int:
+    """Return 1 + the index of the last non-blank value, or 0 for a blank row.
+
+    Checks past `known_width` at C speed first: a row read `max_columns + 1` wide is mostly None.
+    """
+    end = len(values)
+    if known_width < end:
+        tail = values[known_width:]
+        if tail.count(None) == len(tail):
+            end = known_width
+    # "is None" first: most cells of a wide row are None, and a function call costs more.
+    while end and (values[end - 1] is None or is_blank(values[end - 1])):
+        end -= 1
+    return end
+
+
+def _check_width(width: int, max_columns: int) -> None:
+    if width > max_columns:
+        raise FileError(
+            "file_too_large",
+            f"The sheet has more than {max_columns:,} columns; the limit is {max_columns:,}. "
+            "Delete the columns that are not needed, including stray values far to the right.",
+        )
+
+
+def _too_many_rows(max_rows: int) -> FileError:
+    return FileError(
+        "file_too_large",
+        f"The file has more than {max_rows:,} rows; the limit is {max_rows:,}. Split it into "
+        "smaller files.",
+    )
+
+
+def _pad(cells: tuple[Cell, ...], width: int) -> tuple[Cell, ...]:
+    return cells + ("",) * (width - len(cells)) if len(cells) < width else cells[:width]
+
+
+def _cell_value(value: object) -> Cell:
+    """Return a cell value as a person reads it in Excel: text, or a date for a date cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Excel stores every number as a float: an ID typed as 1001 arrives as 1001.0.
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date()  # a hire date entered with a time of day is still that day
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _header_text(cell: Cell) -> str:
+    return cell.isoformat() if isinstance(cell, dt.date) else cell
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _decode_text(data: bytes) -> str:
+    """Return `data` as text, guessing its encoding the way spreadsheet programs write CSV."""
+    if data.startswith(codecs.BOM_UTF8):
+        # The mark promises UTF-8; a stray invalid byte becomes "�" where a person can see it.
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode_utf16(data, "utf-16")
+    if utf16 := _sniff_utf16_without_bom(data):
+        return _decode_utf16(data, utf16)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Windows-1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined; read them as Latin-1.
+        return data.decode("latin-1").translate(_CP1252_FROM_LATIN1)
+
+
+_CP1252_FROM_LATIN1 = {
+    byte: bytes([byte]).decode("cp1252")
+    for byte in range(0x80, 0xA0)
+    if byte not in b"\x81\x8d\x8f\x90\x9d"
+}
+
+
+def _sniff_utf16_without_bom(data: bytes) -> str | None:
+    """Return "utf-16-le" or "utf-16-be" when every other byte is NUL, as in UTF-16 text."""
+    sample = data[:4096]
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) < 2:
+        return None
+    if odd.count(0) >= 0.7 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.7 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _decode_utf16(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise FileError(
+            "unreadable_file",
+            "The file looks like UTF-16 text but is damaged. Save it again as CSV (UTF-8) or "
+            ".xlsx.",
+        ) from None
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _read_csv(
+    text: str, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+) -> Table:
+    head = text[:4096].lstrip("\ufeff \t\r\n").lower()
+    if head.startswith(("<!doctype html", "<html")) or (head.startswith("<") and "<html" in head):
+        raise FileError(
+            "unsupported_format",
+            "The file is a web page (HTML), not a spreadsheet: often a login or error page saved "
+            "instead of the export. Download the export again, or open the file in Excel and "
+            "save it as .xlsx.",
+        )
+    if head.startswith("<?xml") and "urn:schemas-microsoft-com:office:spreadsheet" in head:
+        raise FileError(
+            "unsupported_format",
+            "The file is an Excel 2003 XML spreadsheet, which cannot be imported. Open it in "
+            "Excel and save it as .xlsx (File → Save As → Excel Workbook).",
+        )
+    sample = text[:65536]
+    if "\x00" in text or len(_CONTROL_CHARACTERS.findall(sample)) > max(2, len(sample) // 100):
+        raise FileError(
+            "unreadable_file",
+            "The file contains binary data, so it is neither CSV text nor an .xlsx workbook. "
+            "Upload the .xlsx file or a CSV export.",
+        )
+    if not clean_text(text):
+        raise FileError("empty_file", EMPTY_FILE_MESSAGE)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        for delimiter in _delimiter_candidates(text):
+            table = _read_csv_rows(
+                text,
+                delimiter,
+                extra_synonyms=extra_synonyms,
+                max_rows=max_rows,
+                max_columns=max_columns,
+            )
+            if table is not None:
+                return table
+    except csv.Error:
+        raise FileError(
+            "unreadable_file",
+            "The CSV text could not be read (a value may be longer than "
+            f"{CSV_FIELD_LIMIT // (1024 * 1024)} MB). Check the file, or upload it as .xlsx.",
+        ) from None
+    raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+
+
+def _delimiter_candidates(text: str) -> list[str]:
+    """Return the delimiters to try, most likely first.
+
+    The most frequent of , ; and tab outside quotes in the first non-empty line comes first;
+    a tie, or none at all, puts the comma first. The others follow, for files whose first line
+    is a title: the delimiter that yields a header row wins.
+    """
+    first_line = next((line for line in _LINE_BREAK.split(text[:65536]) if line.strip()), "")
+    counts = {delimiter: 0 for delimiter in CSV_DELIMITERS}
+    inside_quotes = False
+    for char in first_line:
+        if char == '"':
+            inside_quotes = not inside_quotes
+        elif char in counts and not inside_quotes:
+            counts[char] += 1
+    ranked = sorted(CSV_DELIMITERS, key=lambda delimiter: -counts[delimiter])
+    top = counts[ranked[0]]
+    if top == 0 or counts[ranked[1]] == top:
+        ranked.remove(",")
+        ranked.insert(0, ",")
+    return ranked
+
+
+def _read_csv_rows(
+    text: str,
+    delimiter: str,
+    *,
+    extra_synonyms: Mapping[str, str] | None,
+    max_rows: int,
+    max_columns: int,
+) -> Table | None:
+    """Return the table read with `delimiter`, or None if no header row turns up with it.
+
+    Rows are numbered by record (a quoted line break does not start a new row), as Excel
+    numbers them when it opens the file; blank records count. Cells stay as read, one row
+    shorter or longer than another: columns.py reports rows that do not line up.
+    """
+    # newline="" keeps line breaks inside quoted values; csv splits records on \r\n, \n and \r.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    numbered = enumerate(reader, start=1)
+    header_row, header = _find_header(numbered, extra_synonyms, convert=lambda value: value)
+    if header is None:
+        return None
+    _check_width(_used_width(header, 0), max_columns)
+    rows: list[Row] = []
+    for number, cells in numbered:
+        if all(is_blank(cell) for cell in cells):
+            continue
+        if len(rows) == max_rows:
+            raise _too_many_rows(max_rows)
+        rows.append(Row(number=number, cells=tuple(cells)))
+    if not rows:
+        raise FileError("empty_file", HEADER_ONLY_MESSAGE)
+    return Table(header_row=header_row, headers=tuple(header), rows=tuple(rows), format="csv")

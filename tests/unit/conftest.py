@@ -1,0 +1,15 @@
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def fixture_file():
+    """Return a reader of tests/fixtures/NAME giving (bytes, NAME), the arguments of read_table."""
+
+    def read(name: str) -> tuple[bytes, str]:
+        return (FIXTURES / name).read_bytes(), name
+
+    return read
