@@ -24,7 +24,7 @@ setup: $(INSTALLED)
 	$(BIN)/python manage.py setup_demo
 
 run: setup
-	$(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 # Tests keep their database, broker folder and cache apart from `make run`'s.
 test: export ROSTERSYNC_VAR_DIR ?= $(CURDIR)/var/test
