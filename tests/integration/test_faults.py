@@ -1,0 +1,152 @@
+"""Faults with real processes: a killed worker, duplicate deliveries, races, a broker that is down."""
+
+import os
+import signal
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from config.celery import app
+from importer import progress, runs
+from importer.models import ImportChange, ImportRun
+from importer.tasks import apply_run_task, enqueue, preview_run_task, recover_stuck_runs_task
+from tests.conftest import wait_for_run
+from tests.factories import OrganizationFactory, UserFactory
+from users.models import User
+
+pytestmark = pytest.mark.worker
+
+
+def people_csv(count: int, *, domain="acme.example") -> bytes:
+    lines = ["email,first_name,last_name,department"]
+    lines += [f"person{n}@{domain},First{n},Last{n},Dept{n % 7}" for n in range(count)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def previewed(organization, admin, data: bytes) -> ImportRun:
+    run = runs.create_run(
+        organization=organization, data=data, name="people.csv", source=ImportRun.Source.UPLOAD, created_by=admin
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY, run.issues[:3]
+    return run
+
+
+def busy_worker_child(worker) -> int:
+    """Return the pid of the pool process that is running a task (the one using CPU).
+
+    Only that one is killed: an idle pool process holds the pool's queue lock while it
+    waits, and killing it would wedge the pool, which is not the failure under test.
+    """
+    output = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout
+    children = [int(pid) for pid in output.split()]
+
+    def cpu_ticks(pid: int) -> int:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    before = {pid: cpu_ticks(pid) for pid in children}
+    time.sleep(0.2)
+    return max(children, key=lambda pid: cpu_ticks(pid) - before[pid])
+
+
+def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_applied_after_redelivery(
+    worker, acme, alice
+):
+    run = previewed(acme, alice, people_csv(30_000))
+    runs.request_apply(run, user=alice)
+    assert enqueue(apply_run_task, run.pk)
+
+    deadline = time.monotonic() + 60
+    while (progress.read(run.pk) or {}).get("stage") != "applying":
+        assert time.monotonic() < deadline, "the apply never started"
+        time.sleep(0.005)
+    os.kill(busy_worker_child(worker), signal.SIGKILL)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.APPLYING  # Killed before it could commit.
+    assert User.objects.filter(organization=acme).count() == 1  # Nothing half-applied.
+
+    run = wait_for_run(run, timeout=120)
+
+    assert run.status == ImportRun.Status.APPLIED
+    assert User.objects.filter(organization=acme).count() == 30_001
+    assert not ImportChange.objects.filter(run=run, user__isnull=True).exists()
+
+
+def test_a_run_left_applying_by_a_dead_worker_is_picked_up_again(worker, acme, alice, settings):
+    run = previewed(acme, alice, people_csv(3))
+    runs.request_apply(run, user=alice)  # Confirmed, but the message was lost with its worker.
+    ImportRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+
+    recover_stuck_runs_task.apply()
+
+    run = wait_for_run(run)
+    assert run.status == ImportRun.Status.APPLIED
+    assert User.objects.filter(organization=acme).count() == 4
+
+
+def test_two_imports_of_one_organization_never_interleave(worker, acme, alice):
+    first = previewed(acme, alice, people_csv(2000))
+    second = previewed(acme, alice, people_csv(2000, domain="other.example"))
+    runs.request_apply(first, user=alice)
+    runs.request_apply(second, user=alice)
+    assert enqueue(apply_run_task, first.pk)
+    assert enqueue(apply_run_task, second.pk)
+
+    first, second = wait_for_run(first), wait_for_run(second)
+
+    assert sorted([first.status, second.status]) == [ImportRun.Status.APPLIED, ImportRun.Status.STALE]
+    applied = first if first.status == ImportRun.Status.APPLIED else second
+    domain = "acme.example" if applied is first else "other.example"
+    assert User.objects.filter(organization=acme, email__endswith=domain).count() == 2000 + (domain == "acme.example")
+    assert User.objects.filter(organization=acme).count() == 2001
+
+
+def test_a_database_error_mid_apply_rolls_back_and_fails_the_run_with_the_reason(worker, acme, alice):
+    run = previewed(acme, alice, people_csv(500))
+    # Another organization takes one of the addresses after the preview: the insert fails.
+    UserFactory(organization=OrganizationFactory(), email="person250@acme.example")
+    runs.request_apply(run, user=alice)
+    assert enqueue(apply_run_task, run.pk)
+
+    run = wait_for_run(run)
+
+    assert run.status == ImportRun.Status.FAILED
+    assert "rolled back" in run.message
+    assert User.objects.filter(organization=acme).count() == 1
+
+
+@pytest.fixture
+def broker_down():
+    """Point the web side's Celery app at a port where no broker listens; return a restorer."""
+    saved = app.conf.broker_url
+
+    def use(url):
+        app.conf.broker_url = url
+        app._pool = None  # Connection pools are cached per app: drop them so the URL applies.
+        app.amqp._producer_pool = None
+
+    use("redis://127.0.0.1:9/0")
+    yield lambda: use(saved)
+    use(saved)
+
+
+def test_with_the_broker_down_preview_says_so_and_the_run_can_be_sent_again(worker, alice_client, broker_down):
+    response = alice_client.post(reverse("importer:create-preview"), {"text": "email\nana@acme.example\n"}, follow=True)
+
+    assert response.status_code == 200
+    assert "The background workers cannot be reached right now" in response.content.decode()
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.QUEUED  # Saved, not lost.
+
+    restore_broker = broker_down
+    restore_broker()
+    alice_client.post(reverse("importer:run-retry", args=[run.pk]))
+
+    run = wait_for_run(run)
+    assert run.status == ImportRun.Status.READY
