@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "users",
     "importer",
 ]
@@ -79,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -124,6 +128,21 @@ AUTH_USER_MODEL = "users.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "importer:import"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins and refuses further attempts past the limit (password guessing).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_FAILURE_LIMIT = env_int("ROSTERSYNC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("ROSTERSYNC_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
+# Lock the account being guessed from that address, so one office's typo does not lock out
+# everyone behind the same NAT.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_PROXY", False) else None
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -208,14 +227,64 @@ CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # Stored inputs past the retention period are deleted once a day (every 24 hours).
+    "delete-expired-inputs": {
+        "task": "importer.delete_expired_inputs",
+        "schedule": 24 * 60 * 60.0,
+    },
     # A run left queued or running by a worker that died is taken up again or failed.
     "recover-stuck-runs": {
         "task": "importer.recover_stuck_runs",
         "schedule": 60.0,
     },
+    # Start a sync of each remote source that is due (every 5 minutes, crontab.guru/#*/5_*_*_*_*).
+    "enqueue-due-fetches": {
+        "task": "importer.enqueue_due_fetches",
+        "schedule": 300.0,
+    },
 }
 # Seconds a run may sit in queued / previewing / applying before it counts as stuck.
 IMPORT_STUCK_AFTER_SECONDS = env_int("ROSTERSYNC_STUCK_AFTER_SECONDS", 15 * 60)
+# Days a run's stored input file is kept; then a daily task deletes it (the run and its changes
+# stay). 0 keeps inputs forever.
+INPUT_RETENTION_DAYS = env_int("ROSTERSYNC_INPUT_RETENTION_DAYS", 365)
+if INPUT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("ROSTERSYNC_INPUT_RETENTION_DAYS must be 0 (keep forever) or more.")
+
+# ---------------------------------------------------------------------------------------------
+# Remote import: fetching the user file from a company's HR server (importer/remote.py, sync.py).
+# Keys that encrypt the stored password, token or header value (Fernet keys, comma-separated:
+# the first encrypts, all decrypt, so a new key goes first and an old one stays until every
+# secret was saved again). Distinct from DJANGO_SECRET_KEY; required in production.
+# https://cryptography.io/en/latest/fernet/#cryptography.fernet.MultiFernet
+_fernet_keys = env_secret("ROSTERSYNC_FERNET_KEYS", "") or ""
+REMOTE_FERNET_KEYS = [key.strip() for key in _fernet_keys.split(",") if key.strip()]
+_NEW_FERNET_KEY = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+if not REMOTE_FERNET_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        f"Set ROSTERSYNC_FERNET_KEYS (make one with: {_NEW_FERNET_KEY}), or DJANGO_DEBUG=true."
+    )
+for _key in REMOTE_FERNET_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"Each key in ROSTERSYNC_FERNET_KEYS must be a Fernet key ({_NEW_FERNET_KEY})."
+        ) from None
+# Hosts the fetch may reach although they resolve to loopback or private addresses (on-premise
+# HR servers; 127.0.0.1 and localhost in tests). Every other private address is refused.
+REMOTE_ALLOWED_HOSTS = [host.lower() for host in env_list("ROSTERSYNC_REMOTE_ALLOWED_HOSTS", [])]
+# A CA bundle that replaces the system's for remote fetches (tests, an on-premise private CA).
+REMOTE_CA_BUNDLE = os.environ.get("ROSTERSYNC_REMOTE_CA_BUNDLE", "")
+REMOTE_MAX_BYTES = env_int("ROSTERSYNC_REMOTE_MAX_BYTES", IMPORT_MAX_UPLOAD_BYTES)
+# Seconds: to connect, to wait for each read, and for the whole download.
+REMOTE_CONNECT_TIMEOUT = env_int("ROSTERSYNC_REMOTE_CONNECT_TIMEOUT", 10)
+REMOTE_READ_TIMEOUT = env_int("ROSTERSYNC_REMOTE_READ_TIMEOUT", 30)
+REMOTE_TOTAL_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TOTAL_TIMEOUT", 120)
+# The organization's admins are emailed when this many scheduled syncs in a row failed.
+REMOTE_FAILURE_EMAIL_AFTER = env_int("ROSTERSYNC_REMOTE_FAILURE_EMAIL_AFTER", 3)
 
 # ---------------------------------------------------------------------------------------------
 # Email
@@ -226,6 +295,12 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "rostersync@localhost")
+# Scheme and host that links in emails start with (emails are sent outside any request).
+ROSTERSYNC_BASE_URL = os.environ.get("ROSTERSYNC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not ROSTERSYNC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"ROSTERSYNC_BASE_URL must start with http:// or https://, not {ROSTERSYNC_BASE_URL!r}"
+    )
 
 # ---------------------------------------------------------------------------------------------
 # Security
@@ -250,4 +325,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # One line per failed login is enough; axes logs three.
+    "loggers": {"axes": {"level": os.environ.get("ROSTERSYNC_AXES_LOG_LEVEL", "WARNING")}},
 }
