@@ -5,7 +5,9 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
-RUN DJANGO_SECRET_KEY=build-only DJANGO_DEBUG=false ROSTERSYNC_FERNET_KEYS=build-only python manage.py collectstatic --noinput --verbosity 0 \
+RUN DJANGO_SECRET_KEY=build-only DJANGO_DEBUG=false \
+    ROSTERSYNC_FERNET_KEYS=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+    python manage.py collectstatic --noinput --verbosity 0 \
     && useradd --create-home rostersync && mkdir -p /app/var && chown rostersync /app/var
 USER rostersync
 EXPOSE 8000
