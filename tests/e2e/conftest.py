@@ -20,11 +20,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# The live server runs in a thread of the test process; Playwright's sync API starts an
-# event loop of its own, which Django would otherwise take for an async context.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 def pytest_collection_modifyitems(config, items):
     if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
         return
@@ -36,11 +31,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API keeps an event loop in this thread, which Django would take for an
+    # async context and refuse the tests' own database queries; only while the browser lives.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
