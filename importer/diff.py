@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .types import (
@@ -30,6 +30,35 @@ PROFILE_FIELDS = (
     "hire_date",
 )
 
+# The options' names as the Configuration tab shows them; skip reasons quote them.
+OPTION_LABELS = {
+    "create_users": "Create new users",
+    "update_fields": "Profile fields imports may change",
+    "update_managers": "Update manager relationships",
+    "deactivate_missing": "Deactivate users missing from the file",
+    "reactivate": "Reactivate inactive users present in the file",
+    "clear_blank_fields": "Blank cells clear the stored value",
+}
+
+SKIPPED_CREATE = f"'{OPTION_LABELS['create_users']}' is off."
+SKIPPED_REACTIVATE = f"'{OPTION_LABELS['reactivate']}' is off: the user stays inactive."
+SKIPPED_DEACTIVATE = f"'{OPTION_LABELS['deactivate_missing']}' is off: the user stays active."
+SKIPPED_MANAGER = f"'{OPTION_LABELS['update_managers']}' is off."
+PROTECTED_CHANGE = "Kept out of sync: imports never change this user."
+PROTECTED_DEACTIVATE = "Kept out of sync: imports never deactivate this user."
+
+
+def skipped_fields_reason(names: Iterable[str]) -> str:
+    """Return why changes to profile fields left out of the policy's update_fields are skipped."""
+    labels = [FIELD_LABELS[name] for name in names]
+    listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    verb = "is" if len(labels) == 1 else "are"
+    return f"{listed} {verb} not among the '{OPTION_LABELS['update_fields']}'."
+
+
+# Records between two calls of the caller's progress callback.
+PROGRESS_EVERY = 1000
+
 # A person in the resulting user base: an existing user's id, or ("new", row) for a new one.
 Key = int | tuple[str, int]
 
@@ -43,13 +72,22 @@ def display(value: str | dt.date | None) -> str:
     return value
 
 
-def compute_changeset(records: list[Record], snapshot: Snapshot, policy: Policy) -> ChangeSet:
+def compute_changeset(
+    records: list[Record],
+    snapshot: Snapshot,
+    policy: Policy,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ChangeSet:
     """Return what applying `records` to the users in `snapshot` would change; read nothing else.
 
     Changes come in file order, then deactivations by email. Checks that need the whole user
-    base (managers that exist, cycles, emails taken) are reported as row issues.
+    base (managers that exist, cycles, emails taken) are reported as row issues. What the policy
+    or a user's protection keeps from happening comes back in `skipped`, each change with the
+    reason, so that the preview can say which option caused it. `progress(records done)` is
+    called every PROGRESS_EVERY records.
     """
-    return _Diff(records, snapshot, policy).run()
+    return _Diff(records, snapshot, policy).run(progress)
 
 
 class _Diff:
@@ -63,22 +101,34 @@ class _Diff:
         self.issues: list[RowIssue] = []
         self.matches: dict[int, SnapshotUser] = {}  # record row -> user
         self.matched_rows: dict[int, int] = {}  # user id -> record row
+        # Each person's email after the import: the file may name a manager by an address the
+        # import does not store (email left out of update_fields, or a protected user).
+        self.final_email: dict[Key, str] = {}
 
-    def run(self) -> ChangeSet:
+    def run(self, progress: Callable[[int], None] | None = None) -> ChangeSet:
         kept_records = [record for record in self.records if self._match(record)]
         staying = self._staying_emails(kept_records)
         changes: list[Change] = []
+        skipped: list[Change] = []
         unchanged = 0
-        for record in kept_records:
+        for done, record in enumerate(kept_records):
+            if progress is not None and not done % PROGRESS_EVERY:
+                progress(done)
             user = self.matches.get(record.row)
-            change = self._change_for(record, user, staying)
-            if change is None:
+            found = self._changes_for(record, user, staying)
+            if not found:
                 unchanged += 1
-            else:
-                changes.append(change)
-        changes.extend(self._deactivations())
+            for change in found:
+                (skipped if change.skipped_reason else changes).append(change)
+        for change in self._deactivations():
+            (skipped if change.skipped_reason else changes).append(change)
         self._check_manager_cycles(kept_records, staying)
-        return ChangeSet(changes=tuple(changes), issues=tuple(self.issues), unchanged=unchanged)
+        return ChangeSet(
+            changes=tuple(changes),
+            issues=tuple(self.issues),
+            unchanged=unchanged,
+            skipped=tuple(skipped),
+        )
 
     # Matching ----------------------------------------------------------------------------------
 
@@ -134,12 +184,16 @@ class _Diff:
         for user in self.snapshot.users:
             if user.id not in self.matched_rows and user.is_active and not self._deactivates(user):
                 staying[user.email] = user.id
+                self.final_email[user.id] = user.email
         for record in records:
             user = self.matches.get(record.row)
             if user is not None:
                 staying[record.email] = user.id
+                keeps_email = user.is_protected or "email" not in self.policy.update_fields
+                self.final_email[user.id] = user.email if keeps_email else record.email
             elif self.policy.create_users:
                 staying[record.email] = ("new", record.row)
+                self.final_email[("new", record.row)] = record.email
         return staying
 
     def _deactivates(self, user: SnapshotUser) -> bool:
@@ -154,41 +208,69 @@ class _Diff:
 
     # Changes ------------------------------------------------------------------------------------
 
-    def _change_for(
+    def _changes_for(
         self, record: Record, user: SnapshotUser | None, staying: dict[str, Key]
-    ) -> Change | None:
+    ) -> list[Change]:
+        """Return the changes a record makes to its user, then those the policy skips."""
         if user is None:
-            return self._creation(record, staying)
+            return [self._creation(record, staying)]
+        policy = self.policy
+        # Managers of a user the import may not touch are compared quietly: an unknown manager
+        # there is no reason to block the import.
+        sets_manager = policy.update_managers and not user.is_protected
+        fields = self._profile_changes(record, user, policy.update_fields)
+        manager_change = self._manager_change(record, user, staying, report=sets_manager)
+        if manager_change is not None and policy.update_managers:
+            fields["manager_email"] = manager_change
+        reactivates = not user.is_active and policy.reactivate
+        action = Action.REACTIVATE if reactivates else Action.UPDATE
         if user.is_protected:
-            return None
-        fields = self._profile_changes(record, user)
-        if self.policy.update_managers:
-            manager_change = self._manager_change(record, user, staying)
-            if manager_change is not None:
-                fields["manager_email"] = manager_change
-        if not user.is_active and self.policy.reactivate:
-            return Change(Action.REACTIVATE, record.email, user.id, record.row, fields)
-        if fields:
-            return Change(Action.UPDATE, record.email, user.id, record.row, fields)
-        return None
+            if fields or reactivates:
+                return [Change(action, record.email, user.id, record.row, fields, PROTECTED_CHANGE)]
+            return []
+        changes = []
+        if fields or reactivates:
+            changes.append(Change(action, record.email, user.id, record.row, fields))
+        if not user.is_active and not policy.reactivate:
+            changes.append(
+                Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
+            )
+        left_out = [name for name in PROFILE_FIELDS if name not in policy.update_fields]
+        held = self._profile_changes(record, user, left_out)
+        reasons = [skipped_fields_reason(held)] if held else []
+        if manager_change is not None and not policy.update_managers:
+            held["manager_email"] = manager_change
+            reasons.append(SKIPPED_MANAGER)
+        if held:
+            changes.append(
+                Change(Action.UPDATE, record.email, user.id, record.row, held, " ".join(reasons))
+            )
+        return changes
 
-    def _creation(self, record: Record, staying: dict[str, Key]) -> Change | None:
-        if not self.policy.create_users:
-            return None
-        fields = {
-            name: ("", display(value))
-            for name, value in record.values.items()
-            if name != "manager_email" and display(value)
-        }
+    def _creation(self, record: Record, staying: dict[str, Key]) -> Change:
+        fields = {}
+        for name, value in record.values.items():
+            # display() once per value: this runs for every cell of a new file.
+            if name != "manager_email" and (shown := display(value)):
+                fields[name] = ("", shown)
         manager_email = record.get("manager_email")
-        if manager_email and self._manager_key(record, manager_email, staying) is not None:
-            fields["manager_email"] = ("", manager_email)
+        if not self.policy.create_users:
+            if manager_email:
+                fields["manager_email"] = ("", manager_email)
+            return Change(Action.CREATE, record.email, None, record.row, fields, SKIPPED_CREATE)
+        manager_key = self._manager_key(record, manager_email, staying) if manager_email else None
+        if manager_key is not None:
+            fields["manager_email"] = ("", self.final_email[manager_key])
         return Change(Action.CREATE, record.email, None, record.row, fields)
 
-    def _profile_changes(self, record: Record, user: SnapshotUser) -> dict[str, tuple[str, str]]:
+    def _profile_changes(
+        self, record: Record, user: SnapshotUser, names: Iterable[str]
+    ) -> dict[str, tuple[str, str]]:
+        """Return the differences between a record and its user in the fields `names`."""
         fields: dict[str, tuple[str, str]] = {}
+        wanted = set(names)
         for name in PROFILE_FIELDS:
-            if name not in record.values or name not in self.policy.update_fields:
+            if name not in record.values or name not in wanted:
                 continue
             new = record.values[name]
             if not display(new) and name not in self.policy.clear_blank_fields:
@@ -201,7 +283,7 @@ class _Diff:
         return fields
 
     def _manager_change(
-        self, record: Record, user: SnapshotUser, staying: dict[str, Key]
+        self, record: Record, user: SnapshotUser, staying: dict[str, Key], *, report: bool = True
     ) -> tuple[str, str] | None:
         if "manager_email" not in record.values:
             return None
@@ -212,10 +294,13 @@ class _Diff:
             if "manager_email" in self.policy.clear_blank_fields and old_manager:
                 return (old_email, "")
             return None
-        new_key = self._manager_key(record, manager_email, staying)
+        if report:
+            new_key = self._manager_key(record, manager_email, staying)
+        else:
+            new_key = staying.get(manager_email) if manager_email != record.email else None
         if new_key is None or new_key == user.manager_id:
             return None
-        return (old_email, manager_email)
+        return (old_email, self.final_email[new_key])
 
     def _manager_key(self, record: Record, manager_email: str, staying: dict[str, Key]) -> Key | None:
         """Return the person a manager email names, reporting a row error when there is none."""
@@ -239,11 +324,28 @@ class _Diff:
         return key
 
     def _deactivations(self) -> list[Change]:
-        return [
-            Change(Action.DEACTIVATE, user.email, user.id, None, {})
-            for user in sorted(self.snapshot.users, key=lambda u: u.email)
-            if self._deactivates(user)
-        ]
+        """Return the deactivations of active users missing from the file, made or skipped.
+
+        The acting admin and support staff are left out silently: they are never deactivated
+        by an import, whatever the options say.
+        """
+        changes = []
+        for user in sorted(self.snapshot.users, key=lambda u: u.email):
+            if (
+                not user.is_active
+                or user.id in self.matched_rows
+                or user.is_staff
+                or user.id == self.policy.acting_user_id
+            ):
+                continue
+            if not self.policy.deactivate_missing:
+                reason = SKIPPED_DEACTIVATE
+            elif user.is_protected:
+                reason = PROTECTED_DEACTIVATE
+            else:
+                reason = ""
+            changes.append(Change(Action.DEACTIVATE, user.email, user.id, None, {}, reason))
+        return changes
 
     # Checks over the whole result ----------------------------------------------------------------
 
@@ -311,6 +413,8 @@ def apply_to_snapshot(snapshot: Snapshot, changeset: ChangeSet) -> Snapshot:
     by_email = {user.email: user.id for user in snapshot.users}
     manager_emails: dict[int, str | None] = {}
     for change in changeset.changes:
+        if change.skipped_reason:
+            continue  # Never made (a ChangeSet keeps them in `skipped`; this guards a mix-up).
         if change.action == Action.CREATE:
             user_id, next_id = next_id, next_id + 1
             users[user_id] = SnapshotUser(id=user_id, email=change.email)

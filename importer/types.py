@@ -64,7 +64,7 @@ class FileError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-row file makes that many
 class Row:
     """One data row of the input, numbered as the spreadsheet shows it (1-based)."""
 
@@ -114,7 +114,7 @@ class RowIssue:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-row file makes that many
 class Record:
     """One person as the file describes them.
 
@@ -133,7 +133,7 @@ class Record:
         return self.values.get(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-row file makes that many
 class SnapshotUser:
     """A user of the organization as the diff sees them."""
 
@@ -182,7 +182,7 @@ class Action(enum.StrEnum):
     REACTIVATE = "reactivate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-row file makes that many
 class Change:
     """One user touched by an import.
 
@@ -195,13 +195,19 @@ class Change:
     user_id: int | None = None
     row: int | None = None
     fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Set when an option or a protection keeps the change from being made: the preview shows
+    # it with this reason, and apply leaves it out.
+    skipped_reason: str = ""
 
 
 @dataclass(frozen=True)
 class ChangeSet:
+    """What an import would do. `changes` are made; `skipped` are shown in the preview only."""
+
     changes: tuple[Change, ...]
     issues: tuple[RowIssue, ...]
     unchanged: int = 0
+    skipped: tuple[Change, ...] = ()
 
     @property
     def errors(self) -> list[RowIssue]:

@@ -1,0 +1,152 @@
+"""The organization's import options and the users it keeps out of sync: reads and writes.
+
+Every write records who changed what in ImportConfigChange, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from users.models import Organization, User
+
+from .diff import OPTION_LABELS
+from .models import ImportConfig, ImportConfigChange
+from .types import FIELD_LABELS
+
+# The options the Configuration form edits, in the order the change log lists them.
+OPTIONS: tuple[str, ...] = (
+    "create_users",
+    "update_fields",
+    "update_managers",
+    "deactivate_missing",
+    "reactivate",
+    "clear_blank_fields",
+    "max_deactivation_percent",
+    "max_deactivation_count",
+    "min_row_ratio_percent",
+    "column_mapping",
+)
+
+LABELS: dict[str, str] = {
+    **OPTION_LABELS,
+    "max_deactivation_percent": "Most deactivations, as a share of active users",
+    "max_deactivation_count": "Most deactivations, as a number of users",
+    "min_row_ratio_percent": "Least rows, as a share of the last import's",
+    "column_mapping": "Your column names",
+}
+
+# Log keys for a user's protection: "kept_out_of_sync:<email>".
+PROTECTION_KEY = "kept_out_of_sync:"
+
+
+def config_for(organization: Organization) -> ImportConfig:
+    """Return the organization's import configuration, created with the defaults if needed."""
+    config, _created = ImportConfig.objects.get_or_create(organization=organization)
+    return config
+
+
+def option_values(config: ImportConfig) -> dict:
+    """Return the options of `config` as plain values, keyed like OPTIONS."""
+    return {name: getattr(config, name) for name in OPTIONS}
+
+
+def update_config(organization: Organization, values: dict, *, changed_by: User) -> dict:
+    """Save new option values; return {option: [old, new]} of what changed ({} for nothing).
+
+    `values` holds validated options (see ImportConfigForm); lists are stored sorted so that
+    saving the same choices twice is no change.
+    """
+    with transaction.atomic():
+        config, _created = ImportConfig.objects.select_for_update().get_or_create(
+            organization=organization
+        )
+        changes = {}
+        for name in OPTIONS:
+            if name not in values:
+                continue
+            new = _canonical(name, values[name])
+            old = _canonical(name, getattr(config, name))
+            if new != old:
+                changes[name] = [old, new]
+                setattr(config, name, new)
+        if changes:
+            config.updated_by = changed_by
+            config.save()
+            ImportConfigChange.objects.create(
+                organization=organization, changed_by=changed_by, changes=changes
+            )
+    return changes
+
+
+def _canonical(name: str, value):
+    if name in ("update_fields", "clear_blank_fields"):
+        return sorted(set(value or []))
+    if name == "column_mapping":
+        return dict(sorted((value or {}).items(), key=lambda item: item[0].casefold()))
+    return value
+
+
+def protection_text(user: User, today: dt.date) -> str:
+    """Return a user's protection as the People list and the change log show it."""
+    if not user.is_sync_protected:
+        return "No"
+    if user.sync_protected_until is None:
+        return "Yes, with no end date"
+    if user.sync_protected_until < today:
+        return f"No (ended {user.sync_protected_until:%d %b %Y})"
+    return f"Yes, until {user.sync_protected_until:%d %b %Y}"
+
+
+def set_sync_protection(
+    user: User, *, protected: bool, until: dt.date | None, changed_by: User, today: dt.date
+) -> bool:
+    """Keep `user` out of sync (until a day, or with no end) or stop; return whether it changed.
+
+    The change is logged with the organization's option changes.
+    """
+    until = until if protected else None
+    if (user.is_sync_protected, user.sync_protected_until) == (protected, until):
+        return False
+    old = protection_text(user, today)
+    with transaction.atomic():
+        user.is_sync_protected = protected
+        user.sync_protected_until = until
+        user.save(update_fields=["is_sync_protected", "sync_protected_until"])
+        ImportConfigChange.objects.create(
+            organization_id=user.organization_id,
+            changed_by=changed_by,
+            changes={f"{PROTECTION_KEY}{user.email}": [old, protection_text(user, today)]},
+        )
+    return True
+
+
+def describe_changes(changes: dict) -> list[tuple[str, str, str]]:
+    """Return a change log entry as (what, old, new) lines that people read."""
+    lines = []
+    for key, (old, new) in changes.items():
+        if key.startswith(PROTECTION_KEY):
+            lines.append((f"Kept out of sync: {key[len(PROTECTION_KEY) :]}", old, new))
+        else:
+            lines.append((LABELS.get(key, key), _value_text(key, old), _value_text(key, new)))
+    return lines
+
+
+def _value_text(name: str, value) -> str:
+    if isinstance(value, bool):
+        return "On" if value else "Off"
+    if name in ("update_fields", "clear_blank_fields"):
+        return ", ".join(FIELD_LABELS.get(field, field) for field in value) or "None"
+    if name == "column_mapping":
+        return (
+            "; ".join(
+                f"“{header}” → {FIELD_LABELS.get(field, field)}" for header, field in value.items()
+            )
+            or "None"
+        )
+    if name == "max_deactivation_count":
+        return "No limit" if value is None else f"{value:,}"
+    if name in ("max_deactivation_percent", "min_row_ratio_percent"):
+        return f"{value} %"
+    return str(value)

@@ -1,0 +1,39 @@
+"""Approve or discard a scheduled run that a safeguard held."""
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from importer import runs
+from importer.tasks import apply_run_task, enqueue
+from users.access import org_admin_required
+
+from .imports import BROKER_DOWN
+from .shared import get_run
+
+
+@require_POST
+@org_admin_required
+def approve_run(request, pk: int):
+    run = get_run(request, pk)
+    try:
+        runs.approve_held_run(run, request.user)
+    except runs.ApplyRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("importer:run-detail", pk=run.pk)
+    if not enqueue(apply_run_task, run.pk):
+        messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=run.pk)
+
+
+@require_POST
+@org_admin_required
+def discard_run(request, pk: int):
+    run = get_run(request, pk)
+    try:
+        runs.discard_held_run(run, request.user)
+    except runs.ApplyRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.info(request, f"Import #{run.pk} was discarded. Nothing was imported.")
+    return redirect("importer:run-detail", pk=run.pk)
