@@ -1,0 +1,452 @@
+"""Download a user file from a company's HR server: the one way Rostersync makes outbound HTTP.
+
+    >>> download("https://hr.example.com/export.csv", headers=auth_headers("bearer", secret="t0k"))
+    Download(status=200, content_type='text/csv', data=b'email,...', etag='"v7"', ...)
+    >>> download(url, etag='"v7"').not_modified   # the server answered 304
+    True
+
+Every request is https with the certificate verified; connect, read and whole-download times are
+bounded; the body is read as a stream and refused past a size limit. Addresses are guarded by
+requests-hardened: the host name is resolved once, the address is refused if it is loopback,
+private, link-local (cloud metadata), CGNAT or otherwise non-public, and the connection is made to
+that very address (a DNS answer that changes between the check and the connect cannot slip
+through). Redirects are followed here, hop by hop, so each new URL is checked the same way
+before anything is sent to it; credentials go only to the server they were entered for.
+
+Hosts in settings.REMOTE_ALLOWED_HOSTS skip the address guard (on-premise servers; loopback in
+tests). A FetchError carries a message a company admin can act on; it never contains the secret,
+the URL's path or query (which may hold a token), nor the server's response.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from requests_hardened import Config, Manager
+from requests_hardened.ip_filter import InvalidIPAddress
+
+from importer.parse import OLE2_MAGIC, ZIP_MAGIC
+
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+CHUNK_BYTES = 64 * 1024
+USER_AGENT = "Rostersync user import"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HTML_PAGE_MESSAGE = (
+    "The server sent a web page instead of a spreadsheet: usually a login page or an error page. "
+    "Check that the URL is the file export's own address (not the page you open in a browser) "
+    "and that the authentication settings are right."
+)
+
+_guarded = Manager(
+    Config(
+        ip_filter_enable=True,
+        ip_filter_allow_loopback_ips=False,
+        never_redirect=True,  # Redirects are followed by download(), which checks each hop.
+        default_timeout=(10, 30),
+        user_agent_override=USER_AGENT,
+    )
+)
+_allow_listed = Manager(
+    Config(
+        ip_filter_enable=False,
+        ip_filter_allow_loopback_ips=True,
+        never_redirect=True,
+        default_timeout=(10, 30),
+        user_agent_override=USER_AGENT,
+    )
+)
+
+
+class FetchError(Exception):
+    """The file could not be downloaded; `message` says what to do, `code` is stable.
+
+    Codes: bad_url, forbidden_address, dns, connect, timeout, tls, redirect, credentials,
+    not_found, http_status, too_large, connection_broken, html_page, format_mismatch.
+    """
+
+    def __init__(self, code: str, message: str, *, http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far a download may go: seconds, and bytes of body."""
+
+    connect_timeout: float = 10
+    read_timeout: float = 30
+    total_timeout: float = 120
+    max_bytes: int = 20 * 1024 * 1024
+    allowed_hosts: frozenset[str] = frozenset()
+    ca_bundle: str = ""  # "" = the system's trusted certificates
+
+    @classmethod
+    def from_settings(cls, **overrides) -> Limits:
+        """Return the limits configured in settings, with `overrides` applied."""
+        values = {
+            "connect_timeout": settings.REMOTE_CONNECT_TIMEOUT,
+            "read_timeout": settings.REMOTE_READ_TIMEOUT,
+            "total_timeout": settings.REMOTE_TOTAL_TIMEOUT,
+            "max_bytes": settings.REMOTE_MAX_BYTES,
+            "allowed_hosts": frozenset(host.lower() for host in settings.REMOTE_ALLOWED_HOSTS),
+            "ca_bundle": settings.REMOTE_CA_BUNDLE,
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class Download:
+    """A server's answer: the body of a 200, or nothing for a 304 (not modified)."""
+
+    status: int
+    content_type: str = ""
+    data: bytes = field(default=b"", repr=False)
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def auth_headers(auth: str, *, username: str = "", header_name: str = "", secret: str = "") -> dict:
+    """Return the request headers that carry a source's credentials.
+
+    `auth` is one of RemoteSource.Auth: none, basic, bearer, header.
+    """
+    if auth == "basic":
+        pair = f"{username}:{secret}".encode()
+        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+    if auth == "bearer":
+        return {"Authorization": f"Bearer {secret}"}
+    if auth == "header" and header_name:
+        return {header_name: secret}
+    return {}
+
+
+def check_url(url: str) -> str:
+    """Return the URL's host name; raise FetchError unless it is an https URL Rostersync may use.
+
+    Only the form is checked here; the address the host name resolves to is checked when
+    connecting.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise FetchError("bad_url", "The server URL is not a valid address.") from None
+    if parts.scheme.lower() != "https":
+        raise FetchError(
+            "bad_url",
+            "Only https:// addresses are accepted: the file holds personal data, so it must be "
+            "encrypted on the way. Ask your HR system's administrator for its https export URL.",
+        )
+    if not parts.hostname:
+        raise FetchError("bad_url", "The server URL has no host name.")
+    if parts.username is not None or parts.password is not None:
+        raise FetchError(
+            "bad_url",
+            "Put the username and password in the authentication fields, not in the URL.",
+        )
+    if port is not None and not 0 < port < 65536:
+        raise FetchError("bad_url", "The server URL's port is not valid.")
+    return parts.hostname.lower()
+
+
+def download(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    etag: str = "",
+    last_modified: str = "",
+    limits: Limits | None = None,
+) -> Download:
+    """Return the file at `url`, or a 304 answer when `etag` / `last_modified` still match.
+
+    `headers` (credentials) are sent to the URL's own origin only, never after a redirect to
+    another host. Raise FetchError for anything but a 200 or 304 with an acceptable body.
+    """
+    limits = limits or Limits.from_settings()
+    deadline = time.monotonic() + limits.total_timeout
+    conditional = {}
+    if etag:
+        conditional["If-None-Match"] = etag
+    if last_modified:
+        conditional["If-Modified-Since"] = last_modified
+    origin = _origin(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        host = check_url(url)
+        request_headers = {"Accept": f"text/csv, {XLSX_CONTENT_TYPE};q=0.9, */*;q=0.1"}
+        request_headers.update(conditional)
+        if _origin(url) == origin:
+            request_headers.update(headers or {})
+        try:
+            response = _send(url, host, request_headers, limits, deadline)
+        except FetchError as error:
+            if error.code == "forbidden_address" and _hop:
+                error.message = (
+                    f"The server {origin[1]} redirected to {host}, a private or internal network "
+                    "address, which Rostersync does not connect to. Use the export's public "
+                    "https address as the server URL."
+                )
+            raise
+        if response.is_redirect:
+            location = response.headers.get("Location", "")
+            response.close()
+            url = urljoin(url, location)
+            if urlsplit(url).scheme.lower() != "https":
+                raise FetchError(
+                    "redirect",
+                    f"The server {host} redirected to an address that is not https. Use the "
+                    "final https address of the export as the server URL.",
+                )
+            continue
+        with response:
+            return _read(response, host, limits, deadline)
+    raise FetchError("redirect", f"The server {host} redirected more than {MAX_REDIRECTS} times.")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _send(url, host, headers, limits, deadline) -> requests.Response:
+    manager = _allow_listed if host in limits.allowed_hosts else _guarded
+    connect = min(limits.connect_timeout, max(deadline - time.monotonic(), 0.1))
+    with manager.get_session() as session:
+        # No proxy, .netrc or CA bundle from the environment: what is sent where is decided here.
+        session.trust_env = False
+        try:
+            return session.get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(connect, limits.read_timeout),
+                verify=limits.ca_bundle or True,
+            )
+        except InvalidIPAddress:
+            raise FetchError(
+                "forbidden_address",
+                f"The server {host} is on a private or internal network address, which "
+                "Rostersync does not connect to. Use the server's public https address, or ask "
+                "support to allow this server.",
+            ) from None
+        except requests.RequestException as error:
+            raise _error_for(error, host) from None
+
+
+def _read(response: requests.Response, host: str, limits: Limits, deadline: float) -> Download:
+    status = response.status_code
+    if status == 304:
+        return Download(
+            status=304,
+            etag=response.headers.get("ETag", ""),
+            last_modified=response.headers.get("Last-Modified", ""),
+        )
+    if status != 200:
+        raise _status_error(status, host)
+    too_large = FetchError(
+        "too_large",
+        f"The file on {host} is larger than the limit of {filesizeformat(limits.max_bytes)}. "
+        "Export fewer columns, or ask support to raise the limit.",
+        http_status=status,
+    )
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise too_large
+            if time.monotonic() > deadline:
+                raise _timeout(host, limits)
+            chunks.append(chunk)
+    except requests.RequestException as error:
+        raise _error_for(error, host) from None
+    return Download(
+        status=status,
+        content_type=response.headers.get("Content-Type", ""),
+        data=b"".join(chunks),
+        etag=response.headers.get("ETag", ""),
+        last_modified=response.headers.get("Last-Modified", ""),
+    )
+
+
+def _status_error(status: int, host: str) -> FetchError:
+    if status in (401, 403):
+        return FetchError(
+            "credentials",
+            f"The server {host} refused the credentials (HTTP {status}). Check the "
+            "authentication type, username and password or token, and enter the secret again.",
+            http_status=status,
+        )
+    if status in (404, 410):
+        return FetchError(
+            "not_found",
+            f"The server {host} has no file at this address (HTTP {status}). Check the URL.",
+            http_status=status,
+        )
+    if 300 <= status < 400:
+        return FetchError(
+            "redirect",
+            f"The server {host} answered with a redirect without a new address (HTTP {status}).",
+            http_status=status,
+        )
+    if status >= 500:
+        return FetchError(
+            "http_status",
+            f"The server {host} had an internal error (HTTP {status}). This is usually "
+            "temporary: the next attempt may work; if it keeps failing, contact the HR system's "
+            "administrator.",
+            http_status=status,
+        )
+    return FetchError(
+        "http_status",
+        f"The server {host} did not send the file (HTTP {status}). Check the URL and the "
+        "authentication settings.",
+        http_status=status,
+    )
+
+
+def _timeout(host: str, limits: Limits) -> FetchError:
+    return FetchError(
+        "timeout",
+        f"The server {host} took too long to send the file (over {limits.total_timeout:g} s "
+        f"in all, or {limits.read_timeout:g} s without sending anything). Try again later; if "
+        "it keeps happening, ask the HR system's administrator why the export is slow.",
+    )
+
+
+def _error_for(error: BaseException, host: str) -> FetchError:
+    """Return the FetchError for an exception raised by requests, by what caused it."""
+    if _caused_by(error, socket.gaierror, urllib3.exceptions.NameResolutionError):
+        return FetchError(
+            "dns",
+            f"The server name {host} could not be found (DNS). Check the URL for typing mistakes.",
+        )
+    if isinstance(error, requests.exceptions.SSLError) or _caused_by(error, ssl.SSLError):
+        return FetchError(
+            "tls",
+            f"The secure connection to {host} failed: its certificate is not trusted (for "
+            "example self-signed, expired, or issued for another name). Ask the HR system's "
+            "administrator to install a certificate from a public authority.",
+        )
+    if isinstance(error, requests.exceptions.ConnectTimeout) or _caused_by(
+        error, urllib3.exceptions.ConnectTimeoutError
+    ):
+        return FetchError(
+            "connect",
+            f"The server {host} did not answer (connection timed out). Check the URL, and "
+            "that the server accepts connections from the internet.",
+        )
+    if isinstance(error, requests.exceptions.Timeout) or _caused_by(
+        error, urllib3.exceptions.ReadTimeoutError, TimeoutError
+    ):
+        return FetchError(
+            "timeout",
+            f"The server {host} stopped sending for too long (read timed out). Try again "
+            "later; if it keeps happening, ask the HR system's administrator why the export "
+            "is slow.",
+        )
+    if isinstance(
+        error, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ):
+        return FetchError(
+            "connection_broken",
+            f"The connection to {host} broke off during the download. Try again.",
+        )
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.InvalidHeader):
+        return FetchError(
+            "bad_url", "The server URL or a header value is not valid. Check the settings."
+        )
+    logger.info("Fetch from %s failed: %s", host, type(error).__name__)
+    return FetchError(
+        "connect",
+        f"Rostersync could not connect to {host}. Check the URL, and that the server accepts "
+        "connections from the internet.",
+    )
+
+
+def _caused_by(error: BaseException, *kinds: type[BaseException]) -> bool:
+    seen = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(getattr(current, "args", ()))
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return False
+
+
+# --- what the body is ---------------------------------------------------------------------------
+
+
+def check_spreadsheet(download: Download, file_format: str) -> None:
+    """Raise FetchError when the body is a web page, or not in the format it should be.
+
+    `file_format` is RemoteSource.Format: auto (the content decides), csv or xlsx. Whether a CSV
+    or workbook can be read at all is for importer.parse to say.
+    """
+    data = download.data
+    media_type = download.content_type.split(";")[0].strip().lower()
+    is_workbook = data.startswith(ZIP_MAGIC) or data.startswith(OLE2_MAGIC)
+    if not is_workbook and (
+        media_type in ("text/html", "application/xhtml+xml") or _looks_like_html(data)
+    ):
+        raise FetchError("html_page", HTML_PAGE_MESSAGE, http_status=download.status)
+    if file_format == "csv" and is_workbook:
+        raise FetchError(
+            "format_mismatch",
+            "The server sent an Excel workbook, but the file format is set to CSV. Choose "
+            "Automatic or Excel (.xlsx) as the file format.",
+            http_status=download.status,
+        )
+    if file_format == "xlsx" and not is_workbook:
+        raise FetchError(
+            "format_mismatch",
+            "The server sent text (such as CSV), not an Excel workbook, but the file format is "
+            "set to Excel (.xlsx). Choose Automatic or CSV as the file format.",
+            http_status=download.status,
+        )
+    if file_format == "auto" and media_type == XLSX_CONTENT_TYPE and not is_workbook:
+        raise FetchError(
+            "format_mismatch",
+            "The server said it sent an Excel workbook, but the file is not one (it may be an "
+            "error message or a damaged export). Open the URL in a browser to see what it sends.",
+            http_status=download.status,
+        )
+
+
+def _looks_like_html(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        head.startswith(b"<") and b"<html" in head
+    )

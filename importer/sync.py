@@ -1,0 +1,459 @@
+"""Import from an organization's HR server: Fetch, Test connection and the scheduled sync.
+
+Scheduled sync, in order:
+
+1. Celery beat calls enqueue_due_fetches(now) every few minutes. Each enabled source whose
+   next_fetch_at has come is claimed by a conditional UPDATE of next_fetch_at (to a lease a
+   little longer than a task may run); 0 rows updated means another dispatcher took it.
+2. sync_source(source_id, claimed_until=…) takes over that claim the same way, so a redelivered
+   message finds it gone and does nothing; a worker that dies leaves the lease to expire, and
+   the source is due again.
+3. The file is fetched with If-None-Match / If-Modified-Since. A 304, or a body with the same
+   SHA-256 as the last file applied (or held), is a RemoteCheck: no run.
+4. Otherwise the file becomes a run (source remote, trigger scheduled), previewed here; a clean
+   preview is applied; one that trips a safeguard is held and the admins are emailed; errors
+   leave it invalid. Nothing changes a user unless the preview was clean.
+5. Failures count up; retries come sooner than the cadence, backing off (5, 10, 20… minutes);
+   after settings.REMOTE_FAILURE_EMAIL_AFTER failures in a row the admins get one email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from . import notify, progress, remote, runs
+from .models import ImportRun, RemoteCheck, RemoteSource
+from .parse import read_table
+from .secrets import SecretUnreadable, decrypt_secret, encrypt_secret
+from .types import FileError
+
+logger = logging.getLogger(__name__)
+Cadence = RemoteSource.Cadence
+Status = ImportRun.Status
+
+RETRY_BASE = timedelta(minutes=5)
+# A test connection runs while the admin waits for the page.
+TEST_TIMEOUT_SECONDS = 30
+
+
+# --- when ---------------------------------------------------------------------------------------
+
+
+def next_regular_fetch(cadence: str, daily_hour: int, after: datetime) -> datetime | None:
+    """Return when a source with this cadence is next due after `after` (None: manual only).
+
+    Daily fetches happen at `daily_hour` o'clock in settings.TIME_ZONE.
+    """
+    if cadence == Cadence.HOURLY:
+        return after + timedelta(hours=1)
+    if cadence == Cadence.DAILY:
+        local = timezone.localtime(after)
+        due = local.replace(hour=daily_hour, minute=0, second=0, microsecond=0)
+        if due <= local:
+            due += timedelta(days=1)
+        return due
+    return None
+
+
+def first_fetch(cadence: str, daily_hour: int, now: datetime) -> datetime | None:
+    """Return when a source whose cadence was just chosen is first due.
+
+    Hourly starts at once (the next dispatcher round); daily waits for its hour.
+    """
+    if cadence == Cadence.HOURLY:
+        return now
+    return next_regular_fetch(cadence, daily_hour, now)
+
+
+def retry_delay(failures: int) -> timedelta:
+    """Return how long to wait after `failures` failed syncs in a row: 5 min, 10, 20, …"""
+    return RETRY_BASE * 2 ** min(max(failures - 1, 0), 12)
+
+
+def next_fetch_after_failure(
+    cadence: str, daily_hour: int, failures: int, now: datetime
+) -> datetime | None:
+    """Return when to try again: after the retry delay, but never later than the cadence."""
+    regular = next_regular_fetch(cadence, daily_hour, now)
+    if regular is None:
+        return None
+    return min(regular, now + retry_delay(failures))
+
+
+def _lease() -> timedelta:
+    # Longer than a task may run (Celery's hard time limit), so a live sync is never taken over.
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5 * 60)
+
+
+# --- dispatcher ---------------------------------------------------------------------------------
+
+
+def due_sources(now: datetime) -> list[tuple[int, datetime]]:
+    """Return (source id, next_fetch_at) of every enabled, scheduled source due at `now`."""
+    return list(
+        RemoteSource.objects.filter(enabled=True, next_fetch_at__lte=now)
+        .exclude(cadence=Cadence.MANUAL)
+        .exclude(url="")
+        .values_list("pk", "next_fetch_at")
+    )
+
+
+def claim_source(source_id: int, due_at: datetime, now: datetime) -> datetime | None:
+    """Claim a due source read with next_fetch_at `due_at`; return the lease, or None if taken.
+
+    One conditional UPDATE moves next_fetch_at from `due_at` to the lease: when two dispatchers
+    read the same due source, one updates 1 row and the other 0.
+    """
+    lease = now + _lease()
+    taken = RemoteSource.objects.filter(pk=source_id, next_fetch_at=due_at).update(
+        next_fetch_at=lease
+    )
+    return lease if taken else None
+
+
+def claim_due_sources(now: datetime) -> list[tuple[int, datetime]]:
+    """Claim every source that is due; return (source id, claimed_until) of each one claimed."""
+    claimed = []
+    for source_id, due_at in due_sources(now):
+        lease = claim_source(source_id, due_at, now)
+        if lease is not None:
+            claimed.append((source_id, lease))
+    return claimed
+
+
+def enqueue_due_fetches(now: datetime | None = None) -> list[int]:
+    """Claim the due sources and enqueue one sync for each; return the ids of those claimed.
+
+    A sync that cannot be enqueued keeps its lease and is tried again once the lease expires.
+    """
+    from .tasks import enqueue_sync  # The tasks module imports this one.
+
+    now = now or timezone.now()
+    claimed = claim_due_sources(now)
+    for source_id, lease in claimed:
+        enqueue_sync(source_id, lease)
+    return [source_id for source_id, _lease_until in claimed]
+
+
+# --- the scheduled sync -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one sync came to: a run, a check, or a failure (with its message)."""
+
+    ok: bool
+    message: str = ""
+    run_id: int | None = None
+    check_id: int | None = None
+    # Remembered only when a file was applied or held, so that it is not taken up again.
+    download: remote.Download | None = None
+
+
+def sync_source(
+    source_id: int, *, claimed_until: datetime | None = None, now: datetime | None = None
+) -> Outcome | None:
+    """Fetch a source's file and import it as a scheduled run; return what happened.
+
+    With `claimed_until` (from the dispatcher), proceed only if the source is still claimed with
+    that lease; return None when it is not (a redelivered message, or a source that was disabled).
+    """
+    now = now or timezone.now()
+    lease = now + _lease()
+    claim = RemoteSource.objects.filter(pk=source_id, enabled=True)
+    if claimed_until is not None:
+        claim = claim.filter(next_fetch_at=claimed_until)
+    if not claim.update(next_fetch_at=lease):
+        return None
+    source = RemoteSource.objects.select_related("organization").get(pk=source_id)
+    try:
+        outcome = _sync(source, now)
+    except Exception as error:
+        logger.exception("Sync of remote source %s failed", source_id)
+        outcome = Outcome(
+            ok=False,
+            message=f"The scheduled import failed unexpectedly ({type(error).__name__}). "
+            "Nothing was changed. Support has the details in the logs.",
+        )
+    _record(source, outcome, now=now, lease=lease)
+    return outcome
+
+
+def _sync(source: RemoteSource, now: datetime) -> Outcome:
+    organization = source.organization
+    try:
+        download = remote.download(
+            source.url,
+            headers=credentials(source),
+            etag=source.etag,
+            last_modified=source.last_modified,
+        )
+        if download.not_modified:
+            return _check(source, now, 304, "Not modified since the last import (HTTP 304).")
+        sha256 = hashlib.sha256(download.data).hexdigest()
+        if sha256 in (source.last_sha256, _last_applied_sha256(source.organization_id)):
+            return _check(source, now, download.status, "Unchanged: the same file as last time.")
+        remote.check_spreadsheet(download, source.file_format)
+    except (remote.FetchError, SecretUnreadable) as error:
+        message = str(error.message if isinstance(error, remote.FetchError) else error)
+        run = runs.create_fetch_run(
+            organization=organization, trigger=ImportRun.Trigger.SCHEDULED, name=_host(source.url)
+        )
+        runs.fail_fetch(run.pk, message)
+        return Outcome(ok=False, message=message, run_id=run.pk)
+
+    run = runs.create_run(
+        organization=organization,
+        data=download.data,
+        name=_host(source.url),
+        source=ImportRun.Source.REMOTE,
+        trigger=ImportRun.Trigger.SCHEDULED,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    if run.status == Status.READY and run.safeguard_message:
+        runs.hold_run(run.pk)
+        return Outcome(ok=True, run_id=run.pk, download=download)
+    if run.status == Status.READY:
+        try:
+            runs.request_apply(run, user=None)
+        except runs.ApplyRefused as refusal:
+            return Outcome(ok=False, message=str(refusal), run_id=run.pk)
+        runs.apply_run(run.pk)
+        run.refresh_from_db()
+    if run.status == Status.APPLIED:
+        return Outcome(ok=True, run_id=run.pk, download=download)
+    return Outcome(ok=False, message=_run_failure_message(run), run_id=run.pk)
+
+
+def _run_failure_message(run: ImportRun) -> str:
+    if run.status == Status.INVALID:
+        first = run.errors[0] if run.errors else {}
+        where = f"row {first['row']}: " if first.get("row") else ""
+        detail = f" First error, {where}{first.get('message', '')}" if first else ""
+        return (
+            f"Import #{run.pk}: the file on the server has {run.error_count} "
+            f"error{'s' if run.error_count != 1 else ''}, so nothing was imported.{detail}"
+        )
+    return f"Import #{run.pk} ended {run.get_status_display().lower()}: {run.message}"
+
+
+def _check(source: RemoteSource, now: datetime, http_status: int, message: str) -> Outcome:
+    check = RemoteCheck.objects.create(
+        source=source, checked_at=now, http_status=http_status, message=message
+    )
+    return Outcome(ok=True, message=message, check_id=check.pk)
+
+
+def _last_applied_sha256(organization_id: int) -> str:
+    """Return the SHA-256 of the organization's last applied input file ("" if none)."""
+    sha256 = (
+        ImportRun.objects.filter(organization_id=organization_id, status=Status.APPLIED)
+        .exclude(source=ImportRun.Source.REVERT)
+        .exclude(input_sha256="")
+        .order_by(F("finished_at").desc(nulls_last=True), "-id")
+        .values_list("input_sha256", flat=True)
+        .first()
+    )
+    return sha256 or ""
+
+
+def _record(source: RemoteSource, outcome: Outcome, *, now: datetime, lease: datetime) -> None:
+    """Store the outcome on the source, schedule the next sync, email after repeated failures."""
+    fields = {"last_checked_at": now, "updated_at": timezone.now()}
+    if outcome.ok:
+        fields.update(consecutive_failures=0, last_success_at=now, last_error="")
+        if outcome.download is not None:
+            fields.update(
+                etag=outcome.download.etag[:500],
+                last_modified=outcome.download.last_modified[:100],
+                last_sha256=hashlib.sha256(outcome.download.data).hexdigest(),
+            )
+    else:
+        fields.update(
+            consecutive_failures=F("consecutive_failures") + 1, last_error=outcome.message
+        )
+    RemoteSource.objects.filter(pk=source.pk).update(**fields)
+    source.refresh_from_db()
+    if outcome.ok:
+        due = next_regular_fetch(source.cadence, source.daily_hour, now)
+    else:
+        due = next_fetch_after_failure(
+            source.cadence, source.daily_hour, source.consecutive_failures, now
+        )
+    # Only if the lease is still ours: an admin who changed the cadence meanwhile set a new time.
+    RemoteSource.objects.filter(pk=source.pk, next_fetch_at=lease).update(next_fetch_at=due)
+    if not outcome.ok and source.consecutive_failures == settings.REMOTE_FAILURE_EMAIL_AFTER:
+        notify.send_remote_failures_email(source)
+
+
+# --- the Fetch button ---------------------------------------------------------------------------
+
+
+def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
+    """Fetch the organization's file into a queued remote run, then preview it.
+
+    A run that already has its input (a redelivered message) is only previewed; a fetch that
+    fails ends the run failed, with the reason.
+    """
+    run = ImportRun.objects.select_related("organization").get(pk=run_id)
+    if run.status == Status.QUEUED and not run.input_file:
+        source = RemoteSource.objects.filter(
+            organization_id=run.organization_id, enabled=True
+        ).first()
+        if source is None or not source.url:
+            runs.fail_fetch(
+                run_id,
+                "Automatic import is not set up for your organization: nothing was fetched.",
+            )
+            return
+        report("fetching", 0, 0)
+        try:
+            download = remote.download(source.url, headers=credentials(source))
+            if download.not_modified:
+                raise remote.FetchError(
+                    "http_status",
+                    "The server answered “not modified” without sending the file. Try again.",
+                )
+            remote.check_spreadsheet(download, source.file_format)
+        except (remote.FetchError, SecretUnreadable) as error:
+            runs.fail_fetch(run_id, str(getattr(error, "message", error)))
+            return
+        runs.attach_input(run, data=download.data, name=_host(source.url))
+    runs.preview_run(run_id, report=report)
+
+
+# --- Test connection ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What Test connection found: the server's answer and the file's rows, or what went wrong."""
+
+    ok: bool
+    message: str = ""
+    http_status: int | None = None
+    content_type: str = ""
+    size: int | None = None
+    row_count: int | None = None
+
+
+def check_connection(
+    url: str,
+    *,
+    headers: dict[str, str],
+    file_format: str,
+    column_mapping: dict[str, str] | None = None,
+) -> ConnectionReport:
+    """Download the file once and count its rows; create no run and remember nothing."""
+    limits = remote.Limits.from_settings(
+        total_timeout=min(settings.REMOTE_TOTAL_TIMEOUT, TEST_TIMEOUT_SECONDS)
+    )
+    try:
+        download = remote.download(url, headers=headers, limits=limits)
+    except remote.FetchError as error:
+        return ConnectionReport(ok=False, message=error.message, http_status=error.http_status)
+    found = {
+        "http_status": download.status,
+        "content_type": download.content_type,
+        "size": download.size,
+    }
+    try:
+        remote.check_spreadsheet(download, file_format)
+        table = read_table(
+            download.data,
+            extra_synonyms=column_mapping or None,
+            max_rows=settings.IMPORT_MAX_ROWS,
+        )
+    except remote.FetchError as error:
+        return ConnectionReport(ok=False, message=error.message, **found)
+    except FileError as error:
+        return ConnectionReport(ok=False, message=error.message, **found)
+    return ConnectionReport(ok=True, row_count=len(table.rows), **found)
+
+
+# --- the company admin's settings ---------------------------------------------------------------
+
+
+def configure_source(
+    source: RemoteSource,
+    *,
+    url: str,
+    auth: str,
+    username: str,
+    header_name: str,
+    secret: str,
+    keep_secret: bool,
+    file_format: str,
+    cadence: str,
+    daily_hour: int,
+    user,
+    now: datetime,
+) -> list[str]:
+    """Save a source's settings from the validated form; return the names of what changed.
+
+    A new secret is encrypted; `keep_secret` keeps the stored one. A new server or new
+    credentials forget what was remembered of the old file (ETag, hash) and the failure count;
+    a new cadence or hour reschedules the next sync.
+    """
+    Auth = RemoteSource.Auth
+    values = {
+        "url": url,
+        "auth": auth,
+        "username": username if auth == Auth.BASIC else "",
+        "header_name": header_name if auth == Auth.HEADER else "",
+        "file_format": file_format,
+        "cadence": cadence,
+        "daily_hour": daily_hour,
+    }
+    changed = [name for name, value in values.items() if getattr(source, name) != value]
+    if auth == Auth.NONE:
+        secret_encrypted = ""
+    elif keep_secret:
+        secret_encrypted = source.secret_encrypted
+    else:
+        secret_encrypted = encrypt_secret(secret)
+    if secret_encrypted != source.secret_encrypted:
+        changed.append("secret")
+    for name, value in values.items():
+        setattr(source, name, value)
+    source.secret_encrypted = secret_encrypted
+    if {"url", "auth", "username", "header_name", "secret"} & set(changed):
+        source.etag = source.last_modified = source.last_sha256 = ""
+        source.consecutive_failures = 0
+        source.last_error = ""
+    if {"cadence", "daily_hour"} & set(changed) or (
+        source.next_fetch_at is None and cadence != Cadence.MANUAL
+    ):
+        source.next_fetch_at = first_fetch(cadence, daily_hour, now)
+    source.updated_by = user
+    source.save()
+    return changed
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+def credentials(source: RemoteSource) -> dict[str, str]:
+    """Return the headers carrying the source's credentials (decrypting its secret).
+
+    Raise SecretUnreadable when the encryption keys no longer open the stored secret.
+    """
+    return remote.auth_headers(
+        source.auth,
+        username=source.username,
+        header_name=source.header_name,
+        secret=decrypt_secret(source.secret_encrypted),
+    )
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "remote server"
