@@ -1,20 +1,260 @@
-"""The History tab: every run of the organization."""
+"""The History tab: every run of the organization, a person's timeline, downloads and undo."""
 
+import datetime as dt
+
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from importer.models import ImportRun
+from importer import exports, revert, runs
+from importer.forms import HistoryFilterForm, PersonSearchForm
+from importer.models import ImportChange, ImportRun
 from users.access import org_admin_required
+from users.models import User
+
+from .shared import get_run
 
 RUNS_PER_PAGE = 25
+TIMELINE_PER_PAGE = 50
+PEOPLE_LIMIT = 50
+EXPORT_FORMATS = ("csv", "xlsx")
+# The run page checks a revert in full (loading every change) only up to this many changes.
+REVERT_CHECK_MAX_CHANGES = 5000
 
 
 @require_GET
 @org_admin_required
 def history(request):
+    """List the organization's runs, newest first, filtered as the form asks."""
+    form = HistoryFilterForm(request.GET or None)
     runs_qs = ImportRun.objects.filter(organization=request.organization).select_related(
         "created_by"
     )
+    if form.is_bound and form.is_valid():
+        runs_qs = filter_runs(runs_qs, **form.cleaned_data)
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "importer/history.html", {"runs_page": page, "tab": "history"})
+    context = {
+        "runs_page": page,
+        "form": form,
+        "is_filtered": form.is_bound and any(form.data.get(name) for name in form.fields),
+        "person_form": PersonSearchForm(),
+        "tab": "history",
+    }
+    template = (
+        "importer/partials/history.html"
+        if request.headers.get("HX-Request")
+        else "importer/history.html"
+    )
+    return render(request, template, context)
+
+
+def filter_runs(
+    runs_qs: QuerySet,
+    *,
+    status: str = "",
+    source: str = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    with_changes: bool = False,
+) -> QuerySet:
+    """Return the runs matching the History filters; dates are whole days in local time."""
+    if status:
+        runs_qs = runs_qs.filter(status=status)
+    if source:
+        runs_qs = runs_qs.filter(source=source)
+    if since:
+        runs_qs = runs_qs.filter(created_at__gte=_start_of(since))
+    if until:
+        runs_qs = runs_qs.filter(created_at__lt=_start_of(until + dt.timedelta(days=1)))
+    if with_changes:
+        runs_qs = runs_qs.filter(
+            Q(new_count__gt=0)
+            | Q(changed_count__gt=0)
+            | Q(deactivated_count__gt=0)
+            | Q(reactivated_count__gt=0)
+        )
+    return runs_qs
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+# --- the run page -------------------------------------------------------------------------------
+
+
+def search_changes(changes: QuerySet, query: str) -> QuerySet:
+    """Return the changes whose person matches every word of `query` (name or email).
+
+    Names are searched on the user as they are now and in the run's own old and new values, so
+    a person is found by the name the run gave them or took away, and a preview's new users
+    (who have no user yet) by the name in the file. The users come along (the page shows names).
+    """
+    changes = changes.select_related("user")
+    for word in query.split()[:10]:
+        changes = changes.filter(
+            Q(email__icontains=word)
+            | Q(user__first_name__icontains=word)
+            | Q(user__last_name__icontains=word)
+            | Q(fields__first_name__0__icontains=word)
+            | Q(fields__first_name__1__icontains=word)
+            | Q(fields__last_name__0__icontains=word)
+            | Q(fields__last_name__1__icontains=word)
+        )
+    return changes
+
+
+def run_details(run: ImportRun) -> dict:
+    """Return what the run page shows besides the preview: who, and whether it can be undone.
+
+    `reverted_in` is the applied run that undid this one, `revert_waiting` a revert previewed
+    but not imported yet. For an applied run with changes, `revert_checked` is set with
+    `revert_conflicts` (the users in the way) and `revert_nothing_left`. Runs with more than
+    REVERT_CHECK_MAX_CHANGES changes get only the check against later runs here; creating the
+    revert run checks the rest.
+    """
+    reverts = {
+        status: run_id
+        for run_id, status in run.reverted_by.filter(
+            status__in=[ImportRun.Status.READY, ImportRun.Status.APPLYING, ImportRun.Status.APPLIED]
+        )
+        .order_by("id")
+        .values_list("id", "status")
+    }
+    context = {
+        "by_support": bool(run.created_by and run.created_by.is_staff),
+        "reverted_in": reverts.get(ImportRun.Status.APPLIED),
+        "revert_waiting": reverts.get(ImportRun.Status.APPLYING) or reverts.get(ImportRun.Status.READY),
+    }
+    if revert.can_be_reverted(run) and not context["reverted_in"] and not context["revert_waiting"]:
+        if run.change_count <= REVERT_CHECK_MAX_CHANGES:
+            plan = revert.revert_plan(run, today=timezone.localdate())
+            conflicts, nothing_left = plan.conflicts, not plan.conflicts and not plan.changes
+        else:
+            conflicts, nothing_left = revert.later_run_conflicts(run), False
+        context.update(
+            revert_checked=True, revert_conflicts=conflicts, revert_nothing_left=nothing_left
+        )
+    return context
+
+
+@require_POST
+@org_admin_required
+def run_revert(request, pk: int):
+    """Create the run that undoes an applied run, and show its preview."""
+    run = get_run(request, pk)
+    try:
+        reverting = runs.create_revert_run(run, admin=request.user)
+    except runs.RevertRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("importer:run-detail", pk=run.pk)
+    messages.info(
+        request,
+        f"This is what reverting import #{run.pk} changes. Nothing has changed yet: check it, "
+        "then click Import to apply it.",
+    )
+    return redirect("importer:run-detail", pk=reverting.pk)
+
+
+# --- a person's timeline ------------------------------------------------------------------------
+
+
+@require_GET
+@org_admin_required
+def people(request):
+    """Find people of the organization by name or email, to open their timeline."""
+    form = PersonSearchForm(request.GET or None)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    found = []
+    if query:
+        users = User.objects.filter(organization=request.organization)
+        for word in query.split()[:10]:
+            users = users.filter(
+                Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+            )
+        found = list(users.order_by("last_name", "first_name", "email")[: PEOPLE_LIMIT + 1])
+    return render(
+        request,
+        "importer/timeline_search.html",
+        {
+            "form": form,
+            "query": query,
+            "people": found[:PEOPLE_LIMIT],
+            "more": len(found) > PEOPLE_LIMIT,
+            "tab": "history",
+        },
+    )
+
+
+@require_GET
+@org_admin_required
+def person_timeline(request, user_id: int):
+    """Show every applied run that changed a person, oldest first, with what it changed."""
+    person = get_object_or_404(User, pk=user_id, organization=request.organization)
+    changes = (
+        ImportChange.objects.filter(
+            run__organization=request.organization,
+            run__status=ImportRun.Status.APPLIED,
+            skipped_reason="",
+        )
+        # Rows whose user was deleted meanwhile still count if they name the same address.
+        .filter(Q(user=person) | Q(user=None, email=person.email))
+        .select_related("run", "run__created_by")
+        .order_by("run__finished_at", "run_id", "id")
+    )
+    page = Paginator(changes, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "importer/timeline.html",
+        {"person": person, "changes_page": page, "person_form": PersonSearchForm(), "tab": "history"},
+    )
+
+
+# --- downloads ----------------------------------------------------------------------------------
+
+
+@require_GET
+@org_admin_required
+def run_changes_export(request, pk: int, fmt: str):
+    """Download a run's changes, one row per field changed."""
+    run = get_run(request, pk)
+    name = f"{request.organization.slug}-import-{run.pk}-changes"
+    return _download(fmt, name, exports.CHANGE_HEADERS, exports.change_rows(run), exports.changes_xlsx)
+
+
+@require_GET
+@org_admin_required
+def users_export(request, fmt: str):
+    """Download the organization's active users in the import format."""
+    name = f"{request.organization.slug}-users-{timezone.localdate():%Y-%m-%d}"
+    rows = exports.user_rows(request.organization.pk)
+    return _download(fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx)
+
+
+@require_GET
+@org_admin_required
+def template_export(request, fmt: str):
+    """Download an empty import file: the header row and one example person."""
+    rows = [exports.EXAMPLE_ROW]
+    return _download(fmt, "rostersync-import-template", exports.USER_HEADERS, rows, exports.users_xlsx)
+
+
+def _download(fmt: str, name: str, headers, rows, write_xlsx):
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Downloads come as .csv or .xlsx.")
+    if fmt == "xlsx":
+        return FileResponse(
+            write_xlsx(rows),
+            as_attachment=True,
+            filename=f"{name}.xlsx",
+            content_type=exports.XLSX_CONTENT_TYPE,
+        )
+    response = StreamingHttpResponse(
+        exports.csv_lines(headers, rows), content_type=exports.CSV_CONTENT_TYPE
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response

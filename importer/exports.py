@@ -1,0 +1,263 @@
+"""Downloads: a run's changes, the organization's users in the import format, a blank template.
+
+Every exported value goes through one of two neutralisers, so that no text a person typed into
+an HR system runs as a formula when the download is opened in a spreadsheet (OWASP "CSV
+injection"): a cell starting with = + - @ tab or CR.
+
+- CSV has no cell types, so such a value gets a leading apostrophe: spreadsheets show it as text.
+- In .xlsx every text value is written as an explicit string cell (never a formula, whatever it
+  starts with) with Excel's "quote prefix" style, so it stays text even when a person edits it.
+  No apostrophe is added to the value itself.
+
+The import reverses exactly that apostrophe (importer.columns.unescape_formula_prefix), so a
+file downloaded here and imported again unedited gives zero changes: "-Lead-" is written to CSV as
+"'-Lead-" and read back as "-Lead-". A value that itself starts with apostrophes in front of a
+formula character ("'-x") gets one more in both formats, so it survives the round trip too.
+
+The writers stream: CSV line by line, .xlsx through openpyxl's write-only mode into a temporary
+file, so a 100,000-user organization never sits in memory as a workbook.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from users.models import User
+
+from .models import ImportRun
+from .types import FIELD_LABELS, FIELDS
+
+# The characters that make a spreadsheet treat a cell as a formula (or DDE command).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A value that, after any apostrophes, starts like a formula. CSV escapes all of these.
+_CSV_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+# In .xlsx a string cell is inert, so only values that would lose an apostrophe on import
+# (apostrophes followed by a formula character) need one more.
+_XLSX_NEEDS_QUOTE = re.compile(r"'+[=+\-@\t\r]")
+
+DATE_FORMAT = "yyyy-mm-dd"
+TEXT_FORMAT = "@"
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Excel opens a UTF-8 CSV correctly only when it starts with a byte order mark; the importer
+# reads it either way.
+BOM = "\ufeff"
+
+# The import format's header row: the names importer.columns maps back to the fields.
+USER_HEADERS: tuple[str, ...] = tuple(FIELD_LABELS[name] for name in FIELDS)
+EXAMPLE_ROW: tuple = (
+    "jane.roe@example.com",
+    "Jane",
+    "Roe",
+    "Account Manager",
+    "Sales",
+    "Berlin",
+    "00042",
+    dt.date(2024, 3, 1),
+    "john.doe@example.com",
+)
+CHANGE_HEADERS: tuple[str, ...] = (
+    "Run",
+    "Row",
+    "Email",
+    "Name",
+    "Action",
+    "Field",
+    "Old value",
+    "New value",
+    "Note",
+)
+_EXPORT_BATCH = 2000
+_CSV_LINES_PER_CHUNK = 500
+
+
+def neutralise_csv(value: str) -> str:
+    """Return `value` as written to a CSV cell: with an apostrophe in front of a formula start."""
+    return "'" + value if _CSV_NEEDS_QUOTE.match(value) else value
+
+
+def neutralise_xlsx(value: str) -> str:
+    """Return `value` as written to an .xlsx string cell (which is never run as a formula)."""
+    return "'" + value if _XLSX_NEEDS_QUOTE.match(value) else value
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+def user_rows(organization_id: int) -> Iterator[tuple]:
+    """Yield the organization's active users in the import format's column order, by email.
+
+    Only active users: an inactive user in the file would be reactivated by importing it. The
+    manager is written as their email; a manager who is no longer active is left blank, since
+    the import accepts only managers that stay active (a blank cell keeps the stored manager).
+    Hire dates are dates; every other value is text.
+    """
+    columns = [name for name in FIELDS if name != "manager_email"]
+    rows = (
+        User.objects.filter(organization_id=organization_id, is_active=True)
+        .order_by("email")
+        .values_list(*columns, "manager__email", "manager__is_active")
+        .iterator(chunk_size=_EXPORT_BATCH)
+    )
+    for *values, manager_email, manager_is_active in rows:
+        yield (*values, manager_email if manager_is_active else "")
+
+
+def change_rows(run: ImportRun) -> Iterator[tuple]:
+    """Yield one row per field a run changed (one row for a change without fields)."""
+    changes = (
+        run.changes.select_related("user")
+        .order_by("id")
+        .only("row", "email", "action", "fields", "skipped_reason", "user__first_name", "user__last_name")
+        .iterator(chunk_size=_EXPORT_BATCH)
+    )
+    for change in changes:
+        name = change.user.full_name if change.user else ""
+        action = change.get_action_display()
+        fields = change.fields or {"": ["", ""]}
+        for field, (old, new) in fields.items():
+            label = FIELD_LABELS.get(field, field) if field else ""
+            yield (
+                run.pk, change.row or "", change.email, name, action, label, old, new,
+                change.skipped_reason,
+            )
+
+
+# --- writers ----------------------------------------------------------------------------------
+
+
+def csv_lines(headers: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
+    """Yield a CSV document a few hundred lines at a time, every cell neutralised.
+
+    Dates are written in ISO form (2024-03-01), which the import reads back unambiguously.
+    """
+    buffer = _Buffer()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise_csv(header) for header in headers])
+    yield BOM + buffer.take()
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([neutralise_csv(_csv_text(value)) for value in row])
+        if count % _CSV_LINES_PER_CHUNK == 0:
+            yield buffer.take()
+    yield buffer.take()
+
+
+def write_xlsx(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    sheet_title: str,
+    widths: Sequence[int] = (),
+    text_columns: Iterable[int] = (),
+) -> IO[bytes]:
+    """Write a one-sheet workbook to a temporary file; return it opened at the start.
+
+    Strings become explicit string cells, dates date cells shown as YYYY-MM-DD, numbers numbers.
+    Columns listed in `text_columns` (0-based) are formatted as Text, so that an ID typed into
+    them later in Excel (00042) keeps its zeros. The caller closes the file (FileResponse does).
+    """
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(sheet_title)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    text_columns = frozenset(text_columns)
+    bold = Font(bold=True)
+    header_cells = []
+    for header in headers:
+        cell = _string_cell(sheet, header)
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    for row in rows:
+        sheet.append(
+            [_xlsx_cell(sheet, value, as_text=index in text_columns) for index, value in enumerate(row)]
+        )
+    # Returned open: the caller (a FileResponse) closes it, which deletes the file.
+    handle = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        workbook.save(handle)
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    return handle
+
+
+def users_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:
+    """Return a workbook of users in the import format (see write_xlsx)."""
+    return write_xlsx(
+        USER_HEADERS,
+        rows,
+        sheet_title="Users",
+        widths=(32, 16, 18, 24, 20, 16, 14, 12, 32),
+        text_columns=[index for index, name in enumerate(FIELDS) if name != "hire_date"],
+    )
+
+
+def changes_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:
+    """Return a workbook of a run's changes (see change_rows)."""
+    return write_xlsx(
+        CHANGE_HEADERS, rows, sheet_title="Changes", widths=(8, 8, 32, 24, 12, 16, 28, 28, 30)
+    )
+
+
+def _csv_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _string_cell(sheet, value: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=neutralise_xlsx(value))
+    # openpyxl turns any string starting with "=" into a formula; a string cell never runs.
+    cell.data_type = "s"
+    if value.startswith(FORMULA_PREFIXES):
+        # Excel's own marker for "typed with an apostrophe": the cell stays text when edited.
+        cell.quotePrefix = True
+    return cell
+
+
+def _xlsx_cell(sheet, value, *, as_text: bool) -> WriteOnlyCell | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = DATE_FORMAT
+        return cell
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return WriteOnlyCell(sheet, value=value)
+    cell = _string_cell(sheet, str(value))
+    if as_text:
+        cell.number_format = TEXT_FORMAT
+    return cell
+
+
+class _Buffer:
+    """A file-like target for csv.writer that hands back what was written since the last take."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text

@@ -1,0 +1,33 @@
+"""Support staff opening a company's Import Users screens from Django admin."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from users.access import start_acting_for, stop_acting
+from users.models import Organization
+
+
+def _require_support(request) -> None:
+    # A 404, not a 403: to anyone but support staff these screens do not exist.
+    if not (request.user.is_active and request.user.is_staff):
+        raise Http404("No such page.")
+
+
+@require_http_methods(["GET", "POST"])
+def act_as(request, organization_id: int):
+    """Ask support staff to confirm, then open the organization's Import Users screens."""
+    _require_support(request)
+    organization = get_object_or_404(Organization, pk=organization_id)
+    if request.method == "POST":
+        start_acting_for(request, organization)
+        return redirect("importer:import")
+    return render(request, "importer/support_act_as.html", {"organization": organization})
+
+
+@require_POST
+def stop_acting_as(request):
+    """Leave the organization a support user acted for and go back to Django admin."""
+    _require_support(request)
+    stop_acting(request)
+    return redirect("admin:users_organization_changelist")

@@ -1,0 +1,198 @@
+"""Undo: an applied run is reverted by a run of its own, previewed first, applied like any other."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from importer import revert, runs
+from importer.models import ImportRun
+from importer.snapshot import load_snapshot
+from tests.factories import UserFactory
+from users.models import User
+
+CSV = (
+    "Employee ID,Email,First name,Last name,Title,Hire date,Manager email\n"
+    "1001,ana@acme.example,Ana,Silva,CEO,2019-04-01,\n"
+    "1002,ben@acme.example,Ben,Okafor,Lead Engineer,2021-09-15,mia.new@acme.example\n"
+    "1003,cara@acme.example,Cara,Lima,Designer,,zoe@acme.example\n"
+    "1005,eve@acme.example,Eve,Adams,Returning,,ben@acme.example\n"
+    "1006,mia.new@acme.example,Mia,Wong,,,ana@acme.example\n"
+    "1007,zoe@acme.example,Zoe,Park,Intern,2024-01-01,mia.new@acme.example\n"
+)
+
+
+def import_text(organization, admin, text: str) -> ImportRun:
+    """Preview and apply a CSV in this process, with the same functions the worker runs."""
+    run = runs.create_run(
+        organization=organization, data=text.encode(), name="people.csv",
+        source=ImportRun.Source.UPLOAD, created_by=admin,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY, run.issues
+    return apply(run, admin)
+
+
+def apply(run: ImportRun, admin) -> ImportRun:
+    runs.request_apply(run, user=admin, confirm_safeguard=True)
+    runs.apply_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.APPLIED, run.message
+    return run
+
+
+@pytest.fixture
+def staff(acme):
+    """Acme before the import: managers, an inactive user, a user whose email will change."""
+    ana = UserFactory(organization=acme, email="ana@acme.example", first_name="Ana", last_name="Silva",
+                      employee_id="1001", title="CEO", hire_date=dt.date(2019, 4, 1))
+    ben = UserFactory(organization=acme, email="ben@acme.example", first_name="Ben", last_name="Okafor",
+                      employee_id="1002", title="Engineer", hire_date=dt.date(2021, 9, 15), manager=ana)
+    cara = UserFactory(organization=acme, email="cara@acme.example", first_name="Cara", last_name="Lima",
+                       employee_id="1003", title="Designer", manager=ben)
+    UserFactory(organization=acme, email="dan@acme.example", employee_id="1004", manager=ben)
+    UserFactory(organization=acme, email="eve@acme.example", first_name="Eve", last_name="Adams",
+                employee_id="1005", title="Left", is_active=False, manager=cara)
+    UserFactory(organization=acme, email="mia@acme.example", first_name="Mia", last_name="Wong",
+                employee_id="1006", manager=ana)
+    return acme
+
+
+def snapshot(organization):
+    return {user.id: user for user in load_snapshot(organization.pk, today=timezone.localdate()).users}
+
+
+def test_it_restores_exactly_the_state_before_a_run(staff, alice):
+    before = snapshot(staff)
+    run = import_text(staff, alice, CSV)
+    # Zoe is new; Ben, Cara and Mia (whose email changes) change; Dan leaves; Eve returns.
+    assert (run.new_count, run.changed_count, run.deactivated_count, run.reactivated_count) == (1, 3, 1, 1)
+    assert User.objects.get(email="mia.new@acme.example").employee_id == "1006"
+
+    reverting = runs.create_revert_run(run, admin=alice)
+
+    assert reverting.status == ImportRun.Status.READY
+    assert (reverting.source, reverting.reverts) == (ImportRun.Source.REVERT, run)
+    assert snapshot(staff) != before  # Previewed only: nothing changed yet.
+    apply(reverting, alice)
+    after = snapshot(staff)
+    created = set(after) - set(before)
+    assert {after[user_id].email for user_id in created} == {"zoe@acme.example"}
+    assert not any(after[user_id].is_active for user_id in created)
+    assert {user_id: after[user_id] for user_id in before} == before
+
+
+def test_reverting_the_revert_makes_the_run_again(staff, alice):
+    run = import_text(staff, alice, CSV)
+    after_run = snapshot(staff)
+    reverting = apply(runs.create_revert_run(run, admin=alice), alice)
+
+    apply(runs.create_revert_run(reverting, admin=alice), alice)
+
+    assert snapshot(staff) == after_run
+
+
+def test_the_revert_run_is_stale_if_users_change_before_it_is_imported(staff, alice):
+    run = import_text(staff, alice, CSV)
+    reverting = runs.create_revert_run(run, admin=alice)
+    User.objects.filter(email="ana@acme.example").update(title="Edited meanwhile")
+
+    runs.request_apply(reverting, user=alice)
+    runs.apply_run(reverting.pk)
+
+    reverting.refresh_from_db()
+    assert reverting.status == ImportRun.Status.STALE
+    assert User.objects.get(email="ben@acme.example").title == "Lead Engineer"
+
+
+@pytest.mark.parametrize("check_limit", [5000, 0], ids=["full check", "large run: later runs only"])
+def test_a_later_run_touching_the_same_users_blocks_the_revert_and_the_page_names_them(
+    staff, alice, alice_client, monkeypatch, check_limit
+):
+    monkeypatch.setattr("importer.views.history.REVERT_CHECK_MAX_CHANGES", check_limit)
+    run = import_text(staff, alice, CSV)
+    later = import_text(staff, alice, CSV.replace("Lead Engineer", "Principal Engineer"))
+
+    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+
+    assert "cannot be reverted" in html
+    assert "ben@acme.example" in html and f"Import #{later.pk} changed this user later." in html
+    assert 'id="revert-button"' not in html
+    response = alice_client.post(reverse("importer:run-revert", args=[run.pk]))
+    assert response.status_code == 302
+    assert response.url == reverse("importer:run-detail", args=[run.pk])
+    assert not ImportRun.objects.filter(source=ImportRun.Source.REVERT).exists()
+    # The later run itself touched nobody after it: it can be reverted.
+    later_html = alice_client.get(reverse("importer:run-detail", args=[later.pk])).content.decode()
+    assert 'id="revert-button"' in later_html
+
+
+def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, alice, alice_client):
+    run = import_text(staff, alice, CSV)
+    cara = User.objects.get(email="cara@acme.example")
+    cara.title = "Edited in Django admin"  # A field the run did not change: no conflict.
+    cara.save()
+    assert revert.revert_plan(run, today=timezone.localdate()).is_possible
+    cara.manager = User.objects.get(email="ana@acme.example")  # The run set it to Zoe.
+    cara.save()
+
+    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+
+    assert "cara@acme.example" in html and "changed outside imports" in html
+    with pytest.raises(runs.RevertRefused, match="cara@acme.example"):
+        runs.create_revert_run(run, admin=alice)
+
+
+def test_only_applied_runs_with_changes_can_be_reverted(staff, alice):
+    run = runs.create_run(
+        organization=staff, data=CSV.encode(), name="people.csv", source=ImportRun.Source.UPLOAD,
+        created_by=alice,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+
+    with pytest.raises(runs.RevertRefused, match="applied"):
+        runs.create_revert_run(run, admin=alice)
+
+
+def poll_panel(client, run, *, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        html = client.get(reverse("importer:run-panel", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+        if 'hx-trigger="every 1s"' not in html:
+            return html
+        assert time.monotonic() < deadline, html[:500]
+        time.sleep(0.2)
+
+
+@pytest.mark.worker
+def test_an_admin_previews_the_revert_then_imports_it_with_the_import_button(
+    worker, staff, alice, alice_client
+):
+    before = snapshot(staff)
+    run = import_text(staff, alice, CSV)
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert 'id="revert-button"' in page
+
+    response = alice_client.post(reverse("importer:run-revert", args=[run.pk]))
+
+    reverting = ImportRun.objects.get(source=ImportRun.Source.REVERT)
+    assert response.url == reverse("importer:run-detail", args=[reverting.pk])
+    html = alice_client.get(response.url).content.decode()
+    assert "Ready to import" in html and 'id="import-button"' in html
+    assert "Nothing has changed yet" in html
+    assert "Lead Engineer" in html  # Field by field, old → new.
+
+    alice_client.post(reverse("importer:run-apply", args=[reverting.pk]))
+    html = poll_panel(alice_client, reverting)
+
+    assert "Imported 6 changes" in html
+    after = snapshot(staff)
+    assert {user_id: after[user_id] for user_id in before} == before
+    original = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert f"reverted by <a href=\"{reverse('importer:run-detail', args=[reverting.pk])}\">import #{reverting.pk}" in original
+    history = alice_client.get(reverse("importer:history")).content.decode()
+    assert f"Revert of <a href=\"{reverse('importer:run-detail', args=[run.pk])}\">#{run.pk}</a>" in history
