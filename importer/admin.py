@@ -1,6 +1,8 @@
+from urllib.parse import urlsplit
+
 from django.contrib import admin
 
-from .models import ImportConfig, ImportRun
+from .models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 
 
 @admin.register(ImportRun)
@@ -32,4 +34,146 @@ class ImportRunAdmin(admin.ModelAdmin):
 
 @admin.register(ImportConfig)
 class ImportConfigAdmin(admin.ModelAdmin):
-    list_display = ["organization", "create_users", "update_managers", "deactivate_missing", "reactivate"]
+    """Read-only here: admins edit it on the Configuration tab, where each change is logged."""
+
+    list_display = [
+        "organization",
+        "create_users",
+        "update_managers",
+        "deactivate_missing",
+        "reactivate",
+        "max_deactivation_percent",
+        "max_deactivation_count",
+        "min_row_ratio_percent",
+        "updated_by",
+        "updated_at",
+    ]
+    search_fields = ["organization__name", "organization__slug"]
+    readonly_fields = [field.name for field in ImportConfig._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportConfigChange)
+class ImportConfigChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "organization", "changed_by", "__str__"]
+    list_filter = ["organization"]
+    date_hierarchy = "changed_at"
+    readonly_fields = [field.name for field in ImportConfigChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote import. Support staff turn it on or off on the organization's page (RemoteSourceInline,
+# used by users.admin.OrganizationAdmin); the company admin sets everything else in the app. The
+# secret is never shown here, not even encrypted.
+
+REMOTE_STATUS_FIELDS = [
+    "server",
+    "settings_summary",
+    "secret_status",
+    "last_success_at",
+    "last_checked_at",
+    "last_error",
+    "consecutive_failures",
+    "next_fetch_at",
+    "updated_by",
+    "updated_at",
+]
+
+
+class RemoteSourceStatus:
+    """Read-only columns that describe a remote source without revealing its secret."""
+
+    @admin.display(description="server")
+    def server(self, source):
+        if not source.url:
+            return "Not set by the company yet"
+        return urlsplit(source.url).hostname or "—"
+
+    @admin.display(description="settings")
+    def settings_summary(self, source):
+        if not source.pk:
+            return "—"
+        cadence = source.get_cadence_display()
+        if source.cadence == RemoteSource.Cadence.DAILY:
+            cadence += f" at {source.daily_hour:02d}:00"
+        auth, file_format = source.get_auth_display(), source.get_file_format_display()
+        return f"{cadence}; authentication: {auth}; format: {file_format}"
+
+    @admin.display(description="secret")
+    def secret_status(self, source):
+        return "set" if source.secret_encrypted else "not set"
+
+
+class RemoteSourceInline(RemoteSourceStatus, admin.StackedInline):
+    model = RemoteSource
+    verbose_name = "automatic import from another server"
+    verbose_name_plural = "automatic import from another server"
+    fields = ["enabled", *REMOTE_STATUS_FIELDS]
+    readonly_fields = REMOTE_STATUS_FIELDS
+    extra = 1
+    max_num = 1
+    can_delete = False
+
+
+def log_automatic_import_toggles(model_admin, request, organization, formset) -> None:
+    """Write "Enabled automatic import" / "Disabled automatic import" to the organization's history.
+
+    Django admin's LogEntry keeps who and when; call after the inline formset is saved.
+    """
+    if formset.model is not RemoteSource:
+        return
+    for form in formset.forms:
+        if "enabled" in form.changed_data and form.instance.pk:
+            enabled = form.instance.enabled
+            message = "Enabled automatic import" if enabled else "Disabled automatic import"
+            model_admin.log_change(request, organization, message)
+
+
+@admin.register(RemoteSource)
+class RemoteSourceAdmin(RemoteSourceStatus, admin.ModelAdmin):
+    """Every organization's remote source at a glance; turn one on or off on its organization."""
+
+    list_display = [
+        "organization",
+        "enabled",
+        "server",
+        "cadence",
+        "last_success_at",
+        "consecutive_failures",
+        "next_fetch_at",
+    ]
+    list_filter = ["enabled", "cadence"]
+    search_fields = ["organization__name", "organization__slug"]
+    fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
+    readonly_fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RemoteCheck)
+class RemoteCheckAdmin(admin.ModelAdmin):
+    list_display = ["checked_at", "source", "http_status", "message"]
+    list_filter = ["source__organization"]
+    date_hierarchy = "checked_at"
+    readonly_fields = ["source", "checked_at", "http_status", "message"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

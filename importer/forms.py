@@ -1,6 +1,15 @@
+import re
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+
+from importer import remote
+from importer.columns import normalise_header
+from importer.diff import PROFILE_FIELDS
+from importer.models import ImportRun, RemoteSource
+from importer.types import FIELD_LABELS, FIELDS
 
 
 class PreviewForm(forms.Form):
@@ -55,3 +64,370 @@ class PreviewForm(forms.Form):
 def _display_name(name: str) -> str:
     # The browser's file name is shown, never used as a path.
     return "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())[:200]
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration tab: import options, column names, users kept out of sync.
+
+
+def _yes_no(label: str, yes: str, no: str, help_text: str) -> forms.TypedChoiceField:
+    # Radio buttons that name both outcomes read better than a lone checkbox.
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[("True", yes), ("False", no)],
+        coerce=lambda value: value == "True",
+        widget=forms.RadioSelect,
+        help_text=help_text,
+    )
+
+
+def _field_choices(names) -> list[tuple[str, str]]:
+    return [(name, FIELD_LABELS[name]) for name in names]
+
+
+class ImportConfigForm(forms.Form):
+    """The organization's import options. Validates only; importer.configuration saves."""
+
+    create_users = _yes_no(
+        "Create new users",
+        "Create them",
+        "Skip them",
+        "People in the file who have no account yet. Skipped people are listed in the preview "
+        "as “would create — skipped”.",
+    )
+    update_fields = forms.MultipleChoiceField(
+        label="Profile fields imports may change",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="An import updates only the ticked fields of existing users; every other field "
+        "keeps the value on the platform, and the preview lists the difference as skipped. New "
+        "users always get every field the file has.",
+    )
+    update_managers = _yes_no(
+        "Update manager relationships",
+        "Update them from the file",
+        "Keep managers as they are",
+        "Keep them, for example during a review cycle, while profiles still update. New users "
+        "still get the manager the file names.",
+    )
+    deactivate_missing = _yes_no(
+        "Deactivate users missing from the file",
+        "Deactivate them",
+        "Leave them as they are",
+        "Active users who are not in the file. The admin running the import, support staff and "
+        "people kept out of sync are never deactivated.",
+    )
+    reactivate = _yes_no(
+        "Reactivate inactive users present in the file",
+        "Reactivate them",
+        "Leave them inactive",
+        "Inactive users whose row is in the file. Left inactive, they are listed in the preview "
+        "as “would reactivate — skipped”.",
+    )
+    clear_blank_fields = forms.MultipleChoiceField(
+        label="Blank cells clear the stored value",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="For the ticked fields, an empty cell erases the value on the platform. For "
+        "the others, an empty cell keeps it. Only fields imports may change are cleared; an "
+        "email is never cleared.",
+    )
+    max_deactivation_percent = forms.IntegerField(
+        label="Most deactivations, as a share of active users (%)",
+        min_value=0,
+        max_value=100,
+        help_text="An import that would deactivate a larger share needs a second confirmation; "
+        "a scheduled one is held until an admin approves it. 100 turns this check off. Imports "
+        "that deactivate 3 people or fewer never trip it.",
+    )
+    max_deactivation_count = forms.IntegerField(
+        label="Most deactivations, as a number of users",
+        required=False,
+        min_value=0,
+        help_text="Leave empty for no count limit. When set, it applies to every import, "
+        "however small.",
+    )
+    min_row_ratio_percent = forms.IntegerField(
+        label="Least rows, as a share of the last import's (%)",
+        min_value=0,
+        max_value=100,
+        help_text="A file much shorter than the last one imported is usually a truncated or "
+        "empty export: it needs a second confirmation (held, if scheduled). 0 turns this check "
+        "off. A file that is at most 3 rows shorter never trips it.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["update_fields"].choices = _field_choices(PROFILE_FIELDS)
+        self.fields["clear_blank_fields"].choices = _field_choices(
+            [name for name in PROFILE_FIELDS if name != "email"] + ["manager_email"]
+        )
+
+
+class ColumnNameForm(forms.Form):
+    """One of the organization's own column names and the field it fills."""
+
+    header = forms.CharField(label="Column name in your file", max_length=200, required=False)
+    field = forms.ChoiceField(label="Field", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["field"].choices = [("", "Choose a field…"), *_field_choices(FIELDS)]
+
+    def clean(self):
+        cleaned = super().clean()
+        header, field = cleaned.get("header", ""), cleaned.get("field", "")
+        if header and not normalise_header(header):
+            self.add_error("header", "Use a column name with at least one letter or digit.")
+        elif header and not field:
+            self.add_error("field", "Choose the field this column fills.")
+        elif field and not header:
+            self.add_error("header", "Enter the column name exactly as your file shows it.")
+        return cleaned
+
+
+class BaseColumnNameFormSet(forms.BaseFormSet):
+    def clean(self):
+        if any(self.errors):
+            return
+        seen: dict[str, str] = {}
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            header = form.cleaned_data.get("header", "")
+            if not header:
+                continue
+            key = normalise_header(header)
+            if key in seen:
+                raise forms.ValidationError(
+                    f"“{header}” and “{seen[key]}” are the same column name (case, spaces and "
+                    f"punctuation do not count). Keep one row."
+                )
+            seen[key] = header
+
+    def mapping(self) -> dict[str, str]:
+        """Return {column name: field} of the rows kept (blank and removed rows left out)."""
+        return {
+            form.cleaned_data["header"]: form.cleaned_data["field"]
+            for form in self.forms
+            if form.cleaned_data.get("header")
+            and not (self.can_delete and self._should_delete_form(form))
+        }
+
+
+ColumnNameFormSet = forms.formset_factory(
+    ColumnNameForm,
+    formset=BaseColumnNameFormSet,
+    extra=2,
+    can_delete=True,
+    max_num=200,
+    validate_max=True,
+)
+
+
+class SyncProtectionForm(forms.Form):
+    """Keep one user out of sync (optionally until a day), or stop. Validates only."""
+
+    protected = forms.TypedChoiceField(
+        choices=[("1", "Keep out of sync"), ("0", "Stop")], coerce=lambda value: value == "1"
+    )
+    until = forms.DateField(
+        label="Until (optional)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, today, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_until(self):
+        until = self.cleaned_data.get("until")
+        if until and until < self.today:
+            raise forms.ValidationError(
+                f"The end date {until:%d %b %Y} has passed. Choose today or a later day, or "
+                f"leave it empty to keep the person out of sync with no end."
+            )
+        return until
+
+
+# ---------------------------------------------------------------------------------------------
+# History tab: the run list's filters and the search for a person.
+
+
+class HistoryFilterForm(forms.Form):
+    """Which runs the History tab lists. Validates only; the view filters."""
+
+    status = forms.ChoiceField(label="Status", required=False)
+    source = forms.ChoiceField(label="Source", required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    with_changes = forms.BooleanField(label="Hide runs without changes", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "Any status"), *ImportRun.Status.choices]
+        self.fields["source"].choices = [("", "Any source"), *ImportRun.Source.choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError(
+                f"The start date ({since:%d %b %Y}) is after the end date ({until:%d %b %Y}). "
+                "Swap them or clear one."
+            )
+        return cleaned
+
+
+class PersonSearchForm(forms.Form):
+    """A name or email to find a person's import timeline by. Validates only."""
+
+    q = forms.CharField(
+        label="Name or email",
+        max_length=254,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. Ana Silva or ana@"}),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote import: the company admin's server settings (importer/views/remote.py)
+
+HEADER_NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Headers that carry the request itself: a credential never replaces one of them.
+RESERVED_HEADERS = {
+    "host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "cookie",
+    "if-none-match", "if-modified-since", "accept-encoding", "proxy-authorization",
+}
+
+
+class RemoteSourceForm(forms.Form):
+    """The HR server to fetch from, how to log in, and when. Validates only; never saves.
+
+    The secret (password, token or header value) is write-only: it is never put back in the
+    page. Left blank, the stored one is kept, but only for the same server host and the same
+    kind of authentication: a stored secret is never sent anywhere it was not entered for.
+    """
+
+    url = forms.CharField(
+        label="Server URL",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://hr.example.com/export/employees.csv"}),
+        help_text="The https address of the file export (CSV or .xlsx) on your HR system.",
+    )
+    auth = forms.ChoiceField(
+        label="Authentication",
+        choices=RemoteSource.Auth.choices,
+        widget=forms.RadioSelect,
+        help_text="How your HR system checks that the request comes from Rostersync. Credentials "
+        "are sent only to this server, never after a redirect to another one.",
+    )
+    username = forms.CharField(label="Username", max_length=200, required=False)
+    header_name = forms.CharField(
+        label="Header name",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "X-API-Key"}),
+    )
+    secret = forms.CharField(
+        label="Password, token or header value",
+        max_length=4000,
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    file_format = forms.ChoiceField(
+        label="File format",
+        choices=RemoteSource.Format.choices,
+        widget=forms.RadioSelect,
+        help_text="Automatic reads what the server sends: CSV or an Excel workbook.",
+    )
+    cadence = forms.ChoiceField(
+        label="Automatic import",
+        choices=RemoteSource.Cadence.choices,
+        widget=forms.RadioSelect,
+        help_text="Click Fetch on the Import tab first, and check the preview, before choosing "
+        "hourly or daily: each scheduled import is applied without asking, unless it has "
+        "errors or trips a safeguard.",
+    )
+    daily_hour = forms.TypedChoiceField(
+        label="Hour of the daily import",
+        coerce=int,
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        required=False,
+        empty_value=6,
+    )
+
+    def __init__(self, *args, stored: RemoteSource, **kwargs):
+        self.stored = stored
+        super().__init__(*args, **kwargs)
+        self.fields["daily_hour"].help_text = f"In the {settings.TIME_ZONE} time zone."
+        if stored.secret_encrypted:
+            self.fields["secret"].help_text = (
+                "A secret is set. Leave this blank to keep it; it is never shown again."
+            )
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"].strip()
+        try:
+            remote.check_url(url)
+        except remote.FetchError as error:
+            raise forms.ValidationError(error.message) from None
+        return url
+
+    def clean_header_name(self) -> str:
+        name = self.cleaned_data["header_name"].strip()
+        if name and not HEADER_NAME_CHARACTERS.match(name):
+            raise forms.ValidationError(
+                "A header name has letters, digits and dashes only, such as X-API-Key."
+            )
+        if name.lower() in RESERVED_HEADERS:
+            raise forms.ValidationError(f"{name} cannot carry a credential: choose another header.")
+        return name
+
+    def clean_secret(self) -> str:
+        secret = self.cleaned_data["secret"]
+        if any(ch in secret for ch in "\r\n\0"):
+            raise forms.ValidationError("The secret cannot contain line breaks.")
+        return secret
+
+    def clean(self):
+        cleaned = super().clean()
+        auth, url = cleaned.get("auth"), cleaned.get("url")
+        if not auth or not url:
+            return cleaned
+        username = cleaned.get("username", "").strip()
+        cleaned["username"] = username
+        if auth == RemoteSource.Auth.BASIC:
+            if not username:
+                self.add_error("username", "Enter the username for HTTP basic authentication.")
+            elif ":" in username:
+                self.add_error("username", "A username for HTTP basic cannot contain a colon.")
+        if auth == RemoteSource.Auth.HEADER and not cleaned.get("header_name"):
+            self.add_error("header_name", "Enter the name of the header that carries the key.")
+        cleaned["keep_secret"] = False
+        if auth != RemoteSource.Auth.NONE and not cleaned.get("secret"):
+            if self._may_keep_secret(auth, url):
+                cleaned["keep_secret"] = True
+            elif self.stored.secret_encrypted:
+                self.add_error(
+                    "secret",
+                    "Enter the secret again: a stored secret is only sent to the server and with "
+                    "the authentication type it was entered for.",
+                )
+            else:
+                self.add_error("secret", "Enter the password, token or header value.")
+        if cleaned.get("cadence") == RemoteSource.Cadence.DAILY and cleaned.get("daily_hour") is None:
+            self.add_error("daily_hour", "Choose the hour of the daily import.")
+        return cleaned
+
+    def _may_keep_secret(self, auth: str, url: str) -> bool:
+        stored = self.stored
+        if not stored.secret_encrypted or stored.auth != auth or not stored.url:
+            return False
+        return urlsplit(url).hostname == urlsplit(stored.url).hostname

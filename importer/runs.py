@@ -1,30 +1,33 @@
 """The life of an import run: create, preview, apply. The only writer of ImportRun.status.
 
 queued → previewing → ready | invalid | failed;  ready → applying → applied | failed | stale
+A scheduled run that trips a safeguard: ready → held → applying (approved) | discarded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from users.models import Organization, User
 
-from . import progress
+from . import bulk, notify, progress, revert
 from .apply import apply_changes
 from .columns import map_columns
 from .diff import compute_changeset
 from .models import ImportChange, ImportConfig, ImportRun
 from .parse import read_table
+from .safeguards import Limits, safeguard_message
 from .snapshot import load_snapshot, users_digest
-from .types import FileError, Policy, RowIssue
+from .types import Action, FileError, Policy, RowIssue
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -58,21 +61,43 @@ def create_run(
     return run
 
 
-def policy_for(organization: Organization, acting_user: User | None) -> Policy:
-    """Return the options in force for an import into `organization`."""
+@dataclass(frozen=True)
+class ImportOptions:
+    """Everything the organization's configuration decides about one import."""
+
+    policy: Policy
+    column_mapping: dict[str, str] = field(default_factory=dict)  # header text -> field
+    limits: Limits = field(default_factory=Limits)
+
+
+def options_for(organization: Organization, acting_user: User | None) -> ImportOptions:
+    """Return the options in force for an import into `organization` (defaults if never set)."""
     config = ImportConfig.objects.filter(organization=organization).first()
     acting_user_id = acting_user.pk if acting_user else None
     if config is None:
-        return Policy(acting_user_id=acting_user_id)
-    return Policy(
-        create_users=config.create_users,
-        update_fields=frozenset(config.update_fields),
-        update_managers=config.update_managers,
-        deactivate_missing=config.deactivate_missing,
-        reactivate=config.reactivate,
-        clear_blank_fields=frozenset(config.clear_blank_fields),
-        acting_user_id=acting_user_id,
+        return ImportOptions(policy=Policy(acting_user_id=acting_user_id))
+    return ImportOptions(
+        policy=Policy(
+            create_users=config.create_users,
+            update_fields=frozenset(config.update_fields),
+            update_managers=config.update_managers,
+            deactivate_missing=config.deactivate_missing,
+            reactivate=config.reactivate,
+            clear_blank_fields=frozenset(config.clear_blank_fields),
+            acting_user_id=acting_user_id,
+        ),
+        column_mapping=dict(config.column_mapping or {}),
+        limits=Limits(
+            max_deactivation_percent=config.max_deactivation_percent,
+            max_deactivation_count=config.max_deactivation_count,
+            min_row_ratio_percent=config.min_row_ratio_percent,
+        ),
     )
+
+
+def policy_for(organization: Organization, acting_user: User | None) -> Policy:
+    """Return how an import into `organization` treats users (see options_for for the rest)."""
+    return options_for(organization, acting_user).policy
 
 
 def preview_run(run_id: int, *, report=progress.ignore) -> None:
@@ -98,27 +123,53 @@ def preview_run(run_id: int, *, report=progress.ignore) -> None:
 
 def _compute_preview(run: ImportRun, report) -> None:
     today = timezone.localdate()
-    policy = policy_for(run.organization, run.created_by)
+    options = options_for(run.organization, run.created_by)
+    policy = options.policy
     report("reading", 0, run.input_size)
     with run.input_file.open("rb") as handle:
         data = handle.read()
     changes = []
+    skipped = []
     unchanged = 0
     row_count = 0
+    safeguard = None
     try:
-        table = read_table(data, run.input_name, max_rows=settings.IMPORT_MAX_ROWS)
+        table = read_table(
+            data,
+            run.input_name,
+            extra_synonyms=options.column_mapping,
+            max_rows=settings.IMPORT_MAX_ROWS,
+            progress=lambda rows: report("reading", rows, 0),
+        )
+        del data  # Tens of megabytes for a large file, not needed past parsing.
         row_count = len(table.rows)
         report("checking", 0, row_count)
-        records, issues = map_columns(table)
+        records, issues = map_columns(
+            table,
+            extra_synonyms=options.column_mapping,
+            progress=lambda done: report("checking", done, row_count),
+        )
+        del table  # The records hold what is needed; the cells' memory goes to the diff.
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
         report("comparing", 0, row_count)
-        changeset = compute_changeset(records, snapshot, policy)
+        changeset = compute_changeset(
+            records, snapshot, policy, progress=lambda done: report("comparing", done, row_count)
+        )
+        report("comparing", row_count, row_count)
         issues = [*issues, *changeset.issues]
         digest = users_digest(snapshot)
         if not any(issue.is_error for issue in issues):
             changes, unchanged = changeset.changes, changeset.unchanged
+            skipped = changeset.skipped
+            safeguard = safeguard_message(
+                deactivations=len(changeset.of(Action.DEACTIVATE)),
+                active_users=sum(1 for user in snapshot.users if user.is_active),
+                row_count=row_count,
+                last_row_count=_last_applied_row_count(run),
+                limits=options.limits,
+            )
         # Otherwise no change is shown: the rows with errors would count as missing people,
         # and the preview would list them as deactivated.
     except FileError as error:
@@ -131,19 +182,11 @@ def _compute_preview(run: ImportRun, report) -> None:
         if locked.status != Status.PREVIEWING:
             return  # Another delivery of this task finished first.
         locked.changes.all().delete()
-        ImportChange.objects.bulk_create(
-            (
-                ImportChange(
-                    run=locked,
-                    user_id=change.user_id,
-                    email=change.email,
-                    action=str(change.action),
-                    fields={name: list(pair) for name, pair in change.fields.items()},
-                    row=change.row,
-                )
-                for change in changes
-            ),
-            batch_size=2000,
+        saving = len(changes) + len(skipped)
+        bulk.insert_changes(
+            locked.pk,
+            (*changes, *skipped),
+            lambda done: report("saving", done, saving),
         )
         errors = [issue for issue in issues if issue.is_error]
         counts = {action: 0 for action in ImportChange.Action.values}
@@ -158,7 +201,8 @@ def _compute_preview(run: ImportRun, report) -> None:
         locked.error_count = len(errors)
         locked.warning_count = len(issues) - len(errors)
         locked.issues = [issue.as_dict() for issue in issues]
-        locked.policy = _policy_as_dict(policy)
+        locked.policy = _options_as_dict(options)
+        locked.safeguard_message = safeguard or ""
         locked.users_digest = digest
         locked.status = Status.INVALID if errors else Status.READY
         locked.message = (
@@ -170,23 +214,47 @@ def _compute_preview(run: ImportRun, report) -> None:
         locked.save()
 
 
-def _policy_as_dict(policy: Policy) -> dict:
-    values = asdict(policy)
+def _options_as_dict(options: ImportOptions) -> dict:
+    """Return the options in force as the run keeps them (later edits never change a run)."""
+    values = asdict(options.policy)
     values.pop("acting_user_id")
-    return {
+    snapshot = {
         name: sorted(value) if isinstance(value, frozenset) else value
         for name, value in values.items()
     }
+    snapshot["column_mapping"] = dict(sorted(options.column_mapping.items()))
+    snapshot.update(asdict(options.limits))
+    return snapshot
 
 
-def request_apply(run: ImportRun, *, user: User | None) -> None:
+def _last_applied_row_count(run: ImportRun) -> int | None:
+    """Return the row count of the organization's last applied import from a file."""
+    return (
+        ImportRun.objects.filter(organization_id=run.organization_id, status=Status.APPLIED)
+        .exclude(pk=run.pk)
+        .exclude(source=ImportRun.Source.REVERT)
+        .order_by(F("finished_at").desc(nulls_last=True), "-id")
+        .values_list("row_count", flat=True)
+        .first()
+    )
+
+
+def request_apply(
+    run: ImportRun, *, user: User | None, confirm_safeguard: bool = False
+) -> None:
     """Mark a ready run for applying; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
-    (a second click changes nothing).
+    (a second click changes nothing), and when the preview tripped a safeguard but
+    `confirm_safeguard` is not set: such an import needs a second, explicit confirmation.
     """
     if run.error_count:
         raise ApplyRefused("This preview has errors: correct the file and preview it again.")
+    if run.safeguard_message and not confirm_safeguard and run.status == Status.READY:
+        raise ApplyRefused(
+            f"{run.safeguard_message} Nothing was imported. If these numbers are what you "
+            f"expect, tick the confirmation box and click Import again."
+        )
     confirmed = ImportRun.objects.filter(pk=run.pk, status=Status.READY, error_count=0).update(
         status=Status.APPLYING,
         applied_by=user,
@@ -197,6 +265,71 @@ def request_apply(run: ImportRun, *, user: User | None) -> None:
         run.refresh_from_db()
         raise ApplyRefused(f"This import is {run.get_status_display().lower()}; it cannot be applied.")
     run.refresh_from_db()
+
+
+def hold_run(run_id: int) -> bool:
+    """Hold a ready run instead of applying it, and email the organization's admins.
+
+    For scheduled runs whose preview tripped a safeguard: nothing is applied until an admin
+    approves. Return False when the run was not ready (already held, applied, …): a repeated
+    call neither changes it nor sends a second email.
+    """
+    held = ImportRun.objects.filter(pk=run_id, status=Status.READY).update(
+        status=Status.HELD,
+        message=(
+            "This scheduled import was held by a safeguard: nothing has been changed. "
+            "Check the changes below, then approve or discard it."
+        ),
+        updated_at=timezone.now(),
+    )
+    if held:
+        # After the commit, so that the email never announces a hold that was rolled back.
+        transaction.on_commit(lambda: _email_held_run(run_id))
+    return bool(held)
+
+
+def _email_held_run(run_id: int) -> None:
+    run = ImportRun.objects.select_related("organization").get(pk=run_id)
+    notify.send_held_run_email(run)
+
+
+def approve_held_run(run: ImportRun, user: User) -> None:
+    """Mark a held run for applying, on an admin's approval; the caller then enqueues apply_run.
+
+    Raise ApplyRefused when the run is not held (already approved or discarded).
+    """
+    approved = ImportRun.objects.filter(pk=run.pk, status=Status.HELD, error_count=0).update(
+        status=Status.APPLYING,
+        applied_by=user,
+        message="",
+        apply_requested_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    if not approved:
+        raise ApplyRefused(
+            f"This import is {run.get_status_display().lower()}, not held; it cannot be approved."
+        )
+
+
+def discard_held_run(run: ImportRun, user: User) -> None:
+    """Close a held run without applying anything.
+
+    Raise ApplyRefused when the run is not held (already approved or discarded).
+    """
+    now = timezone.now()
+    discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
+        status=Status.DISCARDED,
+        message=f"Discarded by {user.get_full_name()} on {timezone.localtime(now):%d %b %Y, %H:%M}. "
+        f"Nothing was imported.",
+        finished_at=now,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    if not discarded:
+        raise ApplyRefused(
+            f"This import is {run.get_status_display().lower()}, not held; it cannot be discarded."
+        )
 
 
 def apply_run(run_id: int, *, report=progress.ignore) -> None:
@@ -212,6 +345,7 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
                 return  # Already applied or failed: a redelivered message changes nothing.
             # One import applies per organization at a time: the organization's row is the lock.
             Organization.objects.select_for_update().get(pk=run.organization_id)
+            report("applying", 0, run.change_count)
             snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
             if users_digest(snapshot) != run.users_digest:
                 run.status = Status.STALE
@@ -257,3 +391,111 @@ def stuck_runs(now=None) -> list[ImportRun]:
 def mark_retried(run: ImportRun) -> None:
     """Note that a stuck run was handed to a worker again, so it is not retried at once."""
     ImportRun.objects.filter(pk=run.pk, status=run.status).update(updated_at=timezone.now())
+
+
+class RevertRefused(Exception):
+    """The run cannot be reverted now; the message says why."""
+
+
+def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
+    """Return a new run, ready to import, whose changes undo the applied run `run`.
+
+    The revert run is previewed at once (status READY, users_digest of now), so the normal
+    Import button applies it through apply_run, which refuses it as stale if users change
+    meanwhile. Raise RevertRefused when the run cannot be undone, naming the users in conflict.
+    """
+    if not revert.can_be_reverted(run):
+        raise RevertRefused("Only an import that was applied and changed something can be reverted.")
+    today = timezone.localdate()
+    with transaction.atomic():
+        snapshot = load_snapshot(run.organization_id, today=today)
+        plan = revert.revert_plan(run, today=today, snapshot=snapshot)
+        if plan.conflicts:
+            named = "; ".join(f"{c.email}: {c.reason}" for c in plan.conflicts[:10])
+            more = len(plan.conflicts) - 10
+            raise RevertRefused(
+                f"Import #{run.pk} cannot be reverted: {len(plan.conflicts)} of its users changed "
+                f"since. {named}{f' … and {more} more' if more > 0 else ''}"
+            )
+        if not plan.changes:
+            raise RevertRefused(
+                f"Nothing of import #{run.pk} is left to undo: its users are already as before it."
+            )
+        counts = {action: 0 for action in ImportChange.Action.values}
+        for change in plan.changes:
+            counts[str(change.action)] += 1
+        now = timezone.now()
+        reverting = ImportRun.objects.create(
+            organization_id=run.organization_id,
+            source=ImportRun.Source.REVERT,
+            trigger=ImportRun.Trigger.MANUAL,
+            created_by=admin,
+            reverts=run,
+            input_name=f"Revert of import #{run.pk}",
+            status=Status.READY,
+            new_count=counts["create"],
+            changed_count=counts["update"],
+            deactivated_count=counts["deactivate"],
+            reactivated_count=counts["reactivate"],
+            users_digest=users_digest(snapshot),
+            previewed_at=now,
+        )
+        ImportChange.objects.bulk_create(
+            (
+                ImportChange(
+                    run=reverting,
+                    user_id=change.user_id,
+                    email=change.email,
+                    action=str(change.action),
+                    fields={name: list(pair) for name, pair in change.fields.items()},
+                )
+                for change in plan.changes
+            ),
+            batch_size=2000,
+        )
+    return reverting
+
+
+# --- Runs whose input is fetched from a remote server (importer.sync) -------------------------
+
+
+def create_fetch_run(
+    *,
+    organization: Organization,
+    created_by: User | None = None,
+    trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
+    name: str = "",
+) -> ImportRun:
+    """Return a new remote run, queued without input: a worker fetches the file into it."""
+    return ImportRun.objects.create(
+        organization=organization,
+        source=ImportRun.Source.REMOTE,
+        trigger=trigger,
+        created_by=created_by,
+        input_name=name[:255],
+    )
+
+
+def attach_input(run: ImportRun, *, data: bytes, name: str) -> bool:
+    """Store the fetched input of a queued run that has none; return False if it already had one.
+
+    The status stays queued: preview_run comes next.
+    """
+    run.input_file.save("input", ContentFile(data), save=False)
+    stored = ImportRun.objects.filter(pk=run.pk, status=Status.QUEUED, input_file="").update(
+        input_file=run.input_file.name,
+        input_name=name[:255],
+        input_size=len(data),
+        input_sha256=hashlib.sha256(data).hexdigest(),
+        updated_at=timezone.now(),
+    )
+    if not stored:
+        # Another delivery of the fetch got there first; its copy is the run's input.
+        run.input_file.delete(save=False)
+    run.refresh_from_db()
+    return bool(stored)
+
+
+def fail_fetch(run_id: int, message: str) -> None:
+    """End a queued run whose input could not be fetched; `message` says what to do."""
+    _fail(run_id, Status.QUEUED, message)

@@ -4,10 +4,13 @@ Explicit names keep queued messages valid across a rename of the Python function
 """
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
-from . import progress, runs
+from . import progress, retention, runs, sync
 from .models import ImportRun
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,16 @@ def recover_stuck_runs_task() -> None:
         if run.status == ImportRun.Status.APPLYING:
             enqueue(apply_run_task, run.pk)
         else:
-            enqueue(preview_run_task, run.pk)
+            enqueue(preview_task_for(run), run.pk)
+
+
+@shared_task(name="importer.delete_expired_inputs")
+def delete_expired_inputs_task() -> None:
+    """Delete stored input files older than ROSTERSYNC_INPUT_RETENTION_DAYS (runs stay)."""
+    deleted = retention.delete_expired_inputs(
+        now=timezone.now(), retention_days=settings.INPUT_RETENTION_DAYS
+    )
+    logger.info("Deleted %s stored input file(s) past the retention period", deleted)
 
 
 def enqueue(task, run_id: int) -> bool:
@@ -47,3 +59,42 @@ def enqueue(task, run_id: int) -> bool:
         logger.exception("Could not enqueue %s for run %s", task.name, run_id)
         return False
     return True
+
+
+# --- Remote import (importer.sync) ------------------------------------------------------------
+
+
+@shared_task(name="importer.fetch_remote", acks_late=True, reject_on_worker_lost=True)
+def fetch_remote_task(run_id: int) -> None:
+    """Fetch the file into a queued remote run (the Fetch button), then preview it."""
+    sync.fetch_into_run(run_id, report=progress.Reporter(run_id))
+
+
+@shared_task(name="importer.enqueue_due_fetches")
+def enqueue_due_fetches_task() -> None:
+    sync.enqueue_due_fetches(timezone.now())
+
+
+@shared_task(name="importer.sync_source", acks_late=True, reject_on_worker_lost=True)
+def sync_source_task(source_id: int, claimed_until: str) -> None:
+    sync.sync_source(source_id, claimed_until=datetime.fromisoformat(claimed_until))
+
+
+def enqueue_sync(source_id: int, claimed_until: datetime) -> bool:
+    """Send the sync of a claimed source; return False when the broker cannot be reached.
+
+    The source keeps its claim until the lease runs out, then the dispatcher claims it again.
+    """
+    try:
+        sync_source_task.apply_async(args=[source_id, claimed_until.isoformat()], retry=False)
+    except Exception:
+        logger.exception("Could not enqueue the sync of remote source %s", source_id)
+        return False
+    return True
+
+
+def preview_task_for(run: ImportRun):
+    """Return the task that previews a queued run: a remote run without input is fetched first."""
+    if run.source == ImportRun.Source.REMOTE and not run.input_file:
+        return fetch_remote_task
+    return preview_run_task

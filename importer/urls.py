@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import history, imports
+from .views import configuration, held_runs, history, imports, remote, support
 
 app_name = "importer"
 urlpatterns = [
@@ -12,4 +12,26 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", imports.run_retry, name="run-retry"),
     path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
     path("history/", history.history, name="history"),
+    path("history/people/", history.people, name="history-people"),
+    path("history/people/<int:user_id>/", history.person_timeline, name="person-timeline"),
+    path("runs/<int:pk>/revert/", history.run_revert, name="run-revert"),
+    path("runs/<int:pk>/changes.<str:fmt>", history.run_changes_export, name="run-changes-export"),
+    path("exports/users.<str:fmt>", history.users_export, name="users-export"),
+    path("exports/template.<str:fmt>", history.template_export, name="template-export"),
+    path("act-as/<int:organization_id>/", support.act_as, name="act-as"),
+    path("act-as/stop/", support.stop_acting_as, name="act-as-stop"),
+    path("runs/<int:pk>/approve/", held_runs.approve_run, name="run-approve"),
+    path("runs/<int:pk>/discard/", held_runs.discard_run, name="run-discard"),
+    path("configuration/", configuration.configuration_page, name="configuration"),
+    path("configuration/save/", configuration.save_configuration, name="configuration-save"),
+    path("configuration/people/", configuration.people, name="people"),
+    path(
+        "configuration/people/<int:pk>/protection/",
+        configuration.set_protection,
+        name="people-protection",
+    ),
+    path("configuration/remote/", remote.remote_settings, name="remote"),
+    path("configuration/remote/save/", remote.remote_save, name="remote-save"),
+    path("configuration/remote/test/", remote.remote_test, name="remote-test"),
+    path("remote/fetch/", remote.remote_fetch, name="remote-fetch"),
 ]

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
+from importer.admin import RemoteSourceInline, log_automatic_import_toggles
+
 from .models import Organization, User
 
 
@@ -10,6 +12,13 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # Adds "Open Import Users": support staff import on the company's behalf (importer:act-as).
+    change_form_template = "admin/users/organization/change_form.html"
+    inlines = [RemoteSourceInline]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        log_automatic_import_toggles(self, request, form.instance, formset)
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -12,9 +12,10 @@ from users.access import org_admin_required
 from importer import progress, runs
 from importer.forms import PreviewForm
 from importer.models import ImportChange, ImportRun
-from importer.tasks import apply_run_task, enqueue, preview_run_task
+from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
 from importer.types import FIELD_LABELS
 
+from . import history
 from .shared import get_run
 
 CHANGES_PER_PAGE = 50
@@ -84,11 +85,17 @@ def _run_context(request, run: ImportRun) -> dict:
         context["progress"] = progress.read(run.pk)
         return context
     action = request.GET.get("action", "")
+    # Skipped changes (kept from happening by an option or a protection) have a filter of their own.
     changes = run.changes.all()
-    if action in ImportChange.Action.values:
-        changes = changes.filter(action=action)
+    skipped_count = changes.exclude(skipped_reason="").count()
+    if action == "skipped":
+        changes = changes.exclude(skipped_reason="")
+    elif action in ImportChange.Action.values:
+        changes = changes.filter(action=action, skipped_reason="")
     else:
         action = ""
+        changes = changes.filter(skipped_reason="")
+    context["skipped_count"] = skipped_count
     context["action"] = action
     context["actions"] = [
         ("", "All", run.change_count),
@@ -96,7 +103,12 @@ def _run_context(request, run: ImportRun) -> dict:
         ("update", "Changed", run.changed_count),
         ("deactivate", "Deactivated", run.deactivated_count),
         ("reactivate", "Reactivated", run.reactivated_count),
+        *([("skipped", "Skipped", skipped_count)] if skipped_count else []),
     ]
+    # History: search the changes by name or email, and the run's options, input and undo.
+    context["q"] = request.GET.get("q", "").strip()
+    changes = history.search_changes(changes, context["q"])
+    context.update(history.run_details(run))
     context["changes_page"] = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")
@@ -110,7 +122,9 @@ def _run_context(request, run: ImportRun) -> dict:
 def run_apply(request, pk: int):
     run = get_run(request, pk)
     try:
-        runs.request_apply(run, user=request.user)
+        runs.request_apply(
+            run, user=request.user, confirm_safeguard=request.POST.get("confirm_safeguard") == "1"
+        )
     except runs.ApplyRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("importer:run-detail", pk=run.pk)
@@ -127,7 +141,7 @@ def run_retry(request, pk: int):
     if run.status == ImportRun.Status.APPLYING:
         sent = enqueue(apply_run_task, run.pk)
     elif run.status in (ImportRun.Status.QUEUED, ImportRun.Status.PREVIEWING):
-        sent = enqueue(preview_run_task, run.pk)
+        sent = enqueue(preview_task_for(run), run.pk)
     else:
         sent = True
     if not sent:

@@ -22,9 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("path", help="An .xlsx or .csv file, or - for standard input.")
         parser.add_argument("--org", required=True, help="The organization's slug.")
         parser.add_argument("--apply", action="store_true", help="Import when the preview is clean.")
+        parser.add_argument(
+            "--confirm-safeguard",
+            action="store_true",
+            help="With --apply: import even when a safeguard trips (e.g. many deactivations).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
-    def handle(self, *args, path, org, apply, json: bool, **options):
+    def handle(self, *args, path, org, apply, confirm_safeguard, json: bool, **options):
         try:
             organization = Organization.objects.get(slug=org)
         except Organization.DoesNotExist:
@@ -41,14 +46,23 @@ class Command(BaseCommand):
         )
         runs.preview_run(run.pk)
         run.refresh_from_db()
+        refusal = ""
         if apply and run.can_apply:
-            runs.request_apply(run, user=None)
-            runs.apply_run(run.pk)
+            try:
+                runs.request_apply(run, user=None, confirm_safeguard=confirm_safeguard)
+            except runs.ApplyRefused as error:
+                refusal = f"{error} Run again with --confirm-safeguard to import anyway."
+            else:
+                runs.apply_run(run.pk)
             run.refresh_from_db()
         if json:
-            self.stdout.write(_json_dump(run_as_json(run)))
+            self.stdout.write(_json_dump({**run_as_json(run), **({"message": refusal} if refusal else {})}))
         else:
             self._print_summary(run)
+            if refusal:
+                self.stdout.write(refusal)
+        if refusal:
+            sys.exit(EXIT_BLOCKED)
         if run.status in (ImportRun.Status.READY, ImportRun.Status.APPLIED):
             sys.exit(EXIT_OK)
         sys.exit(EXIT_BLOCKED if run.status == ImportRun.Status.INVALID else EXIT_FAILED)
@@ -84,11 +98,18 @@ def run_as_json(run: ImportRun) -> dict:
         "counts": run.counts,
         "errors": [issue(item) for item in run.errors],
         "warnings": [issue(item) for item in run.warnings],
+        "safeguard": run.safeguard_message,
         "changes": [
             {"action": action, "email": email, "row": row, "fields": fields}
-            for action, email, row, fields in run.changes.order_by("id").values_list(
-                "action", "email", "row", "fields"
-            )
+            for action, email, row, fields in run.changes.filter(skipped_reason="")
+            .order_by("id")
+            .values_list("action", "email", "row", "fields")
+        ],
+        "skipped": [
+            {"action": action, "email": email, "row": row, "fields": fields, "reason": reason}
+            for action, email, row, fields, reason in run.changes.exclude(skipped_reason="")
+            .order_by("id")
+            .values_list("action", "email", "row", "fields", "skipped_reason")
         ],
     }
 
