@@ -179,6 +179,13 @@ WHITENOISE_USE_FINDERS = DEBUG
 IMPORT_MAX_UPLOAD_BYTES = env_int("ROSTERSYNC_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The first handler stops reading an upload as soon as it is known to be over the limit, before
+# the others keep it in memory or in a temporary file (importer/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "importer.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Most data rows one import may hold.
 IMPORT_MAX_ROWS = env_int("ROSTERSYNC_MAX_ROWS", 250_000)
 

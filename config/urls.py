@@ -10,3 +10,6 @@ urlpatterns = [
     path("import/", include("importer.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A request body over the size limit gets a page that names the limit (importer/uploads.py).
+handler400 = "importer.uploads.bad_request"

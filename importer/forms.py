@@ -15,7 +15,10 @@ from importer.types import FIELD_LABELS, FIELDS
 class PreviewForm(forms.Form):
     """A spreadsheet or pasted CSV to preview. Validates only; the view stores it."""
 
-    file = forms.FileField(required=False, label="Spreadsheet (.xlsx or .csv)")
+    # An empty file is refused in clean(), whose errors the page shows (field errors it does not).
+    file = forms.FileField(
+        required=False, allow_empty_file=True, label="Spreadsheet (.xlsx or .csv)"
+    )
     text = forms.CharField(
         required=False,
         label="Or paste CSV",
@@ -30,8 +33,16 @@ class PreviewForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args, refused_upload: str = "", **kwargs):
+        # Why importer.uploads stopped reading an upload over the limit (the file is then
+        # missing): the form says so instead of asking for a file.
+        super().__init__(*args, **kwargs)
+        self.refused_upload = refused_upload
+
     def clean(self):
         cleaned = super().clean()
+        if self.refused_upload:
+            raise forms.ValidationError(self.refused_upload)
         upload, text = cleaned.get("file"), cleaned.get("text") or ""
         limit = settings.IMPORT_MAX_UPLOAD_BYTES
         if upload and text.strip():

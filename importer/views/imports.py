@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from users.access import org_admin_required
 
-from importer import progress, runs
+from importer import progress, runs, uploads
 from importer.forms import PreviewForm
 from importer.models import ImportChange, ImportRun
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
@@ -46,7 +46,8 @@ def _import_context() -> dict:
 @require_POST
 @org_admin_required
 def create_preview(request):
-    form = PreviewForm(request.POST, request.FILES)
+    files = request.FILES  # Parsing the upload first tells whether it was refused as too large.
+    form = PreviewForm(request.POST, files, refused_upload=uploads.refusal(request))
     if not form.is_valid():
         return render(
             request, "importer/import.html", {"form": form, **_import_context()}, status=400
