@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -30,6 +30,8 @@ from importer.types import (
     Table,
 )
 
+# Rows between two calls of the caller's progress callback.
+PROGRESS_EVERY = 1000
 # Longest offending value copied into a RowIssue; the full text stays in the stored input file.
 MAX_ISSUE_VALUE = 200
 
@@ -325,7 +327,17 @@ def parse_date(text: str) -> dt.date:
         raise ValueError(f"'{_clip(text)}' is not a real date. {DATE_ADVICE}") from None
 
 
+# A plain address (dot-atom local part, LDH labels, alphabetic TLD) that Django's validator is
+# sure to accept; anything else goes to the validator itself, so the rules stay Django's.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_%+'-]+(?:\.[a-z0-9_%+'-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+
+
 def _is_email(value: str) -> bool:
+    if len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value):
+        return True
     try:
         validate_email(value)
     except ValidationError:
@@ -334,13 +346,17 @@ def _is_email(value: str) -> bool:
 
 
 def map_columns(
-    table: Table, extra_synonyms: Mapping[str, str] | None = None
+    table: Table,
+    extra_synonyms: Mapping[str, str] | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Record], list[RowIssue]]:
     """Return one Record per good data row, and every problem found.
 
     A row with an error yields a RowIssue and no Record; since any error blocks the import, the
     caller never imports a partial file. Warnings (unknown or unnamed columns) come with Records.
-    Raise FileError("missing_column") when no header names the email.
+    Raise FileError("missing_column") when no header names the email. `progress(rows done)`
+    is called every PROGRESS_EVERY rows.
     """
     extra = _normalised_extra(extra_synonyms)
     headers = tuple(_as_text(header) for header in table.headers)
@@ -357,11 +373,20 @@ def map_columns(
     records: list[Record] = []
     first_row_of_email: dict[str, int] = {}
     first_row_of_id: dict[str, int] = {}
-    for row in table.rows:
-        if table.format == "csv" and (ragged := _ragged_row_issue(row.number, row.cells, headers)):
+    reader = _RowReader(headers, column_of)
+    width = len(headers)
+    for done, row in enumerate(table.rows):
+        if progress is not None and not done % PROGRESS_EVERY:
+            progress(done)
+        # A row exactly as wide as the header always lines up; only others need the check.
+        if (
+            table.format == "csv"
+            and len(row.cells) != width
+            and (ragged := _ragged_row_issue(row.number, row.cells, headers))
+        ):
             issues.append(ragged)
             continue
-        values, row_issues = _read_row(row.number, row.cells, headers, column_of)
+        values, row_issues = reader.read(row.number, row.cells)
         flagged = {issue.column for issue in row_issues}
         email, employee_id = values["email"], values.get("employee_id")
         email_column = headers[column_of["email"]]
@@ -488,87 +513,122 @@ def _ragged_row_issue(
     )
 
 
-def _read_row(
-    number: int, cells: tuple[Cell, ...], headers: tuple[str, ...], column_of: dict[str, int]
-) -> tuple[dict[str, str | dt.date | None], list[RowIssue]]:
-    values: dict[str, str | dt.date | None] = {}
-    issues: list[RowIssue] = []
-    for field in FIELDS:
-        if field not in column_of:
-            continue
-        index = column_of[field]
-        column = headers[index]
-        cell = cells[index] if index < len(cells) else ""
-        if field == "hire_date":
-            values[field], issue = _read_date(cell)
-            if issue:
-                issues.append(_issue("invalid_date", number, column, _as_text(cell), issue))
-            continue
-        value = unescape_formula_prefix(_as_text(cell))
-        if field in ("email", "manager_email"):
-            value = value.lower()
-        values[field] = value
-        if len(value) > MAX_LENGTHS[field]:
+# Fields whose values repeat across rows (names, departments, a manager's email): one string
+# object per distinct value keeps a 100,000-row file's records small.
+_SHARED_VALUE_FIELDS = frozenset(
+    {"first_name", "last_name", "title", "department", "location", "manager_email"}
+)
+
+
+class _RowReader:
+    """Read data rows into field values; remembers what repeats (emails checked, dates read)."""
+
+    def __init__(self, headers: tuple[str, ...], column_of: dict[str, int]):
+        self.headers = headers
+        self.column_of = column_of
+        # (field, column index, header) in the order of FIELDS, as the issues are reported.
+        self.plan = [(field, column_of[field], headers[column_of[field]]) for field in FIELDS
+                     if field in column_of]
+        self.emails_checked: dict[str, bool] = {}
+        self.dates_read: dict[str, tuple[dt.date | None, str]] = {}
+        self.shared: dict[str, str] = {}
+
+    def is_email(self, value: str) -> bool:
+        known = self.emails_checked.get(value)
+        if known is None:
+            known = self.emails_checked[value] = _is_email(value)
+        return known
+
+    def read_date(self, cell: Cell | None) -> tuple[dt.date | None, str]:
+        if not isinstance(cell, str):
+            return _read_date(cell)
+        known = self.dates_read.get(cell)
+        if known is None:
+            known = self.dates_read[cell] = _read_date(cell)
+        return known
+
+    def read(
+        self, number: int, cells: tuple[Cell, ...]
+    ) -> tuple[dict[str, str | dt.date | None], list[RowIssue]]:
+        values: dict[str, str | dt.date | None] = {}
+        issues: list[RowIssue] = []
+        width = len(cells)
+        for field, index, column in self.plan:
+            cell = cells[index] if index < width else ""
+            if field == "hire_date":
+                values[field], issue = self.read_date(cell)
+                if issue:
+                    issues.append(_issue("invalid_date", number, column, _as_text(cell), issue))
+                continue
+            value = cell.strip(EDGE_CHARACTERS) if type(cell) is str else _as_text(cell)
+            if value[:1] == "'":
+                value = unescape_formula_prefix(value)
+            if field in ("email", "manager_email"):
+                value = value.lower()
+            if field in _SHARED_VALUE_FIELDS:
+                value = self.shared.setdefault(value, value)
+            values[field] = value
+            if len(value) > MAX_LENGTHS[field]:
+                issues.append(
+                    _issue(
+                        "value_too_long",
+                        number,
+                        column,
+                        value,
+                        f"{FIELD_LABELS[field]} is {len(value)} characters long; the limit is "
+                        f"{MAX_LENGTHS[field]}. Shorten it.",
+                    )
+                )
+            elif field == "email" and not value:
+                issues.append(
+                    _issue(
+                        "missing_email",
+                        number,
+                        column,
+                        "",
+                        "This row has no email. Every person needs an email address; fill it "
+                        "in or delete the row.",
+                    )
+                )
+            elif field == "email" and not self.is_email(value):
+                issues.append(
+                    _issue(
+                        "invalid_email",
+                        number,
+                        column,
+                        value,
+                        f"'{_clip(value)}' is not an email address. Write just the address, "
+                        "e.g. jane.roe@example.com.",
+                    )
+                )
+            elif field == "manager_email" and value and not self.is_email(value):
+                issues.append(
+                    _issue(
+                        "invalid_manager_email",
+                        number,
+                        column,
+                        value,
+                        f"'{_clip(value)}' is not an email address. Write the manager's email "
+                        "address, e.g. jane.roe@example.com, or leave the cell empty.",
+                    )
+                )
+        email, manager_email = values["email"], values.get("manager_email")
+        if (
+            email
+            and manager_email == email
+            and not any(issue.code == "invalid_email" for issue in issues)
+        ):
             issues.append(
                 _issue(
-                    "value_too_long",
+                    "self_manager",
                     number,
-                    column,
-                    value,
-                    f"{FIELD_LABELS[field]} is {len(value)} characters long; the limit is "
-                    f"{MAX_LENGTHS[field]}. Shorten it.",
+                    self.headers[self.column_of["manager_email"]],
+                    manager_email,
+                    "A person cannot be their own manager. Write their manager's email, or "
+                    "leave the cell empty.",
                 )
             )
-        elif field == "email" and not value:
-            issues.append(
-                _issue(
-                    "missing_email",
-                    number,
-                    column,
-                    "",
-                    "This row has no email. Every person needs an email address; fill it in or "
-                    "delete the row.",
-                )
-            )
-        elif field == "email" and not _is_email(value):
-            issues.append(
-                _issue(
-                    "invalid_email",
-                    number,
-                    column,
-                    value,
-                    f"'{_clip(value)}' is not an email address. Write just the address, "
-                    "e.g. jane.roe@example.com.",
-                )
-            )
-        elif field == "manager_email" and value and not _is_email(value):
-            issues.append(
-                _issue(
-                    "invalid_manager_email",
-                    number,
-                    column,
-                    value,
-                    f"'{_clip(value)}' is not an email address. Write the manager's email "
-                    "address, e.g. jane.roe@example.com, or leave the cell empty.",
-                )
-            )
-    email, manager_email = values["email"], values.get("manager_email")
-    if (
-        email
-        and manager_email == email
-        and not any(issue.code == "invalid_email" for issue in issues)
-    ):
-        issues.append(
-            _issue(
-                "self_manager",
-                number,
-                headers[column_of["manager_email"]],
-                manager_email,
-                "A person cannot be their own manager. Write their manager's email, or leave "
-                "the cell empty.",
-            )
-        )
-    return values, issues
+        return values, issues
 
 
 def _read_date(cell: Cell | None) -> tuple[dt.date | None, str]:

@@ -19,12 +19,18 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import openpyxl
 from defusedxml import DefusedXmlException
 
-from importer.columns import MISSING_EMAIL_COLUMN_MESSAGE, clean_text, is_blank, is_header_row
+from importer.columns import (
+    EDGE_CHARACTERS,
+    MISSING_EMAIL_COLUMN_MESSAGE,
+    clean_text,
+    is_blank,
+    is_header_row,
+)
 from importer.types import Cell, FileError, Row, Table
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -41,6 +47,8 @@ MAX_ZIP_MEMBERS = 10_000
 # The csv module refuses longer fields; columns.py reports any value beyond the field limits.
 CSV_FIELD_LIMIT = 4 * 1024 * 1024
 CSV_DELIMITERS = (",", ";", "\t")
+# Rows between two calls of the caller's progress callback.
+PROGRESS_EVERY = 1000
 
 DAMAGED_WORKBOOK_MESSAGE = (
     "The file could not be read as an Excel workbook: it is damaged or not a real .xlsx file. "
@@ -63,6 +71,7 @@ def read_table(
     max_rows: int = 250_000,
     max_columns: int = 500,
     max_xml_bytes: int = 256 * 1024 * 1024,
+    progress: Callable[[int], None] | None = None,
 ) -> Table:
     """Return the header row and the non-blank data rows of an .xlsx workbook or CSV text.
 
@@ -70,8 +79,9 @@ def read_table(
     `extra_synonyms` (an organization's own header → field names) helps find the header row.
     Raise FileError when nothing can be imported: its code says why (unreadable_file,
     unsupported_format, empty_file, missing_column, unsafe_xml, file_too_large), its message
-    what to do.
+    what to do. `progress(rows read)` is called every PROGRESS_EVERY data rows.
     """
+    progress = progress or _no_progress
     if not data:
         raise FileError("empty_file", EMPTY_FILE_MESSAGE)
     if data.startswith(ZIP_MAGIC):
@@ -81,6 +91,7 @@ def read_table(
             max_rows=max_rows,
             max_columns=max_columns,
             max_xml_bytes=max_xml_bytes,
+            progress=progress,
         )
     if data.startswith(OLE2_MAGIC):
         raise _ole2_error(data)
@@ -94,7 +105,12 @@ def read_table(
         extra_synonyms=extra_synonyms,
         max_rows=max_rows,
         max_columns=max_columns,
+        progress=progress,
     )
+
+
+def _no_progress(rows: int) -> None:
+    """Report nowhere."""
 
 
 def _ole2_error(data: bytes) -> FileError:
@@ -123,6 +139,7 @@ def _read_xlsx(
     max_rows: int,
     max_columns: int,
     max_xml_bytes: int,
+    progress: Callable[[int], None],
 ) -> Table:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -146,6 +163,7 @@ def _read_xlsx(
                     extra_synonyms=extra_synonyms,
                     max_rows=max_rows,
                     max_columns=max_columns,
+                    progress=progress,
                 )
             finally:
                 workbook.close()
@@ -257,7 +275,12 @@ def _check_no_doctype(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInf
 
 
 def _read_workbook(
-    workbook, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+    workbook,
+    *,
+    extra_synonyms: Mapping[str, str] | None,
+    max_rows: int,
+    max_columns: int,
+    progress: Callable[[int], None],
 ) -> Table:
     """Return the table of the first visible worksheet that has a header row and data rows."""
     header_only: Table | None = None
@@ -266,7 +289,11 @@ def _read_workbook(
         if sheet.sheet_state != "visible":
             continue
         table, sheet_has_data = _read_sheet(
-            sheet, extra_synonyms=extra_synonyms, max_rows=max_rows, max_columns=max_columns
+            sheet,
+            extra_synonyms=extra_synonyms,
+            max_rows=max_rows,
+            max_columns=max_columns,
+            progress=progress,
         )
         has_data = has_data or sheet_has_data
         if table is not None and table.rows:
@@ -293,7 +320,12 @@ def _has_data(sheet, max_columns: int) -> bool:
 
 
 def _read_sheet(
-    sheet, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+    sheet,
+    *,
+    extra_synonyms: Mapping[str, str] | None,
+    max_rows: int,
+    max_columns: int,
+    progress: Callable[[int], None],
 ) -> tuple[Table | None, bool]:
     """Return (the sheet's table or None if it has no header row, whether it has any data).
 
@@ -320,6 +352,8 @@ def _read_sheet(
         _check_width(used, max_columns)
         if len(numbers_and_cells) == max_rows:
             raise _too_many_rows(max_rows)
+        if not len(numbers_and_cells) % PROGRESS_EVERY:
+            progress(len(numbers_and_cells))
         width = max(width, used)
         numbers_and_cells.append(
             (number, tuple(_cell_value(value) for value in values[: max(used, header_width)]))
@@ -475,7 +509,12 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _read_csv(
-    text: str, *, extra_synonyms: Mapping[str, str] | None, max_rows: int, max_columns: int
+    text: str,
+    *,
+    extra_synonyms: Mapping[str, str] | None,
+    max_rows: int,
+    max_columns: int,
+    progress: Callable[[int], None],
 ) -> Table:
     head = text[:4096].lstrip("\ufeff \t\r\n").lower()
     if head.startswith(("<!doctype html", "<html")) or (head.startswith("<") and "<html" in head):
@@ -510,6 +549,7 @@ def _read_csv(
                 extra_synonyms=extra_synonyms,
                 max_rows=max_rows,
                 max_columns=max_columns,
+                progress=progress,
             )
             if table is not None:
                 return table
@@ -552,6 +592,7 @@ def _read_csv_rows(
     extra_synonyms: Mapping[str, str] | None,
     max_rows: int,
     max_columns: int,
+    progress: Callable[[int], None],
 ) -> Table | None:
     """Return the table read with `delimiter`, or None if no header row turns up with it.
 
@@ -567,12 +608,22 @@ def _read_csv_rows(
         return None
     _check_width(_used_width(header, 0), max_columns)
     rows: list[Row] = []
+    # The csv module makes a new string for every cell; sharing one object per distinct value
+    # (departments, locations, managers, dates repeat down a column) halves a large file's cells.
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     for number, cells in numbered:
-        if all(is_blank(cell) for cell in cells):
+        # Inline is_blank(): most rows show a value in their first cell, and this runs per row.
+        for cell in cells:
+            if cell.strip(EDGE_CHARACTERS):
+                break
+        else:
             continue
         if len(rows) == max_rows:
             raise _too_many_rows(max_rows)
-        rows.append(Row(number=number, cells=tuple(cells)))
+        if not len(rows) % PROGRESS_EVERY:
+            progress(len(rows))
+        rows.append(Row(number, tuple([share(cell, cell) for cell in cells])))
     if not rows:
         raise FileError("empty_file", HEADER_ONLY_MESSAGE)
     return Table(header_row=header_row, headers=tuple(header), rows=tuple(rows), format="csv")

@@ -6,7 +6,9 @@ stay invisible until the end; the cache is outside the transaction.
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Self
 
 from django.core.cache import cache
 
@@ -27,18 +29,35 @@ def clear(run_id: int) -> None:
 
 
 class Reporter:
-    """Write progress for one run at most every `interval` seconds, plus at each stage change."""
+    """Write progress for one run at most every `interval` seconds, plus at each stage change.
+
+    Used as a context manager, it also repeats the latest figure from a background thread
+    while the work sits in one long call that cannot report (openpyxl loading a workbook's
+    shared strings, one large SQL statement), so the page hears from the worker at least every
+    `interval` seconds; leaving the block stops the thread.
+    """
 
     def __init__(self, run_id: int, *, interval: float = 0.5):
         self.run_id = run_id
         self.interval = interval
         self._last_write = 0.0
         self._stage = ""
+        self._latest: tuple[str, int, int] | None = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if stage == self._stage and now - self._last_write < self.interval and done < total:
-            return
+        with self._lock:
+            self._latest = (stage, done, total)
+            now = time.monotonic()
+            # The last figure of a stage is always written; a total of 0 means unknown.
+            final = total and done >= total
+            if stage == self._stage and now - self._last_write < self.interval and not final:
+                return
+            self._write(stage, done, total, now)
+
+    def _write(self, stage: str, done: int, total: int, now: float) -> None:
         self._stage = stage
         self._last_write = now
         percent = int(done * 100 / total) if total else 0
@@ -47,6 +66,27 @@ class Reporter:
             {"stage": stage, "done": done, "total": total, "percent": min(percent, 100)},
             _TIMEOUT,
         )
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._keep_alive, name=f"progress-{self.run_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+        # The thread may have repeated a figure after the run cleared it: the work is over.
+        clear(self.run_id)
+
+    def _keep_alive(self) -> None:
+        while not self._stopped.wait(self.interval / 2):
+            with self._lock:
+                now = time.monotonic()
+                if self._latest is not None and now - self._last_write >= self.interval:
+                    self._write(*self._latest, now)
 
 
 def ignore(stage: str, done: int, total: int) -> None:

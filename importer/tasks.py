@@ -18,12 +18,14 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="importer.preview_run", acks_late=True, reject_on_worker_lost=True)
 def preview_run_task(run_id: int) -> None:
-    runs.preview_run(run_id, report=progress.Reporter(run_id))
+    with progress.Reporter(run_id) as report:
+        runs.preview_run(run_id, report=report)
 
 
 @shared_task(name="importer.apply_run", acks_late=True, reject_on_worker_lost=True)
 def apply_run_task(run_id: int) -> None:
-    runs.apply_run(run_id, report=progress.Reporter(run_id))
+    with progress.Reporter(run_id) as report:
+        runs.apply_run(run_id, report=report)
 
 
 @shared_task(name="importer.recover_stuck_runs")
@@ -67,7 +69,8 @@ def enqueue(task, run_id: int) -> bool:
 @shared_task(name="importer.fetch_remote", acks_late=True, reject_on_worker_lost=True)
 def fetch_remote_task(run_id: int) -> None:
     """Fetch the file into a queued remote run (the Fetch button), then preview it."""
-    sync.fetch_into_run(run_id, report=progress.Reporter(run_id))
+    with progress.Reporter(run_id) as report:
+        sync.fetch_into_run(run_id, report=report)
 
 
 @shared_task(name="importer.enqueue_due_fetches")

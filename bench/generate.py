@@ -1,0 +1,250 @@
+"""Write the benchmark's employee files: deterministic, with a realistic manager tree.
+
+For each size N: `employees-N.csv` / `.xlsx` (a company of N people) and `employees-N-next.csv`
+/ `.xlsx` (the same company a week later: 1 % of the rows with a changed field, 0.5 % removed,
+0.5 % added). The same size always gives the same bytes of CSV, so runs compare.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import unicodedata
+from pathlib import Path
+
+HEADERS = (
+    "Email",
+    "First Name",
+    "Last Name",
+    "Job Title",
+    "Department",
+    "Location",
+    "Employee ID",
+    "Hire Date",
+    "Manager Email",
+)
+
+FIRST_NAMES = (
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Marco",
+    "Nadia",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Xenia",
+    "Yusuf",
+    "Zoë",
+)
+LAST_NAMES = (
+    "Okafor",
+    "Müller",
+    "García",
+    "Nguyen",
+    "Smith",
+    "Kowalski",
+    "Rossi",
+    "Dubois",
+    "Yilmaz",
+    "Andersson",
+    "Tanaka",
+    "O'Brien",
+    "Novak",
+    "Silva",
+    "Kim",
+    "Schmidt",
+    "Haddad",
+    "Ivanova",
+)
+DEPARTMENTS = (
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "People",
+    "Legal",
+    "Support",
+    "Operations",
+    "Product",
+    "Design",
+    "Research",
+    "Facilities",
+)
+LOCATIONS = ("Berlin", "London", "Lisbon", "New York", "Toronto", "Singapore", "Remote")
+TITLES = (
+    "Engineer",
+    "Senior Engineer",
+    "Analyst",
+    "Account Executive",
+    "Designer",
+    "Specialist",
+    "Consultant",
+    "Coordinator",
+    "Associate",
+    "Advisor",
+)
+MANAGER_TITLES = ("Team Lead", "Manager", "Senior Manager", "Director", "VP")
+REPORTS_PER_MANAGER = (5, 11)  # uniform: about 8 on average
+
+
+def people(size: int) -> list[dict]:
+    """Return `size` people in breadth-first order of the manager tree (managers first)."""
+    rng = random.Random(size)
+    rows: list[dict] = []
+    managers: list[int] = []  # indexes of people still taking reports
+    capacity: dict[int, int] = {}
+    for index in range(size):
+        manager = None
+        if index:
+            manager = managers[0]
+            capacity[manager] -= 1
+            if not capacity[manager]:
+                managers.pop(0)
+        managers.append(index)
+        capacity[index] = rng.randint(*REPORTS_PER_MANAGER)
+        rows.append(_person(rng, index, manager))
+    reports = {row["manager"] for row in rows if row["manager"] is not None}
+    for index, row in enumerate(rows):
+        if index in reports:
+            row["title"] = rng.choice(MANAGER_TITLES)
+    return rows
+
+
+def _person(rng: random.Random, index: int, manager: int | None) -> dict:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return {
+        "index": index,
+        "email": f"{_ascii(first)}.{_ascii(last)}.{index}@example.com",
+        "first_name": first,
+        "last_name": last,
+        "title": rng.choice(TITLES),
+        "department": rng.choice(DEPARTMENTS),
+        "location": rng.choice(LOCATIONS),
+        "employee_id": f"E{100000 + index}",
+        "hire_date": dt.date(2005, 1, 1) + dt.timedelta(days=rng.randrange(7000)),
+        "manager": manager,
+    }
+
+
+def _ascii(name: str) -> str:
+    """Return a name as it appears in an email address: "Zoë O'Brien" → "zoe", "obrien"."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return plain.lower().replace("'", "")
+
+
+def next_people(current: list[dict]) -> list[dict]:
+    """Return the company a week later: 1 % changed, 0.5 % removed (leaves), 0.5 % added."""
+    size = len(current)
+    rng = random.Random(size * 7 + 1)
+    rows = [dict(row) for row in current]
+    managers = sorted({row["manager"] for row in rows if row["manager"] is not None})
+    is_manager = set(managers)
+    leaves = [row["index"] for row in rows if row["index"] not in is_manager and row["index"]]
+    count = max(1, size // 200)
+    removed = set(rng.sample(leaves, count))
+    candidates = [index for index in range(1, size) if index not in removed]
+    for index in rng.sample(candidates, max(1, size // 100)):
+        row = rows[index]
+        kind = rng.randrange(5)
+        if kind == 0:
+            row["title"] = _other(rng, TITLES, row["title"])
+        elif kind == 1:
+            row["department"] = _other(rng, DEPARTMENTS, row["department"])
+        elif kind == 2:
+            row["location"] = _other(rng, LOCATIONS, row["location"])
+        elif kind == 3:
+            row["last_name"] = _other(rng, LAST_NAMES, row["last_name"])
+        else:
+            # A manager listed earlier is never one of this person's reports: no cycle.
+            earlier = [m for m in managers if m < index and m != row["manager"]]
+            if earlier:
+                row["manager"] = rng.choice(earlier)
+    rows = [row for row in rows if row["index"] not in removed]
+    for offset in range(count):
+        rows.append(_person(rng, size + offset, rng.choice(managers)))
+    return rows
+
+
+def _other(rng: random.Random, choices: tuple[str, ...], current: str) -> str:
+    return rng.choice([choice for choice in choices if choice != current])
+
+
+def _cells(row: dict, email_of: dict[int, str]) -> list:
+    manager = email_of[row["manager"]] if row["manager"] is not None else ""
+    return [
+        row["email"],
+        row["first_name"],
+        row["last_name"],
+        row["title"],
+        row["department"],
+        row["location"],
+        row["employee_id"],
+        row["hire_date"],
+        manager,
+    ]
+
+
+def write_csv(rows: list[dict], email_of: dict[int, str]) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(HEADERS)
+    for row in rows:
+        cells = _cells(row, email_of)
+        cells[7] = cells[7].isoformat()
+        writer.writerow(cells)
+    return text.getvalue().encode()
+
+
+def write_xlsx(rows: list[dict], email_of: dict[int, str], path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Employees")
+    sheet.append(HEADERS)
+    for row in rows:
+        sheet.append(_cells(row, email_of))
+    workbook.save(path)
+
+
+def file_path(folder: Path, size: int, *, version: str, fmt: str) -> Path:
+    suffix = "-next" if version == "next" else ""
+    return folder / f"employees-{size}{suffix}.{fmt}"
+
+
+def ensure_files(folder: Path, size: int) -> None:
+    """Write the four files of `size` into `folder` unless they are there already."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [
+        file_path(folder, size, version=version, fmt=fmt)
+        for version in ("new", "next")
+        for fmt in ("csv", "xlsx")
+    ]
+    if all(path.exists() for path in paths):
+        return
+    current = people(size)
+    upcoming = next_people(current)
+    email_of = {row["index"]: row["email"] for row in (*current, *upcoming)}
+    for version, rows in (("new", current), ("next", upcoming)):
+        csv_path = file_path(folder, size, version=version, fmt="csv")
+        csv_path.write_bytes(write_csv(rows, email_of))
+        xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
+        write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
+        xlsx_path.with_suffix(".tmp").rename(xlsx_path)

@@ -1,0 +1,544 @@
+"""Benchmark Rostersync's import against django-import-export and the floor; print the table.
+
+    .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--engines sqlite,postgresql]
+                                  [--formats csv,xlsx] [--skip-baseline] [--markdown FILE]
+
+Every step runs in a fresh process (bench/step.py) on a fresh database made from a migrated
+template: SQLite files under var/bench/, PostgreSQL databases named bench_rostersync_* on
+--pg-url (default postgres://postgres@127.0.0.1:5432). Steps of one series share a database:
+preview of a new file into an empty organization, its apply, preview of the next file, its apply.
+django-import-export runs on the same CSV files against its own fresh database: a dry run, then
+the import, for each file. The floor is reading the file alone (csv module, openpyxl read-only)
+plus writing the same rows alone (SQLite executemany in one transaction, PostgreSQL COPY).
+
+Times are the step's own wall seconds (Django's start-up is left out); peak RSS is the step
+process's ru_maxrss, start-up included. Steps run as production does: DJANGO_DEBUG=false, the
+worker's progress reporter on (its largest gap between two writes is printed), the default file
+cache. Files, databases and results (results.json) go to var/bench/, which is not committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "var" / "bench"
+FILES_DIR = BENCH_DIR / "files"
+PYTHON = sys.executable
+PG_PREFIX = "bench_rostersync"
+
+
+def main() -> None:
+    args = _arguments()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    formats = args.formats.split(",")
+    for size in sizes:
+        _say(f"files of {size:,} rows")
+        generate.ensure_files(FILES_DIR, size)
+    # The pages step renders templates, which need the collected static files' manifest.
+    subprocess.run(
+        [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=_environment(f"sqlite:///{BENCH_DIR / 'collectstatic.sqlite3'}"),
+        check=True,
+    )
+    parts = set(args.parts.split(","))
+    if args.skip_baseline:
+        parts.discard("baseline")
+    results: list[dict] = []
+    for engine in engines:
+        database = _Databases(engine, args.pg_url)
+        database.make_template()
+        for size in sizes:
+            if "ours" in parts:
+                for fmt in formats:
+                    results += _series_ours(database, size, fmt, pages=size == max(sizes))
+            if "baseline" in parts:
+                results += _series_baseline(database, size)
+            if "floor" in parts:
+                results += _floor(database, size, formats)
+        database.drop_all()
+    if args.merge:
+        ran = {_part(result) for result in results}
+        earlier = json.loads(Path(args.merge).read_text())["results"]
+        results += [
+            result
+            for result in earlier
+            if _part(result) not in ran and result["engine"] in engines and result["size"] in sizes
+        ]
+    machine = _machine(args.pg_url if "postgresql" in engines else None)
+    table = render(results, machine)
+    print(table)
+    (BENCH_DIR / "results.json").write_text(json.dumps({"machine": machine, "results": results}))
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--formats", default="csv,xlsx")
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="Leave out django-import-export (slow)."
+    )
+    parser.add_argument(
+        "--parts",
+        default="ours,baseline,floor",
+        help="What to run: ours (Rostersync), baseline (django-import-export), floor.",
+    )
+    parser.add_argument(
+        "--merge",
+        help="A results.json of an earlier run whose figures fill in the parts not run now.",
+    )
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--markdown", help="Also write the table to this file.")
+    return parser.parse_args()
+
+
+def _part(result: dict) -> str:
+    return {"rostersync": "ours", "pages": "ours", "import-export": "baseline"}.get(
+        result["who"], result["who"]
+    )
+
+
+def _say(text: str) -> None:
+    print(f"… {text}", file=sys.stderr, flush=True)
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+class _Databases:
+    """Fresh databases for one engine, each a copy of a migrated template."""
+
+    def __init__(self, engine: str, pg_url: str):
+        self.engine = engine
+        self.pg_url = pg_url.rstrip("/")
+        self.folder = BENCH_DIR / "db"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def url(self, name: str) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.folder / f'{name}.sqlite3'}"
+        return f"{self.pg_url}/{PG_PREFIX}_{name}"
+
+    def make_template(self) -> None:
+        _say(f"{self.engine}: migrating the template database")
+        self._drop("template")
+        if self.engine == "postgresql":
+            self._admin(f"CREATE DATABASE {PG_PREFIX}_template")
+        env = _environment(self.url("template"), "template")
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        subprocess.run(
+            [PYTHON, "bench/step.py", "setup"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def fresh(self, name: str) -> str:
+        """Return the URL of a new copy of the template named `name`."""
+        self._drop(name)
+        if self.engine == "sqlite":
+            # The template's WAL was checkpointed when its last connection closed.
+            shutil.copy(self.folder / "template.sqlite3", self.folder / f"{name}.sqlite3")
+        else:
+            self._admin(f"CREATE DATABASE {PG_PREFIX}_{name} TEMPLATE {PG_PREFIX}_template")
+        return self.url(name)
+
+    def drop_all(self) -> None:
+        if self.engine == "sqlite":
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        for name in self._admin_rows(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{PG_PREFIX}_%"]
+        ):
+            self._admin(f'DROP DATABASE IF EXISTS "{name}"')
+
+    def _drop(self, name: str) -> None:
+        if self.engine == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                (self.folder / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
+        else:
+            self._admin(f"DROP DATABASE IF EXISTS {PG_PREFIX}_{name}")
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as connection:
+            connection.execute(sql)
+
+    def _admin_rows(self, sql: str, params: list) -> list:
+        import psycopg
+
+        with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as connection:
+            return [row[0] for row in connection.execute(sql, params)]
+
+
+def _environment(database_url: str, name: str = "") -> dict:
+    """Return a production-like environment (DEBUG off) for a step against `database_url`."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-any-real-site",
+        "ROSTERSYNC_FERNET_KEYS": base64.urlsafe_b64encode(b"bench".ljust(32, b"-")).decode(),
+        "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+        "ROSTERSYNC_VAR_DIR": str(BENCH_DIR / "work"),
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _step(database_url: str, name: str, step: str, path: Path | None = None) -> dict:
+    command = [PYTHON, "bench/step.py", step, str(path or "")]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=_environment(database_url, name),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    _say(
+        f"{name} {step} {path.name if path else ''}: {figures['seconds']:.2f} s, "
+        f"{figures['peak_rss_mb']:.0f} MB"
+    )
+    return figures
+
+
+# --- series -------------------------------------------------------------------------------------
+
+
+def _series_ours(database: _Databases, size: int, fmt: str, *, pages: bool) -> list[dict]:
+    name = f"ours_{size}_{fmt}"
+    url = database.fresh(name)
+    new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt)
+    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt=fmt)
+    results = []
+    for label, step, path in (
+        ("preview new", "preview", new),
+        ("apply new", "apply", None),
+        ("preview next", "preview", upcoming),
+        ("apply next", "apply", None),
+    ):
+        figures = _step(url, name, step, path)
+        expected = "ready" if step == "preview" else "applied"
+        if figures["status"] != expected:
+            raise SystemExit(f"{label} of {name} ended {figures['status']}: {figures}")
+        results.append(
+            {
+                "who": "rostersync",
+                "engine": database.engine,
+                "size": size,
+                "format": fmt,
+                "label": label,
+                **figures,
+            }
+        )
+    if pages and fmt == "csv":
+        figures = _step(url, name, "pages")
+        results.append(
+            {
+                "who": "pages",
+                "engine": database.engine,
+                "size": size,
+                "format": fmt,
+                "label": "pages",
+                **figures,
+            }
+        )
+    database._drop(name)
+    return results
+
+
+def _series_baseline(database: _Databases, size: int) -> list[dict]:
+    name = f"baseline_{size}"
+    url = database.fresh(name)
+    new = generate.file_path(FILES_DIR, size, version="new", fmt="csv")
+    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt="csv")
+    results = []
+    for label, step, path in (
+        ("preview new", "baseline-dry-run", new),
+        ("apply new", "baseline-import", new),
+        ("preview next", "baseline-dry-run", upcoming),
+        ("apply next", "baseline-import", upcoming),
+    ):
+        figures = _step(url, name, step, path)
+        results.append(
+            {
+                "who": "import-export",
+                "engine": database.engine,
+                "size": size,
+                "format": "csv",
+                "label": label,
+                **figures,
+            }
+        )
+    database._drop(name)
+    return results
+
+
+def _floor(database: _Databases, size: int, formats: list[str]) -> list[dict]:
+    results = []
+    for fmt in formats:
+        path = generate.file_path(FILES_DIR, size, version="new", fmt=fmt)
+        figures = _step(database.url("template"), "floor", "floor-read", path)
+        results.append(
+            {
+                "who": "floor",
+                "engine": database.engine,
+                "size": size,
+                "format": fmt,
+                "label": "read",
+                **figures,
+            }
+        )
+    name = f"floor_{size}"
+    url = database.fresh(name)
+    path = generate.file_path(FILES_DIR, size, version="new", fmt="csv")
+    figures = _step(url, name, "floor-write", path)
+    results.append(
+        {
+            "who": "floor",
+            "engine": database.engine,
+            "size": size,
+            "format": "",
+            "label": "write",
+            **figures,
+        }
+    )
+    database._drop(name)
+    return results
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def _machine(pg_url: str | None) -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    machine = {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "load": round(os.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    if pg_url:
+        import psycopg
+
+        with psycopg.connect(f"{pg_url.rstrip('/')}/postgres") as connection:
+            machine["postgresql"] = connection.execute("SHOW server_version").fetchone()[0]
+    return machine
+
+
+def _find(results, **where) -> dict | None:
+    for result in results:
+        if all(result.get(key) == value for key, value in where.items()):
+            return result
+    return None
+
+
+def render(results: list[dict], machine: dict) -> str:
+    """Return the results as Markdown tables: every step, then the targets."""
+    lines = [
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, "
+        f"{machine['os']}, Python {machine['python']}, SQLite {machine['sqlite']}"
+        + (f", PostgreSQL {machine['postgresql']}" if "postgresql" in machine else "")
+        + f"; load average {machine['load']} at the end; {machine['date']}.",
+        "",
+        (
+            "| database | rows | file | step | Rostersync s | rows/s | peak RSS MB | queries "
+            "| progress max gap s | import-export s | peak RSS MB | × faster |"
+        ),
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ours = [result for result in results if result["who"] == "rostersync"]
+    for result in ours:
+        theirs = _find(
+            results,
+            who="import-export",
+            engine=result["engine"],
+            size=result["size"],
+            label=result["label"],
+        )
+        rate = result["size"] / result["seconds"] if result["seconds"] else 0
+        lines.append(
+            f"| {result['engine']} | {result['size']:,} | {result['format']} | {result['label']} "
+            f"| {result['seconds']:.2f} | {rate:,.0f} | {result['peak_rss_mb']:.0f} "
+            f"| {result['queries']} | {result.get('progress_max_gap', 0):.2f} | "
+            + (
+                f"{theirs['seconds']:.2f} | {theirs['peak_rss_mb']:.0f} | "
+                f"{theirs['seconds'] / result['seconds']:.0f}× |"
+                if theirs and result["format"] == "csv"
+                else " |  |  |"
+            )
+        )
+    lines += [
+        "",
+        (
+            "| database | rows | file | new file: preview + apply s | vs import-export | floor s "
+            "(read + write) | × floor | next file: preview + apply s | vs import-export "
+            "| max peak RSS MB |"
+        ),
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    keys = sorted(
+        {(r["engine"], r["size"], r["format"]) for r in ours},
+        key=lambda key: (key[0] != "sqlite", key[1], key[2]),
+    )
+    for engine, size, fmt in keys:
+
+        def seconds(who, label, fmt=fmt, engine=engine, size=size):
+            found = _find(results, who=who, engine=engine, size=size, format=fmt, label=label)
+            return found["seconds"] if found else None
+
+        new = seconds("rostersync", "preview new") + seconds("rostersync", "apply new")
+        upcoming = seconds("rostersync", "preview next") + seconds("rostersync", "apply next")
+        base_new = base_next = None
+        if seconds("import-export", "preview new", "csv") is not None:
+            base_new = seconds("import-export", "preview new", "csv") + seconds(
+                "import-export", "apply new", "csv"
+            )
+            base_next = seconds("import-export", "preview next", "csv") + seconds(
+                "import-export", "apply next", "csv"
+            )
+        floor = seconds("floor", "read") + seconds("floor", "write", "")
+        peak = max(
+            r["peak_rss_mb"]
+            for r in ours
+            if (r["engine"], r["size"], r["format"]) == (engine, size, fmt)
+        )
+        lines.append(
+            f"| {engine} | {size:,} | {fmt} | {new:.2f} | "
+            + (f"{base_new / new:.0f}× ({base_new:.1f} s)" if base_new and fmt == "csv" else "")
+            + f" | {floor:.2f} | {new / floor:.1f} | {upcoming:.2f} | "
+            + (
+                f"{base_next / upcoming:.0f}× ({base_next:.1f} s)"
+                if base_next and fmt == "csv"
+                else ""
+            )
+            + f" | {peak:.0f} |"
+        )
+    lines += ["", *_targets(results)]
+    for result in results:
+        if result["who"] == "pages":
+            lines += [
+                "",
+                f"Server time of pages, {result['engine']}, a run of {result['size']:,} changes "
+                "and History with 10,000 runs: "
+                + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in result["pages"].items())
+                + ".",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _targets(results: list[dict]) -> list[str]:
+    """Return the issue's targets at the largest size, each met or not, with its figure."""
+    ours = [result for result in results if result["who"] == "rostersync"]
+    if not ours:
+        return []
+    largest = max(result["size"] for result in ours)
+    lines = [f"Targets at {largest:,} rows:", ""]
+
+    def total(who, engine, fmt, labels, size=largest):
+        found = [
+            _find(results, who=who, engine=engine, size=size, format=fmt, label=label)
+            for label in labels
+        ]
+        return sum(r["seconds"] for r in found) if all(found) else None
+
+    def check(ok: bool, text: str) -> None:
+        lines.append(f"- {'met' if ok else 'NOT met'}: {text}")
+
+    new, upcoming = ("preview new", "apply new"), ("preview next", "apply next")
+    for engine in sorted({r["engine"] for r in ours}, key=lambda e: e != "sqlite"):
+        ours_new = total("rostersync", engine, "csv", new)
+        ours_next = total("rostersync", engine, "csv", upcoming)
+        theirs_new = total("import-export", engine, "csv", new)
+        theirs_next = total("import-export", engine, "csv", upcoming)
+        if ours_new and theirs_new:
+            ratio = theirs_new / ours_new
+            check(
+                ratio >= 20,
+                f"{engine}, new file {ratio:.0f}× faster than django-import-export (at least 20×)",
+            )
+        if ours_next and theirs_next:
+            ratio = theirs_next / ours_next
+            check(
+                ratio >= 40,
+                f"{engine}, next file {ratio:.0f}× faster than django-import-export (at least 40×)",
+            )
+        for fmt in sorted({r["format"] for r in ours if r["engine"] == engine}):
+            ours_fmt = total("rostersync", engine, fmt, new)
+            read = _find(
+                results, who="floor", engine=engine, size=largest, format=fmt, label="read"
+            )
+            write = _find(
+                results, who="floor", engine=engine, size=largest, format="", label="write"
+            )
+            if ours_fmt and read and write:
+                ratio = ours_fmt / (read["seconds"] + write["seconds"])
+                check(ratio <= 2, f"{engine}, {fmt}, new file {ratio:.1f}× the floor (at most 2×)")
+            steps = [
+                r for r in ours if (r["engine"], r["format"], r["size"]) == (engine, fmt, largest)
+            ]
+            peak = max(r["peak_rss_mb"] for r in steps)
+            smaller = [
+                r["peak_rss_mb"]
+                for r in ours
+                if (r["engine"], r["format"]) == (engine, fmt) and r["size"] == largest // 10
+            ]
+            check(peak <= 300, f"{engine}, {fmt}, peak RSS {peak:.0f} MB (at most 300 MB)")
+            if smaller:
+                check(
+                    peak <= 3 * max(smaller),
+                    f"{engine}, {fmt}, peak RSS {peak / max(smaller):.1f}× the "
+                    f"{largest // 10:,}-row figure (at most 3×)",
+                )
+            gap = max(r.get("progress_max_gap", 0) for r in steps)
+            cost = max(r.get("progress_cost", 0) / r["seconds"] for r in steps if r["seconds"])
+            check(gap <= 1, f"{engine}, {fmt}, progress at most {gap:.2f} s apart (1 s)")
+            check(cost < 0.05, f"{engine}, {fmt}, progress costs at most {cost:.1%} (under 5 %)")
+    for result in results:
+        if result["who"] == "pages":
+            slowest = max(result["pages"].values())
+            check(slowest < 1, f"{result['engine']}, slowest page {slowest:.3f} s (under 1 s)")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

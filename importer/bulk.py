@@ -1,0 +1,189 @@
+"""Bulk statements the ORM has no fast form for, one statement whatever the number of rows.
+
+PostgreSQL gets COPY for inserts and executemany (which psycopg pipelines) for updates; SQLite
+gets executemany, a prepared statement run per row inside one transaction (as fast as SQLite
+writes). An import's number of statements therefore does not grow with its file, and its rows
+stream through generators, so its memory does not either.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+
+from django.db import connection
+
+# After writing this many rows into a PostgreSQL table, its planner statistics are refreshed at
+# once: the run page is opened right after a large import, before autovacuum gets to it, and
+# with stale statistics its queries took seconds instead of milliseconds.
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Insert `rows` (values in the order of `columns`) into `table` in one statement.
+
+    Values must already be in the database's form (see `prepare`); `rows` may be a generator.
+    """
+    names = ", ".join(_quote(column) for column in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY is a single statement: the rows stream to the server as they are made.
+            sql = f"COPY {_quote(table)} ({names}) FROM STDIN"
+            count = 0
+            with _logged(cursor, sql), cursor.cursor.copy(sql) as copy:
+                for count, row in enumerate(rows, start=1):
+                    copy.write_row(row)
+            if count >= ANALYZE_AFTER_ROWS:
+                cursor.execute(f"ANALYZE {_quote(table)}")
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            _executemany(cursor, f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})", rows)
+
+
+def _executemany(cursor, sql: str, rows: Iterable[Sequence]) -> None:
+    """Run `sql` once per row of `rows`, a generator, without holding the rows in memory."""
+    if connection.vendor != "sqlite":
+        cursor.executemany(sql, rows)
+        return
+    # Django's SQLite executemany() peeks at the first row through itertools.tee, and the tee
+    # then keeps every row until the end: 100,000 rows would sit in memory at once. Hand the
+    # generator to sqlite3 itself, still logged and wrapped like any query Django runs.
+    raw = cursor.cursor
+    sql = raw.convert_query(sql)
+    with _logged(cursor, sql, many=True):
+        cursor._execute_with_wrappers(
+            sql,
+            rows,
+            True,
+            lambda sql, rows, _many, _context: sqlite3.Cursor.executemany(raw, sql, rows),
+        )
+
+
+def _logged(cursor, sql: str, *, many: bool = False):
+    """Return a context that logs `sql` like Django's own queries when it logs them (DEBUG)."""
+    return cursor.debug_sql(sql, many=many) if hasattr(cursor, "debug_sql") else nullcontext()
+
+
+def prepare(model, values: dict) -> dict:
+    """Return field values in the form the database takes them (dates as text on SQLite…)."""
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    return {
+        name: fields[name].get_db_prep_save(value, connection) for name, value in values.items()
+    }
+
+
+def reserve_ids(model, count: int) -> list[int]:
+    """Return `count` new primary keys for `model`, which no other insert will take.
+
+    PostgreSQL draws them from the table's sequence. SQLite hands out the next ids after both the
+    largest id and the AUTOINCREMENT counter; the caller's write transaction (IMMEDIATE) keeps
+    any other writer out until it commits, and inserting them moves the counter on.
+    """
+    if not count:
+        return []
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, pk, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT MAX(top) FROM (SELECT MAX({_quote(pk)}) AS top FROM {_quote(table)} "
+            "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = %s)",
+            [table],
+        )
+        start = (cursor.fetchone()[0] or 0) + 1
+    return list(range(start, start + count))
+
+
+def update_rows(
+    table: str,
+    key: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[int, dict]],
+    *,
+    where: dict | None = None,
+) -> None:
+    """Set, row by row, only the columns each row names; one statement for every row.
+
+    `rows` yields (key value, {column: new value}); a column a row leaves out keeps its value.
+    `where` adds equality conditions (say the organization) that every row must meet.
+    """
+    where = where or {}
+    assignments = ", ".join(
+        f"{_quote(column)} = CASE WHEN %s THEN %s ELSE {_quote(column)} END" for column in columns
+    )
+    conditions = " AND ".join(
+        [f"{_quote(key)} = %s", *(f"{_quote(column)} = %s" for column in where)]
+    )
+    sql = f"UPDATE {_quote(table)} SET {assignments} WHERE {conditions}"
+
+    def parameters() -> Iterator[list]:
+        for key_value, values in rows:
+            params = []
+            for column in columns:
+                if column in values:
+                    params += [True, values[column]]
+                else:
+                    params += [False, None]
+            yield [*params, key_value, *where.values()]
+
+    with connection.cursor() as cursor:
+        _executemany(cursor, sql, parameters())
+
+
+def stream(sql: str, params: Sequence, *, size: int = 2000) -> Iterator[tuple]:
+    """Run one query now; return an iterator over its rows, fetched `size` at a time.
+
+    The query runs before the first row is asked for, so the rows can feed a COPY on the same
+    connection (PostgreSQL allows nothing else on a connection while a COPY is under way).
+    """
+    cursor = connection.cursor()
+    cursor.execute(sql, params)
+    if connection.vendor == "postgresql":
+        # psycopg holds the whole result already; taking it now frees the connection.
+        with cursor:
+            return iter(cursor.fetchall())
+    return _fetch(cursor, size)
+
+
+def _fetch(cursor, size: int) -> Iterator[tuple]:
+    with cursor:
+        while rows := cursor.fetchmany(size):
+            yield from rows
+
+
+def insert_changes(run_id: int, changes: Iterable, progress=None, *, every: int = 1000) -> None:
+    """Store a preview's changes (importer.types.Change) as the run's ImportChange rows.
+
+    `progress(done)` is offered every `every` rows, for the run's progress bar.
+    """
+    from .models import ImportChange
+
+    columns = ("run_id", "user_id", "email", "action", "fields", "row", "skipped_reason")
+
+    def rows() -> Iterator[tuple]:
+        for done, change in enumerate(changes, start=1):
+            if progress is not None and not done % every:
+                progress(done)
+            yield (
+                run_id,
+                change.user_id,
+                change.email,
+                str(change.action),
+                # (old, new) pairs come out as JSON arrays, as the ORM would store [old, new].
+                json.dumps(change.fields),
+                change.row,
+                change.skipped_reason[:200],
+            )
+
+    insert_rows(ImportChange._meta.db_table, columns, rows())
