@@ -41,17 +41,25 @@
       return true;
     }
 
-    ["dragenter", "dragover"].forEach(function (type) {
-      zone.addEventListener(type, function (event) {
-        event.preventDefault();
-        zone.classList.add("dragover");
-      });
+    // Moving over the zone's own text fires dragleave/dragenter pairs: count them, so that
+    // the highlight goes only when the file really leaves the zone.
+    var depth = 0;
+    zone.addEventListener("dragenter", function (event) {
+      event.preventDefault();
+      depth += 1;
+      zone.classList.add("dragover");
     });
-    ["dragleave", "dragend"].forEach(function (type) {
-      zone.addEventListener(type, function () { zone.classList.remove("dragover"); });
+    zone.addEventListener("dragover", function (event) {
+      event.preventDefault();
+      zone.classList.add("dragover");
+    });
+    zone.addEventListener("dragleave", function () {
+      depth = Math.max(0, depth - 1);
+      if (!depth) zone.classList.remove("dragover");
     });
     zone.addEventListener("drop", function (event) {
       event.preventDefault();
+      depth = 0;
       zone.classList.remove("dragover");
       var files = event.dataTransfer && event.dataTransfer.files;
       if (!files || !files.length) return;
@@ -65,11 +73,11 @@
       input.files = transfer.files;
       show(files[0]);
     });
-    zone.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        input.click();
-      }
+    // The whole zone opens the file chooser on a click; from the keyboard, the file input
+    // itself (focusable, behind the "Choose a file" label) does.
+    zone.addEventListener("click", function (event) {
+      if (event.target === input || event.target.closest("label")) return;
+      input.click();
     });
     input.addEventListener("change", function () { show(input.files[0]); });
     form.addEventListener("submit", function (event) {

@@ -1,14 +1,29 @@
-"""A real Chromium (Debian's) driven by Playwright against a live server and a real worker."""
+"""A real Chromium (Debian's) driven by Playwright against a live server and a real worker.
+
+Every screen a test reaches is looked at with `screen(name)`: a full-page screenshot kept under
+test-artifacts/screenshots/ (CI leaves it on disk) and an axe-core accessibility check that fails
+the test on any serious or critical violation.
+"""
 
 import base64
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+# Imported for their side effect as well as their fixtures: the Celery worker process, started
+# once per session, must trust the test CA and may reach the loopback HTTPS server.
+from tests.integration.conftest import https_server, remote_settings  # noqa: F401
+
 CHROMIUM = os.environ.get("ROSTERSYNC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+AXE_SOURCE = Path(__file__).parent / "vendor" / "axe.min.js"
+PASSWORD = "correct-horse-battery"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A laptop screen.
+VIEWPORT = {"width": 1280, "height": 800}
 # Flags for a headless Chromium on a machine without a network or a sandbox.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -18,7 +33,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--font-render-hinting=none",
 ]
+
 
 def pytest_collection_modifyitems(config, items):
     if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
@@ -45,35 +62,83 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    problems = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    yield page
-    context.close()
-    assert problems == [], f"The browser reported errors: {problems}"
+def browser_errors():
+    """Errors the browser reported (the page fixture fails the test on any left at the end)."""
+    return []
 
 
 @pytest.fixture
-def screenshot(page, request):
-    """Save a full-page screenshot under test-artifacts/screenshots/ (kept by CI)."""
+def page(browser, live_server, browser_errors):
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    # A script or style the Content-Security-Policy blocks is reported here, so is any JS error.
+    page.on(
+        "console",
+        lambda message: browser_errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: browser_errors.append(str(error)))
+    yield page
+    context.close()
+    assert browser_errors == [], f"The browser reported errors: {browser_errors}"
+
+
+@pytest.fixture
+def screen(page, request):
+    """Return screen(name): keep a screenshot of the page and check its accessibility."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def take(name: str):
+    def look(name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        problems = accessibility_problems(page)
+        assert not problems, f"Accessibility problems on the {name} screen:\n" + "\n".join(problems)
+
+    return look
+
+
+@pytest.fixture
+def screenshot(page):
+    """Return screenshot(name): keep a full-page screenshot only (a screen in mid-change)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> None:
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
 
 
-def log_in(page, email: str, password: str) -> None:
+def accessibility_problems(page, *, impacts=("serious", "critical")) -> list[str]:
+    """Run axe-core in the page; return one line per violation of the given impacts.
+
+    The script goes in through the DevTools protocol (page.evaluate), which the page's
+    Content-Security-Policy does not govern: a <script> tag with the same content would be
+    blocked as inline script, and the policy stays on for everything the app itself does.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SOURCE.read_text(encoding="utf-8"))
+    results = page.evaluate(
+        """async () => {
+            const results = await window.axe.run(document, {resultTypes: ["violations"]});
+            return results.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.slice(0, 5).map(n => n.target.join(" ")),
+            }));
+        }"""
+    )
+    return [
+        f"{violation['impact']}: {violation['id']} ({violation['help']}) at "
+        + json.dumps(violation["targets"])
+        for violation in results
+        if violation["impact"] in impacts
+    ]
+
+
+def log_in(page, email: str, password: str = PASSWORD, *, lands_on: str = "**/import/") -> None:
     page.goto("/login/")
     page.fill("#id_username", email)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/import/")
+    page.wait_for_url(lands_on)
 
 
 def drop_file(page, selector: str, path: Path, mime: str) -> None:
@@ -90,3 +155,8 @@ def drop_file(page, selector: str, path: Path, mime: str) -> None:
     )
     for event in ("dragenter", "dragover", "drop"):
         page.dispatch_event(selector, event, {"dataTransfer": data_transfer})
+
+
+def wait_for_finished_run(page) -> None:
+    """Wait until the run page stops polling: the preview or the import is over."""
+    page.wait_for_selector("#run-panel:not([hx-trigger])", timeout=90_000)
