@@ -125,15 +125,22 @@ def test_a_database_error_mid_apply_rolls_back_and_fails_the_run_with_the_reason
 def broker_down():
     """Point the web side's Celery app at a port where no broker listens; return a restorer."""
     saved = app.conf.broker_url
+    saved_write = app.conf.broker_write_url
 
     def use(url):
         app.conf.broker_url = url
+        app.conf.broker_write_url = url
         app._pool = None  # Connection pools are cached per app: drop them so the URL applies.
         app.amqp._producer_pool = None
 
     use("redis://127.0.0.1:9/0")
-    yield lambda: use(saved)
-    use(saved)
+
+    def restore():
+        use(saved)
+        app.conf.broker_write_url = saved_write
+
+    yield restore
+    restore()
 
 
 def test_with_the_broker_down_preview_says_so_and_the_run_can_be_sent_again(worker, alice_client, broker_down):
