@@ -8,11 +8,11 @@ stream through generators, so its memory does not either.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 
+import orjson
 from django.db import connection
 
 # After writing this many rows into a PostgreSQL table, its planner statistics are refreshed at
@@ -79,11 +79,12 @@ def prepare(model, values: dict) -> dict:
 
 
 def reserve_ids(model, count: int) -> list[int]:
-    """Return `count` new primary keys for `model`, which no other insert will take.
+    """Return `count` new primary keys for `model`, which no insert will ever be given.
 
-    PostgreSQL draws them from the table's sequence. SQLite hands out the next ids after both the
-    largest id and the AUTOINCREMENT counter; the caller's write transaction (IMMEDIATE) keeps
-    any other writer out until it commits, and inserting them moves the counter on.
+    PostgreSQL draws them from the table's sequence. SQLite hands out the ids after both the
+    largest id and the AUTOINCREMENT counter, and moves the counter past them: AUTOINCREMENT
+    never gives an id at or below it. Call it inside the transaction that stores the ids (on
+    SQLite an IMMEDIATE one, which keeps other writers out until it commits).
     """
     if not count:
         return []
@@ -102,7 +103,15 @@ def reserve_ids(model, count: int) -> list[int]:
             [table],
         )
         start = (cursor.fetchone()[0] or 0) + 1
-    return list(range(start, start + count))
+        last = start + count - 1
+        # The table's entry exists once it has had a row; sqlite_sequence has no unique key.
+        cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [last, table])
+        cursor.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT %s, %s "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+            [table, last, table],
+        )
+    return list(range(start, last + 1))
 
 
 def update_rows(
@@ -162,28 +171,48 @@ def _fetch(cursor, size: int) -> Iterator[tuple]:
             yield from rows
 
 
-def insert_changes(run_id: int, changes: Iterable, progress=None, *, every: int = 1000) -> None:
-    """Store a preview's changes (importer.types.Change) as the run's ImportChange rows.
+def insert_changes(
+    run_id: int,
+    changes: Iterable,
+    ids_by_email: Mapping[str, int],
+    progress=None,
+    *,
+    every: int = 1000,
+) -> None:
+    """Store a run's changes (importer.types.Change) as its ImportChange rows.
 
-    `progress(done)` is offered every `every` rows, for the run's progress bar.
+    `ids_by_email` gives the user id of everyone the changes name, by their email once the run
+    is applied (new people by their reserved ids): a creation stores its new user's id, and a
+    change that sets a manager stores the manager's id. Skipped changes are never made, so they
+    name no new user or manager. `progress(done)` is offered every `every` rows.
     """
     from .models import ImportChange
 
-    columns = ("run_id", "user_id", "email", "action", "fields", "row", "skipped_reason")
+    columns = (
+        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id"
+    )  # fmt: skip
 
     def rows() -> Iterator[tuple]:
         for done, change in enumerate(changes, start=1):
             if progress is not None and not done % every:
                 progress(done)
+            user_id, manager_id = change.user_id, None
+            if not change.skipped_reason:
+                if user_id is None:
+                    user_id = ids_by_email[change.email]
+                manager = change.fields.get("manager_email")
+                if manager and manager[1]:
+                    manager_id = ids_by_email[manager[1]]
             yield (
                 run_id,
-                change.user_id,
+                user_id,
                 change.email,
                 str(change.action),
                 # (old, new) pairs come out as JSON arrays, as the ORM would store [old, new].
-                json.dumps(change.fields),
+                orjson.dumps(change.fields).decode(),
                 change.row,
                 change.skipped_reason[:200],
+                manager_id,
             )
 
     insert_rows(ImportChange._meta.db_table, columns, rows())

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from .types import (
     FIELD_LABELS,
+    PROFILE_FIELDS,
     Action,
     Change,
     ChangeSet,
@@ -16,18 +17,6 @@ from .types import (
     RowIssue,
     Snapshot,
     SnapshotUser,
-)
-
-# Profile fields stored on the user as they are (the manager is a relation, handled apart).
-PROFILE_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "title",
-    "department",
-    "location",
-    "employee_id",
-    "hire_date",
 )
 
 # The options' names as the Configuration tab shows them; skip reasons quote them.

@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 
 from importer import remote
 from importer.columns import normalise_header
-from importer.diff import PROFILE_FIELDS
+from importer.types import PROFILE_FIELDS
 from importer.models import ImportRun, RemoteSource
 from importer.types import FIELD_LABELS, FIELDS
 

@@ -192,17 +192,27 @@ class ImportChange(models.Model):
         DEACTIVATE = "deactivate", "Deactivated"
         REACTIVATE = "reactivate", "Reactivated"
 
-    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="changes")
+    # The (run, action) index serves every lookup by run: no index of the run alone to keep up.
+    run = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
+    # A creation names its user from the preview on: the id is reserved then (never given to
+    # anyone else), and the user gets it when the run is applied. Until then no such user
+    # exists, hence no database constraint; Django's on_delete still clears the link.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="import_changes",
+        db_constraint=False,
     )
     email = models.EmailField(max_length=254)
     action = models.CharField(max_length=16, choices=Action.choices)
     fields = models.JSONField(default=dict, blank=True, help_text="{field: [old, new]}")
+    # Set when the change sets a manager: the manager's user id (reserved, if the manager is
+    # new in the same run), resolved at preview so that apply looks nothing up.
+    manager_id = models.BigIntegerField(null=True, blank=True)
     row = models.PositiveIntegerField(null=True, blank=True)
     # Set when an option or a protection kept this change from being made; the preview shows
     # it ("would reactivate — skipped by option") and apply leaves it out.

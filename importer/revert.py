@@ -24,6 +24,7 @@ from users.models import User
 
 from .diff import display
 from .models import ImportChange, ImportRun
+from .snapshot import USER_COLUMNS, snapshot_user
 from .types import FIELD_LABELS, Action, Change, Snapshot, SnapshotUser
 
 _REVERSED_ACTION = {
@@ -32,22 +33,6 @@ _REVERSED_ACTION = {
     Action.REACTIVATE: Action.DEACTIVATE,
     Action.CREATE: Action.DEACTIVATE,
 }
-_USER_COLUMNS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "title",
-    "department",
-    "location",
-    "employee_id",
-    "hire_date",
-    "manager_id",
-    "is_active",
-    "is_sync_protected",
-    "sync_protected_until",
-    "is_staff",
-)
 
 
 @dataclass(frozen=True)
@@ -240,12 +225,13 @@ def _users_for(organization_id: int, original: Sequence[Change], *, today: dt.da
         if change.fields.get("manager_email", ("", ""))[0]
     }
     found: dict[int, SnapshotUser] = {}
+    dates: dict = {}
 
     def load(**lookup) -> list[SnapshotUser]:
         rows = User.objects.filter(organization_id=organization_id, **lookup).values_list(
-            *_USER_COLUMNS
+            *USER_COLUMNS
         )
-        loaded = [_snapshot_user(row, today) for row in rows]
+        loaded = [snapshot_user(row, today, dates) for row in rows]
         found.update((user.id, user) for user in loaded)
         return loaded
 
@@ -263,12 +249,3 @@ def _users_for(organization_id: int, original: Sequence[Change], *, today: dt.da
 def _batches(values: list, size: int = 5000):
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _snapshot_user(row: tuple, today: dt.date) -> SnapshotUser:
-    values = dict(zip(_USER_COLUMNS, row))
-    protected_until = values.pop("sync_protected_until")
-    is_protected = values.pop("is_sync_protected") and (
-        protected_until is None or today <= protected_until
-    )
-    return SnapshotUser(**values, is_protected=is_protected)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -27,7 +28,7 @@ from .models import ImportChange, ImportConfig, ImportRun
 from .parse import read_table
 from .safeguards import Limits, safeguard_message
 from .snapshot import load_snapshot, users_digest
-from .types import Action, FileError, Policy, RowIssue
+from .types import Action, Change, FileError, Policy, RowIssue, SnapshotUser
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -133,6 +134,7 @@ def _compute_preview(run: ImportRun, report) -> None:
     unchanged = 0
     row_count = 0
     safeguard = None
+    users: tuple = ()
     try:
         table = read_table(
             data,
@@ -160,6 +162,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         report("comparing", row_count, row_count)
         issues = [*issues, *changeset.issues]
         digest = users_digest(snapshot)
+        users = snapshot.users
         if not any(issue.is_error for issue in issues):
             changes, unchanged = changeset.changes, changeset.unchanged
             skipped = changeset.skipped
@@ -186,6 +189,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         bulk.insert_changes(
             locked.pk,
             (*changes, *skipped),
+            ids_after(changes, users),
             lambda done: report("saving", done, saving),
         )
         errors = [issue for issue in issues if issue.is_error]
@@ -212,6 +216,25 @@ def _compute_preview(run: ImportRun, report) -> None:
         )
         locked.previewed_at = timezone.now()
         locked.save()
+
+
+def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:
+    """Return the user id of everyone `changes` may name, by their email once they are made.
+
+    The people the changes create get ids reserved now (inside the caller's transaction), so
+    that the stored changes name them, and their reports name them as managers, before they
+    exist: apply then has nothing to look up. A manager may be named by an address an update
+    gives them, or by the one they keep.
+    """
+    ids = {user.email: user.id for user in users}
+    created = []
+    for change in changes:
+        if change.action == Action.CREATE:
+            created.append(change.email)
+        else:
+            ids[change.email] = change.user_id
+    ids.update(zip(created, bulk.reserve_ids(User, len(created))))
+    return ids
 
 
 def _options_as_dict(options: ImportOptions) -> dict:
@@ -440,19 +463,7 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             users_digest=users_digest(snapshot),
             previewed_at=now,
         )
-        ImportChange.objects.bulk_create(
-            (
-                ImportChange(
-                    run=reverting,
-                    user_id=change.user_id,
-                    email=change.email,
-                    action=str(change.action),
-                    fields={name: list(pair) for name, pair in change.fields.items()},
-                )
-                for change in plan.changes
-            ),
-            batch_size=2000,
-        )
+        bulk.insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
     return reverting
 
 

@@ -13,7 +13,7 @@ from users.models import User
 
 from .types import Snapshot, SnapshotUser
 
-_COLUMNS = (
+USER_COLUMNS = (
     "id",
     "email",
     "first_name",
@@ -33,7 +33,7 @@ _COLUMNS = (
 
 def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str] = ()) -> Snapshot:
     """Return the organization's users, and which of `emails` other organizations already use."""
-    columns = ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
+    columns = ", ".join(connection.ops.quote_name(column) for column in USER_COLUMNS)
     # Plain SQL rather than values_list(): this reads every user of the organization, and the
     # ORM's per-value converters cost more than the rest of the preview's reading.
     dates: dict = {}
@@ -44,7 +44,7 @@ def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str]
         )
         users = []
         while rows := cursor.fetchmany(2000):
-            users += [_snapshot_user(row, today, dates) for row in rows]
+            users += [snapshot_user(row, today, dates) for row in rows]
     return Snapshot(
         users=tuple(users), emails_in_other_orgs=_emails_elsewhere(organization_id, emails)
     )
@@ -68,8 +68,9 @@ def _date(value, dates: dict) -> dt.date | None:
     return known
 
 
-def _snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
-    # Positional, in the order of _COLUMNS: this runs once per user of the organization.
+def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
+    """Return a row of USER_COLUMNS as a SnapshotUser (`dates` caches the dates read)."""
+    # Positional, in the order of USER_COLUMNS: this runs once per user of the organization.
     (
         id_, email, first_name, last_name, title, department, location, employee_id,
         hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff,

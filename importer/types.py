@@ -26,6 +26,9 @@ FIELDS: tuple[str, ...] = (
     "manager_email",
 )
 
+# The fields stored on the user as they are; the manager is a relation, handled apart.
+PROFILE_FIELDS: tuple[str, ...] = FIELDS[:-1]
+
 FIELD_LABELS: dict[str, str] = {
     "email": "Email",
     "first_name": "First name",

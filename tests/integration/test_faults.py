@@ -21,9 +21,9 @@ from users.models import User
 pytestmark = pytest.mark.worker
 
 
-def people_csv(count: int, *, domain="acme.example") -> bytes:
+def people_csv(count: int, *, domain="acme.example", department="Dept") -> bytes:
     lines = ["email,first_name,last_name,department"]
-    lines += [f"person{n}@{domain},First{n},Last{n},Dept{n % 7}" for n in range(count)]
+    lines += [f"person{n}@{domain},First{n},Last{n},{department}{n % 7}" for n in range(count)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -58,24 +58,32 @@ def busy_worker_child(worker) -> int:
 def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_applied_after_redelivery(
     worker, acme, alice
 ):
-    run = previewed(acme, alice, people_csv(30_000))
+    # 40,000 users who all move department: apply updates them row by row for about a
+    # second, long after its first progress figure, so the kill lands inside its transaction.
+    count = 40_000
+    first = previewed(acme, alice, people_csv(count))
+    runs.request_apply(first, user=alice)
+    runs.apply_run(first.pk)
+    run = previewed(acme, alice, people_csv(count, department="Moved"))
+    assert run.changed_count == count
     runs.request_apply(run, user=alice)
     assert enqueue(apply_run_task, run.pk)
 
     deadline = time.monotonic() + 60
-    while (progress.read(run.pk) or {}).get("stage") != "applying":
-        assert time.monotonic() < deadline, "the apply never started"
+    while (progress.read(run.pk) or {"done": 0})["done"] == 0:
+        assert time.monotonic() < deadline, "the apply never got under way"
         time.sleep(0.005)
     os.kill(busy_worker_child(worker), signal.SIGKILL)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.APPLYING  # Killed before it could commit.
-    assert User.objects.filter(organization=acme).count() == 1  # Nothing half-applied.
+    moved = User.objects.filter(organization=acme, department__startswith="Moved")
+    assert not moved.exists()  # Nothing half-applied.
 
     run = wait_for_run(run, timeout=120)
 
     assert run.status == ImportRun.Status.APPLIED
-    assert User.objects.filter(organization=acme).count() == 30_001
-    assert not ImportChange.objects.filter(run=run, user__isnull=True).exists()
+    assert moved.count() == count
+    assert User.objects.filter(organization=acme).count() == count + 1
 
 
 def test_a_run_left_applying_by_a_dead_worker_is_picked_up_again(worker, acme, alice, settings):
