@@ -11,9 +11,10 @@ django-import-export runs on the same CSV files against its own fresh database: 
 the import, for each file. The floor is reading the file alone (csv module, openpyxl read-only)
 plus writing the same rows alone (SQLite executemany in one transaction, PostgreSQL COPY).
 
-Times are the step's own wall seconds (Django's start-up is left out); peak RSS is the step
-process's ru_maxrss, start-up included. Steps run as production does: DJANGO_DEBUG=false, the
-worker's progress reporter on (its largest gap between two writes is printed), the default file
+Times are the step's own wall seconds (Django's start-up and imports are left out: a worker
+has them loaded before its first task); peak RSS is the step process's high-water mark
+(VmHWM), start-up included. Steps run as production does: DJANGO_DEBUG=false, the worker's
+progress reporter on (its largest gap between two writes is printed), the default file
 cache. Files, databases and results (results.json) go to var/bench/, which is not committed.
 """
 
@@ -436,7 +437,8 @@ def render(results: list[dict], machine: dict) -> str:
             base_next = seconds("import-export", "preview next", "csv") + seconds(
                 "import-export", "apply next", "csv"
             )
-        floor = seconds("floor", "read") + seconds("floor", "write", "")
+        read, write = seconds("floor", "read"), seconds("floor", "write", "")
+        floor = read + write if read is not None and write is not None else None
         peak = max(
             r["peak_rss_mb"]
             for r in ours
@@ -445,7 +447,8 @@ def render(results: list[dict], machine: dict) -> str:
         lines.append(
             f"| {engine} | {size:,} | {fmt} | {new:.2f} | "
             + (f"{base_new / new:.0f}× ({base_new:.1f} s)" if base_new and fmt == "csv" else "")
-            + f" | {floor:.2f} | {new / floor:.1f} | {upcoming:.2f} | "
+            + (f" | {floor:.2f} | {new / floor:.1f}" if floor else " |  | ")
+            + f" | {upcoming:.2f} | "
             + (
                 f"{base_next / upcoming:.0f}× ({base_next:.1f} s)"
                 if base_next and fmt == "csv"

@@ -92,11 +92,16 @@ def reserve_ids(model, count: int) -> list[int]:
     pk = model._meta.pk.column
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Usually the ids drawn are consecutive, and only the first and last come back;
+            # when another session drew some meanwhile, the whole list does.
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                "WITH drawn AS (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id "
+                "FROM generate_series(1, %s)) SELECT MIN(id), MAX(id), CASE WHEN "
+                "MAX(id) - MIN(id) + 1 = COUNT(*) THEN NULL ELSE array_agg(id) END FROM drawn",
                 [table, pk, count],
             )
-            return [row[0] for row in cursor.fetchall()]
+            first, last, scattered = cursor.fetchone()
+            return list(scattered) if scattered else list(range(first, last + 1))
         cursor.execute(
             f"SELECT MAX(top) FROM (SELECT MAX({_quote(pk)}) AS top FROM {_quote(table)} "
             "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = %s)",

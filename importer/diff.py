@@ -48,8 +48,9 @@ def skipped_fields_reason(names: Iterable[str]) -> str:
 # Records between two calls of the caller's progress callback.
 PROGRESS_EVERY = 1000
 
-# A person in the resulting user base: an existing user's id, or ("new", row) for a new one.
-Key = int | tuple[str, int]
+# A person in the resulting user base: an existing user's id, or minus the row of a new one
+# (ids and rows start at 1; a plain int keeps the diff's many dictionaries fast).
+Key = int
 
 
 def display(value: str | dt.date | None) -> str:
@@ -59,6 +60,11 @@ def display(value: str | dt.date | None) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def _iso(date: dt.date, known: dict[dt.date, str]) -> str:
+    known[date] = text = date.isoformat()
+    return text
 
 
 def compute_changeset(
@@ -93,6 +99,7 @@ class _Diff:
         # Each person's email after the import: the file may name a manager by an address the
         # import does not store (email left out of update_fields, or a protected user).
         self.final_email: dict[Key, str] = {}
+        self.iso_dates: dict[dt.date, str] = {}  # a file's hire dates repeat
 
     def run(self, progress: Callable[[int], None] | None = None) -> ChangeSet:
         kept_records = [record for record in self.records if self._match(record)]
@@ -100,10 +107,15 @@ class _Diff:
         changes: list[Change] = []
         skipped: list[Change] = []
         unchanged = 0
+        matches = self.matches
         for done, record in enumerate(kept_records):
             if progress is not None and not done % PROGRESS_EVERY:
                 progress(done)
-            user = self.matches.get(record.row)
+            user = matches.get(record.row)
+            if user is None:  # A new person: the whole of a new file, so kept lean.
+                change = self._creation(record, staying)
+                (skipped if change.skipped_reason else changes).append(change)
+                continue
             found = self._changes_for(record, user, staying)
             if not found:
                 unchanged += 1
@@ -181,8 +193,8 @@ class _Diff:
                 keeps_email = user.is_protected or "email" not in self.policy.update_fields
                 self.final_email[user.id] = user.email if keeps_email else record.email
             elif self.policy.create_users:
-                staying[record.email] = ("new", record.row)
-                self.final_email[("new", record.row)] = record.email
+                staying[record.email] = -record.row
+                self.final_email[-record.row] = record.email
         return staying
 
     def _deactivates(self, user: SnapshotUser) -> bool:
@@ -237,19 +249,26 @@ class _Diff:
         return changes
 
     def _creation(self, record: Record, staying: dict[str, Key]) -> Change:
-        fields = {}
-        for name, value in record.values.items():
-            # display() once per value: this runs for every cell of a new file.
-            if name != "manager_email" and (shown := display(value)):
-                fields[name] = ("", shown)
-        manager_email = record.get("manager_email")
+        values = record.values
+        # Every cell of a new file passes here: one comprehension, display() inlined (a value
+        # is text, or a date; blanks are left out).
+        iso = self.iso_dates
+        fields = {
+            name: ("", value if value.__class__ is str else iso.get(value) or _iso(value, iso))
+            for name, value in values.items()
+            if value and name != "manager_email"
+        }
+        manager_email = values.get("manager_email")
         if not self.policy.create_users:
             if manager_email:
                 fields["manager_email"] = ("", manager_email)
             return Change(Action.CREATE, record.email, None, record.row, fields, SKIPPED_CREATE)
-        manager_key = self._manager_key(record, manager_email, staying) if manager_email else None
-        if manager_key is not None:
-            fields["manager_email"] = ("", self.final_email[manager_key])
+        if manager_email:
+            manager_key = staying.get(manager_email)
+            if manager_key is None or manager_email == record.email:
+                manager_key = self._manager_key(record, manager_email, staying)
+            if manager_key is not None:
+                fields["manager_email"] = ("", self.final_email[manager_key])
         return Change(Action.CREATE, record.email, None, record.row, fields)
 
     def _profile_changes(
@@ -341,24 +360,32 @@ class _Diff:
     def _check_manager_cycles(self, records: list[Record], staying: dict[str, Key]) -> None:
         """Report managers that would report to each other, naming everyone in the circle."""
         manager_of: dict[Key, Key] = {}
-        email_of: dict[Key, str] = {}
+        users = self.users
+        email_of: dict[Key, str] = {key: email for email, key in staying.items()}
+        for key in email_of:
+            if key > 0 and (manager_id := users[key].manager_id) is not None:
+                manager_of[key] = manager_id
         row_of: dict[Key, int] = {}
-        for email, key in staying.items():
-            email_of[key] = email
-            if isinstance(key, int) and self.users[key].manager_id is not None:
-                manager_of[key] = self.users[key].manager_id
+        matches = self.matches
+        update_managers = self.policy.update_managers
         for record in records:
-            user = self.matches.get(record.row)
-            key: Key = user.id if user is not None else ("new", record.row)
+            row = record.row
+            user = matches.get(row)
+            key: Key = user.id if user is not None else -row
             if key not in email_of:
                 continue
-            row_of[key] = record.row
-            manager_email = record.get("manager_email")
-            may_set = user is None or (self.policy.update_managers and not user.is_protected)
-            if manager_email and may_set and manager_email in staying:
-                manager_of[key] = staying[manager_email]
+            row_of[key] = row
+            manager_email = record.values.get("manager_email")
+            if (
+                manager_email
+                and (user is None or (update_managers and not user.is_protected))
+                and (manager := staying.get(manager_email)) is not None
+            ):
+                manager_of[key] = manager
         reported: set[Key] = set()
         for start in manager_of:
+            if start in reported:
+                continue
             path: list[Key] = []
             seen: dict[Key, int] = {}
             node: Key | None = start

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from users.models import Organization
@@ -222,7 +223,12 @@ class ImportChange(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["run", "action"]),
-            models.Index(fields=["email"]),
+            # A person's History finds the changes of a user deleted since by their email. Every
+            # other change names its user (a creation from the preview on), so the index holds
+            # only those few rows and costs a large import nothing.
+            models.Index(
+                fields=["email"], condition=Q(user=None), name="importchange_unlinked_email"
+            ),
         ]
 
     def __str__(self):

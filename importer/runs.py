@@ -6,9 +6,11 @@ A scheduled run that trips a safeguard: ready → held → applying (approved) |
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -114,12 +116,31 @@ def preview_run(run_id: int, *, report=progress.ignore) -> None:
         return
     run = ImportRun.objects.select_related("organization", "created_by").get(pk=run_id)
     try:
-        _compute_preview(run, report)
+        with _cyclic_gc_paused():
+            _compute_preview(run, report)
     except Exception as exc:
         logger.exception("Preview of run %s failed", run_id)
         _fail(run_id, Status.PREVIEWING, f"The preview could not be computed ({type(exc).__name__}).")
     finally:
         progress.clear(run_id)
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Pause Python's cycle collector for a preview, and collect once at the end.
+
+    A preview builds a few hundred thousand small objects (rows, records, changes) that form
+    no reference cycles and are freed by reference counting. While they pile up, the collector
+    keeps re-scanning them all: a fifth of a 100,000-row preview's time, for nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect()
 
 
 def _compute_preview(run: ImportRun, report) -> None:
@@ -159,6 +180,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         changeset = compute_changeset(
             records, snapshot, policy, progress=lambda done: report("comparing", done, row_count)
         )
+        del records  # The changes hold what is stored: their memory goes to saving them.
         report("comparing", row_count, row_count)
         issues = [*issues, *changeset.issues]
         digest = users_digest(snapshot)
