@@ -94,11 +94,14 @@ def reserve_ids(model, count: int) -> list[int]:
         if connection.vendor == "postgresql":
             # Usually the ids drawn are consecutive, and only the first and last come back;
             # when another session drew some meanwhile, the whole list does.
+            # The sequence is named first: as a constant, nextval() finds it once, not per row.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
+            sequence = cursor.fetchone()[0]
             cursor.execute(
-                "WITH drawn AS (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id "
-                "FROM generate_series(1, %s)) SELECT MIN(id), MAX(id), CASE WHEN "
-                "MAX(id) - MIN(id) + 1 = COUNT(*) THEN NULL ELSE array_agg(id) END FROM drawn",
-                [table, pk, count],
+                "WITH drawn AS (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) "
+                "SELECT MIN(id), MAX(id), CASE WHEN MAX(id) - MIN(id) + 1 = COUNT(*) THEN NULL "
+                "ELSE array_agg(id) END FROM drawn",
+                [sequence, count],
             )
             first, last, scattered = cursor.fetchone()
             return list(scattered) if scattered else list(range(first, last + 1))

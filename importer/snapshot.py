@@ -103,7 +103,9 @@ def _emails_elsewhere(organization_id: int, emails: Iterable[str]) -> frozenset[
         return frozenset()
     table = User._meta.db_table
     if connection.vendor == "postgresql":
-        matching, parameter = "email = ANY(%s)", wanted
+        # One text parameter: 100,000 addresses cost psycopg more as a list than as one string
+        # (an email holds no line break: columns.py accepts none).
+        matching, parameter = "email = ANY(string_to_array(%s, E'\\n'))", "\n".join(wanted)
     else:
         # One JSON array parameter: SQLite caps the number of parameters of a statement.
         matching, parameter = "email IN (SELECT value FROM json_each(%s))", json.dumps(wanted)

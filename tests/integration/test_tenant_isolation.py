@@ -305,3 +305,23 @@ def test_support_staff_can_act_for_any_company(client, support, globex):
     assert client.post(url).status_code == 302
     assert client.session[ACT_AS_SESSION_KEY] == globex.pk
     assert Organization.objects.get(pk=client.session[ACT_AS_SESSION_KEY]) == globex
+
+
+def test_an_import_may_not_take_an_address_of_another_organizations_user(acme, alice, charlie):
+    data = (
+        "email,first_name\n"
+        f"{charlie.email.upper()},Taken\n"  # Same address, other case: still Globex's.
+        "new.person@acme.example,Free\n"
+    ).encode()
+    run = runs.create_run(
+        organization=acme, data=data, name="people.csv", source=ImportRun.Source.UPLOAD, created_by=alice
+    )
+
+    runs.preview_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.INVALID
+    assert [(issue["row"], issue["code"]) for issue in run.errors] == [(2, "email_in_other_org")]
+    assert not run.changes.exists()
+    charlie.refresh_from_db()
+    assert charlie.organization.slug == "globex" and charlie.first_name != "Taken"
