@@ -85,7 +85,7 @@ def _insert_users(run) -> int:
         for name in names
     ]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(column) for column in ("id", "email", *names, "manager_id", *constants))
+    columns = ", ".join(map(quote, ("id", "email", *names, "manager_id", *constants)))
     placeholders = ", ".join(["%s"] * len(constants))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -345,6 +345,9 @@ def _read_sheet(
 
     width = header_width
     numbers_and_cells: list[tuple[int, tuple[Cell, ...]]] = []
+    # One object per distinct value, as for CSV: a workbook with inline strings (rather than
+    # a shared-strings table) or dates gives a new object for every cell.
+    share = {}.setdefault
     for number, values in numbered:
         used = _used_width(values, width)
         if not used:
@@ -355,9 +358,8 @@ def _read_sheet(
         if not len(numbers_and_cells) % PROGRESS_EVERY:
             progress(len(numbers_and_cells))
         width = max(width, used)
-        numbers_and_cells.append(
-            (number, tuple(_cell_value(value) for value in values[: max(used, header_width)]))
-        )
+        cells = map(_cell_value, values[: max(used, header_width)])
+        numbers_and_cells.append((number, tuple([share(cell, cell) for cell in cells])))
 
     headers = tuple(_pad(tuple(_header_text(cell) for cell in header[:width]), width))
     rows = tuple(
