@@ -596,6 +596,7 @@ class _ColumnReader:
         if "\0'" in "\0".join(["", *values]):
             for position in [position for position, value in enumerate(values) if value[:1] == "'"]:
                 values[position] = unescape_formula_prefix(values[position])
+        typed = values  # What the cell says: a problem is shown as the person wrote it.
         if field in ("email", "manager_email"):
             values = [value.lower() for value in values]
         if field == "manager_email":
@@ -613,7 +614,7 @@ class _ColumnReader:
         if values and max(map(len, values)) > limit:
             too_long = {position for position, value in enumerate(values) if len(value) > limit}
             for position in sorted(too_long):
-                value = values[position]
+                value = typed[position]
                 report(
                     position,
                     "value_too_long",
@@ -634,8 +635,8 @@ class _ColumnReader:
                 report(
                     position,
                     "invalid_email",
-                    values[position],
-                    f"'{_clip(values[position])}' is not an email address. Write just the "
+                    typed[position],
+                    f"'{_clip(typed[position])}' is not an email address. Write just the "
                     "address, e.g. jane.roe@example.com.",
                 )
         elif field == "manager_email":
@@ -643,8 +644,8 @@ class _ColumnReader:
                 report(
                     position,
                     "invalid_manager_email",
-                    values[position],
-                    f"'{_clip(values[position])}' is not an email address. Write the manager's "
+                    typed[position],
+                    f"'{_clip(typed[position])}' is not an email address. Write the manager's "
                     "email address, e.g. jane.roe@example.com, or leave the cell empty.",
                 )
         return values

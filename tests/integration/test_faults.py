@@ -51,16 +51,17 @@ def busy_worker_child(worker) -> int:
         return int(fields[11]) + int(fields[12])  # utime + stime
 
     before = {pid: cpu_ticks(pid) for pid in children}
-    time.sleep(0.2)
+    time.sleep(0.1)  # Ten clock ticks: the busy one uses most of them, an idle one none.
     return max(children, key=lambda pid: cpu_ticks(pid) - before[pid])
 
 
 def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_applied_after_redelivery(
     worker, acme, alice
 ):
-    # 40,000 users who all move department: apply updates them row by row for about a
-    # second, long after its first progress figure, so the kill lands inside its transaction.
-    count = 40_000
+    # 80,000 users who all move department: apply updates them row by row for 1.5 s or more,
+    # long after its first progress figure with rows done, so the kill lands inside its
+    # transaction after it has written.
+    count = 80_000
     first = previewed(acme, alice, people_csv(count))
     runs.request_apply(first, user=alice)
     runs.apply_run(first.pk)

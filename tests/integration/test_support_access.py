@@ -27,6 +27,13 @@ def test_the_organizations_admin_page_links_to_its_import_screens(sam_client, ac
     assert "Open Import Users" in html
 
 
+def test_admin_pages_name_the_sites_icon_and_keep_djangos_branding(sam_client):
+    html = sam_client.get(reverse("admin:index")).content.decode()
+
+    assert 'rel="icon"' in html and "favicon.svg" in html  # No request for a missing /favicon.ico.
+    assert 'id="site-name"' in html and "logout" in html
+
+
 def test_support_staff_confirm_then_import_in_the_company_and_history_says_so(
     sam_client, acme, alice, globex
 ):
