@@ -5,10 +5,9 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from importer import runs
-from importer.tasks import apply_run_task, enqueue
 from users.access import org_admin_required
 
-from .imports import BROKER_DOWN
+from .imports import start_apply
 from .shared import get_run
 
 
@@ -16,14 +15,7 @@ from .shared import get_run
 @org_admin_required
 def approve_run(request, pk: int):
     run = get_run(request, pk)
-    try:
-        runs.approve_held_run(run, request.user)
-    except runs.ApplyRefused as refusal:
-        messages.error(request, str(refusal))
-        return redirect("importer:run-detail", pk=run.pk)
-    if not enqueue(apply_run_task, run.pk):
-        messages.warning(request, BROKER_DOWN)
-    return redirect("importer:run-detail", pk=run.pk)
+    return start_apply(request, run, lambda: runs.approve_held_run(run, request.user))
 
 
 @require_POST

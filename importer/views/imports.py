@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -122,15 +122,26 @@ def _run_context(request, run: ImportRun) -> dict:
 @org_admin_required
 def run_apply(request, pk: int):
     run = get_run(request, pk)
+    confirm_safeguard = request.POST.get("confirm_safeguard") == "1"
+    return start_apply(
+        request,
+        run,
+        lambda: runs.request_apply(run, user=request.user, confirm_safeguard=confirm_safeguard),
+    )
+
+
+def start_apply(request, run, mark_for_applying) -> HttpResponse:
+    """Mark `run` for applying with `mark_for_applying()`, then hand it to a worker.
+
+    A refusal (runs.ApplyRefused) is shown as it is; either way the run page comes next.
+    """
     try:
-        runs.request_apply(
-            run, user=request.user, confirm_safeguard=request.POST.get("confirm_safeguard") == "1"
-        )
+        mark_for_applying()
     except runs.ApplyRefused as refusal:
         messages.error(request, str(refusal))
-        return redirect("importer:run-detail", pk=run.pk)
-    if not enqueue(apply_run_task, run.pk):
-        messages.warning(request, BROKER_DOWN)
+    else:
+        if not enqueue(apply_run_task, run.pk):
+            messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)
 
 
