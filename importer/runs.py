@@ -474,6 +474,15 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
         counts = {action: 0 for action in ImportChange.Action.values}
         for change in plan.changes:
             counts[str(change.action)] += 1
+        # Undoing a large import deactivates the people it created: the same safeguard as an
+        # import's asks for a second confirmation before that happens.
+        safeguard = safeguard_message(
+            deactivations=counts["deactivate"],
+            active_users=sum(1 for user in snapshot.users if user.is_active),
+            row_count=0,
+            last_row_count=None,  # A revert has no file: the row-count check does not apply.
+            limits=options_for(run.organization, admin).limits,
+        )
         now = timezone.now()
         reverting = ImportRun.objects.create(
             organization_id=run.organization_id,
@@ -488,6 +497,7 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             deactivated_count=counts["deactivate"],
             reactivated_count=counts["reactivate"],
             users_digest=users_digest(snapshot),
+            safeguard_message=safeguard or "",
             previewed_at=now,
         )
         bulk.insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))

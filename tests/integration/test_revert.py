@@ -196,3 +196,19 @@ def test_an_admin_previews_the_revert_then_imports_it_with_the_import_button(
     assert f"reverted by <a href=\"{reverse('importer:run-detail', args=[reverting.pk])}\">import #{reverting.pk}" in original
     history = alice_client.get(reverse("importer:history")).content.decode()
     assert f"Revert of <a href=\"{reverse('importer:run-detail', args=[run.pk])}\">#{run.pk}</a>" in history
+
+
+def test_undoing_a_large_import_asks_for_the_safeguard_confirmation_first(acme, alice):
+    rows = "".join(f"person{n}@acme.example,Person,{n}\n" for n in range(20))
+    run = import_text(acme, alice, "Email,First name,Last name\nalice@acme.example,Alice,\n" + rows)
+    assert run.new_count == 20
+
+    reverting = runs.create_revert_run(run, admin=alice)
+
+    assert reverting.deactivated_count == 20
+    assert "deactivate 20 of 21 active users" in reverting.safeguard_message
+    with pytest.raises(runs.ApplyRefused, match="tick the confirmation box"):
+        runs.request_apply(reverting, user=alice)
+    assert User.objects.filter(organization=acme, is_active=True).count() == 21
+    apply(reverting, alice)  # Confirmed: the 20 people are deactivated.
+    assert User.objects.filter(organization=acme, is_active=True).count() == 1
