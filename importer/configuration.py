@@ -39,6 +39,18 @@ LABELS: dict[str, str] = {
 
 # Log keys for a user's protection: "kept_out_of_sync:<email>".
 PROTECTION_KEY = "kept_out_of_sync:"
+# Log keys for the automatic import's settings: "remote:<setting>" (importer.sync writes them).
+REMOTE_KEY = "remote:"
+REMOTE_LABELS: dict[str, str] = {
+    "url": "Automatic import: server URL",
+    "auth": "Automatic import: authentication",
+    "username": "Automatic import: username",
+    "header_name": "Automatic import: header name",
+    "secret": "Automatic import: password or token",
+    "file_format": "Automatic import: file format",
+    "cadence": "Automatic import: how often",
+    "daily_hour": "Automatic import: hour of the day",
+}
 
 
 def config_for(organization: Organization) -> ImportConfig:
@@ -128,6 +140,9 @@ def describe_changes(changes: dict) -> list[tuple[str, str, str]]:
     for key, (old, new) in changes.items():
         if key.startswith(PROTECTION_KEY):
             lines.append((f"Kept out of sync: {key[len(PROTECTION_KEY) :]}", old, new))
+        elif key.startswith(REMOTE_KEY):
+            name = key[len(REMOTE_KEY) :]
+            lines.append((REMOTE_LABELS.get(name, name), str(old) or "None", str(new) or "None"))
         else:
             lines.append((LABELS.get(key, key), _value_text(key, old), _value_text(key, new)))
     return lines

@@ -26,11 +26,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from . import notify, progress, remote, runs
-from .models import ImportRun, RemoteCheck, RemoteSource
+from .configuration import REMOTE_KEY
+from .models import ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 from .parse import read_table
 from .secrets import SecretUnreadable, decrypt_secret, encrypt_secret
 from .types import FileError
@@ -414,14 +416,16 @@ def configure_source(
         "cadence": cadence,
         "daily_hour": daily_hour,
     }
-    changed = [name for name, value in values.items() if getattr(source, name) != value]
+    before = {name: getattr(source, name) for name in values}
+    changed = [name for name, value in values.items() if before[name] != value]
     if auth == Auth.NONE:
         secret_encrypted = ""
     elif keep_secret:
         secret_encrypted = source.secret_encrypted
     else:
         secret_encrypted = encrypt_secret(secret)
-    if secret_encrypted != source.secret_encrypted:
+    before_secret = source.secret_encrypted
+    if secret_encrypted != before_secret:
         changed.append("secret")
     for name, value in values.items():
         setattr(source, name, value)
@@ -435,8 +439,40 @@ def configure_source(
     ):
         source.next_fetch_at = first_fetch(cadence, daily_hour, now)
     source.updated_by = user
-    source.save()
+    with transaction.atomic():
+        source.save()
+        if changed:
+            log = {
+                f"{REMOTE_KEY}{name}": [
+                    _setting_text(name, before[name]),
+                    _setting_text(name, values[name]),
+                ]
+                for name in changed
+                if name != "secret"
+            }
+            if "secret" in changed:
+                # Never the secret itself, old or new: only that it changed.
+                log[f"{REMOTE_KEY}secret"] = [
+                    "Saved (not shown)" if before_secret else "",
+                    "A new one (not shown)" if secret_encrypted else "",
+                ]
+            ImportConfigChange.objects.create(
+                organization_id=source.organization_id, changed_by=user, changes=log
+            )
     return changed
+
+
+def _setting_text(name: str, value) -> str:
+    """Return a remote setting as the change log shows it: the choice's label, the hour."""
+    if name == "auth":
+        return RemoteSource.Auth(value).label
+    if name == "file_format":
+        return RemoteSource.Format(value).label
+    if name == "cadence":
+        return RemoteSource.Cadence(value).label
+    if name == "daily_hour":
+        return f"{value:02d}:00"
+    return value
 
 
 # --- shared -------------------------------------------------------------------------------------

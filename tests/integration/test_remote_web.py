@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from importer.models import ImportRun, RemoteSource
+from importer.models import ImportConfigChange, ImportRun, RemoteSource
 from importer.secrets import decrypt_secret, encrypt_secret
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
@@ -105,6 +105,28 @@ def test_the_secret_is_stored_encrypted_and_never_shown_again(alice_client, enab
     assert SECRET not in html
     assert enabled.secret_encrypted not in html
     assert "A secret is set. Leave this blank to keep it" in html
+
+
+def test_each_settings_change_is_in_the_configuration_log_without_the_secret(
+    alice_client, enabled, alice
+):
+    url = reverse("importer:remote-save")
+    alice_client.post(url, settings_form("https://hr.example.com/x.csv"))
+    alice_client.post(url, settings_form("https://hr.example.com/x.csv", secret=""))  # No change.
+    alice_client.post(url, settings_form("https://hr.example.com/x.csv", secret="", cadence="hourly"))
+
+    entries = list(ImportConfigChange.objects.filter(organization=enabled.organization))
+    assert [sorted(entry.changes) for entry in entries] == [
+        ["remote:cadence"],
+        ["remote:auth", "remote:secret", "remote:url"],
+    ]
+    assert entries[0].changes["remote:cadence"] == ["Manual only", "Hourly"]
+    assert entries[1].changed_by == alice
+    html = alice_client.get(reverse("importer:configuration")).content.decode()
+    assert "Automatic import: server URL" in html and "https://hr.example.com/x.csv" in html
+    assert "Automatic import: password or token" in html and "A new one (not shown)" in html
+    assert SECRET not in html
+    assert SECRET not in str([entry.changes for entry in entries])
 
 
 def test_a_blank_secret_keeps_the_stored_one(alice_client, enabled):
