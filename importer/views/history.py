@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from importer import exports, revert, runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
-from importer.models import ImportChange, ImportRun
+from importer.models import ImportChange, ImportRun, RemoteCheck
 from users.access import org_admin_required
 from users.models import User
 
@@ -38,6 +38,7 @@ def history(request):
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
+        "last_check": _last_check_since_a_run(request.organization),
         "runs_page": page,
         "form": form,
         "is_filtered": form.is_bound and any(form.data.get(name) for name in form.fields),
@@ -50,6 +51,25 @@ def history(request):
         else "importer/history.html"
     )
     return render(request, template, context)
+
+
+def _last_check_since_a_run(organization) -> RemoteCheck | None:
+    """Return the automatic import's latest check that found nothing new, if nothing came after.
+
+    Such a check adds no run, so History says it happened: otherwise the list would look as if
+    the automatic import had stopped.
+    """
+    check = (
+        RemoteCheck.objects.filter(source__organization=organization, source__enabled=True)
+        .order_by("-checked_at", "-id")
+        .first()
+    )
+    if check is None:
+        return None
+    later_run = ImportRun.objects.filter(
+        organization=organization, source=ImportRun.Source.REMOTE, created_at__gt=check.checked_at
+    )
+    return None if later_run.exists() else check
 
 
 def filter_runs(

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from importer import runs
-from importer.models import ImportChange, ImportRun
+from importer.models import ImportChange, ImportRun, RemoteSource
 from tests.factories import UserFactory
 
 Source, Status = ImportRun.Source, ImportRun.Status
@@ -222,3 +222,21 @@ def test_an_admin_of_another_organization_gets_404_for_every_history_url(acme, a
     for url in (reverse("importer:run-revert", args=[run.pk]), reverse("importer:act-as", args=[acme.pk])):
         assert client.post(url).status_code == 404, url
     assert not ImportRun.objects.filter(source=Source.REVERT).exists()
+
+
+def test_history_says_when_the_automatic_import_last_found_nothing_new(alice_client, acme, globex):
+    now = timezone.now()
+    source = RemoteSource.objects.create(organization=acme, enabled=True)
+    source.checks.create(checked_at=now - dt.timedelta(hours=2), http_status=304, message="Old check.")
+    source.checks.create(checked_at=now - dt.timedelta(hours=1), http_status=304, message="Not modified.")
+    other = RemoteSource.objects.create(organization=globex, enabled=True)
+    other.checks.create(checked_at=now, http_status=200, message="Globex check.")
+
+    html = alice_client.get(reverse("importer:history")).content.decode()
+
+    assert 'id="last-check"' in html and "(Not modified.)" in html
+    assert "Old check." not in html and "Globex" not in html
+
+    make_run(acme, source=Source.REMOTE, created_at=now)  # A later automatic run speaks for itself.
+    html = alice_client.get(reverse("importer:history")).content.decode()
+    assert 'id="last-check"' not in html
