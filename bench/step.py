@@ -148,18 +148,8 @@ def preview(path: Path) -> dict:
         name=path.name,
         source=ImportRun.Source.CLI,
     )
-    # As the worker's task runs it: the reporter's thread repeats the figure in long calls.
-    with _TimedReporter(run.pk) as reporter:
-        runs.preview_run(run.pk, report=reporter)
-    ended = time.perf_counter()
-    run.refresh_from_db()
-    return {
-        "status": run.status,
-        "rows": run.row_count,
-        "counts": run.counts,
-        "message": run.message,
-        **reporter.figures(started, ended),
-    }
+    figures = _timed_task(run, started, runs.preview_run)
+    return {"counts": run.counts, **figures}
 
 
 def apply(_path) -> dict:
@@ -169,8 +159,16 @@ def apply(_path) -> dict:
     run = ImportRun.objects.filter(organization__slug=ORG_SLUG).latest("id")
     started = time.perf_counter()
     runs.request_apply(run, user=None, confirm_safeguard=True)
+    return _timed_task(run, started, runs.apply_run)
+
+
+def _timed_task(run, started: float, task) -> dict:
+    """Run `task(run id)` as the worker's Celery task does, and return the step's figures.
+
+    As in the worker, the reporter's thread repeats the latest figure during long calls.
+    """
     with _TimedReporter(run.pk) as reporter:
-        runs.apply_run(run.pk, report=reporter)
+        task(run.pk, report=reporter)
     ended = time.perf_counter()
     run.refresh_from_db()
     return {
@@ -187,6 +185,7 @@ def apply(_path) -> dict:
 def _user_resource(organization_id: int):
     from import_export import fields, resources, widgets
 
+    from importer.types import PROFILE_FIELDS
     from users.models import User
 
     class UserResource(resources.ModelResource):
@@ -209,17 +208,7 @@ def _user_resource(organization_id: int):
         class Meta:
             model = User
             import_id_fields = ("email",)
-            fields = (
-                "email",
-                "first_name",
-                "last_name",
-                "title",
-                "department",
-                "location",
-                "employee_id",
-                "hire_date",
-                "manager",
-            )
+            fields = (*PROFILE_FIELDS, "manager")
             skip_unchanged = True
             report_skipped = False
 
@@ -285,6 +274,7 @@ def floor_write(path: Path) -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from importer.types import PROFILE_FIELDS
     from users.models import Organization, User
 
     organization_id = Organization.objects.get(slug=ORG_SLUG).pk
@@ -293,46 +283,29 @@ def floor_write(path: Path) -> dict:
     started = time.perf_counter()
     ids = {row[0]: index for index, row in enumerate(rows, start=1)}
     now = timezone.now()
+    # The file's columns are the import format's: PROFILE_FIELDS, then the manager's email.
+    hire_date = PROFILE_FIELDS.index("hire_date")
     columns = (
         "id",
+        *PROFILE_FIELDS,
+        "manager_id",
+        "organization_id",
         "password",
         "is_superuser",
-        "email",
-        "organization_id",
-        "first_name",
-        "last_name",
-        "title",
-        "department",
-        "location",
-        "employee_id",
-        "hire_date",
-        "manager_id",
         "is_active",
         "is_org_admin",
         "is_staff",
         "is_sync_protected",
         "date_joined",
     )
+    constants = (organization_id, "!", False, True, False, False, False, now)
     values = [
         (
             ids[row[0]],
-            "!",
-            False,
-            row[0],
-            organization_id,
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            dt.date.fromisoformat(row[7]) if row[7] else None,
-            ids.get(row[8]),
-            True,
-            False,
-            False,
-            False,
-            now,
+            *row[:hire_date],
+            dt.date.fromisoformat(row[hire_date]) if row[hire_date] else None,
+            ids.get(row[hire_date + 1]),
+            *constants,
         )
         for row in rows
     ]

@@ -463,16 +463,10 @@ def configure_source(
 
 
 def _setting_text(name: str, value) -> str:
-    """Return a remote setting as the change log shows it: the choice's label, the hour."""
-    if name == "auth":
-        return RemoteSource.Auth(value).label
-    if name == "file_format":
-        return RemoteSource.Format(value).label
-    if name == "cadence":
-        return RemoteSource.Cadence(value).label
+    """Return a remote setting as the change log shows it: a choice's label, the hour."""
     if name == "daily_hour":
         return f"{value:02d}:00"
-    return value
+    return dict(RemoteSource._meta.get_field(name).flatchoices).get(value, value)
 
 
 # --- shared -------------------------------------------------------------------------------------
