@@ -98,7 +98,7 @@ def _insert_users(run) -> int:
         created = cursor.rowcount
         if connection.vendor == "postgresql" and created >= bulk.ANALYZE_AFTER_ROWS:
             # Fresh planner statistics for the pages opened right after a large import.
-            cursor.execute(f"ANALYZE {quote(User._meta.db_table)}")
+            bulk.refresh_statistics(cursor, User._meta.db_table)
     return created
 
 

