@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from .types import (
@@ -82,10 +82,29 @@ def compute_changeset(
     reason, so that the preview can say which option caused it. `progress(records done)` is
     called every PROGRESS_EVERY records.
     """
-    return _Diff(records, snapshot, policy).run(progress)
+    diff = Diff(records, snapshot, policy)
+    changes: list[Change] = []
+    skipped: list[Change] = []
+    for change in diff.changes(progress):
+        (skipped if change.skipped_reason else changes).append(change)
+    return ChangeSet(
+        changes=tuple(changes),
+        issues=tuple(diff.issues),
+        unchanged=diff.unchanged,
+        skipped=tuple(skipped),
+    )
 
 
-class _Diff:
+class Diff:
+    """The diff of `records` against `snapshot`, whose changes come one at a time.
+
+    The records are matched to users at once (their issues are in `issues` from then on), so
+    that the people the import creates, and the address of everyone a change may name, are
+    known before the first change: a preview stores the changes as they come, while the
+    database works on the ones before. `issues` is complete, and `unchanged` counted, once
+    `changes()` has been gone through.
+    """
+
     def __init__(self, records: list[Record], snapshot: Snapshot, policy: Policy):
         self.records = records
         self.snapshot = snapshot
@@ -94,42 +113,57 @@ class _Diff:
         self.by_email = {user.email: user for user in snapshot.users}
         self.by_employee_id = {u.employee_id: u for u in snapshot.users if u.employee_id}
         self.issues: list[RowIssue] = []
+        self.unchanged = 0
         self.matches: dict[int, SnapshotUser] = {}  # record row -> user
         self.matched_rows: dict[int, int] = {}  # user id -> record row
         # Each person's email after the import: the file may name a manager by an address the
         # import does not store (email left out of update_fields, or a protected user).
         self.final_email: dict[Key, str] = {}
         self.iso_dates: dict[dt.date, str] = {}  # a file's hire dates repeat
+        self.kept_records = [record for record in records if self._match(record)]
+        self.staying = self._staying_emails(self.kept_records)
 
-    def run(self, progress: Callable[[int], None] | None = None) -> ChangeSet:
-        kept_records = [record for record in self.records if self._match(record)]
-        staying = self._staying_emails(kept_records)
-        changes: list[Change] = []
-        skipped: list[Change] = []
-        unchanged = 0
+    def created_rows(self) -> list[int]:
+        """Return the rows of the people the import creates (not skipped), in file order."""
+        if not self.policy.create_users:
+            return []
         matches = self.matches
-        for done, record in enumerate(kept_records):
+        return [record.row for record in self.kept_records if record.row not in matches]
+
+    def people_by_email(self) -> dict[str, Key]:
+        """Return every address a change may name (its own, or a manager's), with its person.
+
+        Users keep their current address here, and also get the one their row gives them;
+        a person the import creates is minus their row.
+        """
+        people: dict[str, Key] = {user.email: user.id for user in self.snapshot.users}
+        matches = self.matches
+        create = self.policy.create_users
+        for record in self.kept_records:
+            user = matches.get(record.row)
+            if user is not None:
+                people[record.email] = user.id
+            elif create:
+                people[record.email] = -record.row
+        return people
+
+    def changes(self, progress: Callable[[int], None] | None = None) -> Iterator[Change]:
+        """Yield every change, made or skipped: in file order, then deactivations by email."""
+        staying = self.staying
+        matches = self.matches
+        for done, record in enumerate(self.kept_records):
             if progress is not None and not done % PROGRESS_EVERY:
                 progress(done)
             user = matches.get(record.row)
             if user is None:  # A new person: the whole of a new file, so kept lean.
-                change = self._creation(record, staying)
-                (skipped if change.skipped_reason else changes).append(change)
+                yield self._creation(record, staying)
                 continue
             found = self._changes_for(record, user, staying)
             if not found:
-                unchanged += 1
-            for change in found:
-                (skipped if change.skipped_reason else changes).append(change)
-        for change in self._deactivations():
-            (skipped if change.skipped_reason else changes).append(change)
-        self._check_manager_cycles(kept_records, staying)
-        return ChangeSet(
-            changes=tuple(changes),
-            issues=tuple(self.issues),
-            unchanged=unchanged,
-            skipped=tuple(skipped),
-        )
+                self.unchanged += 1
+            yield from found
+        yield from self._deactivations()
+        self._check_manager_cycles(self.kept_records, staying)
 
     # Matching ----------------------------------------------------------------------------------
 

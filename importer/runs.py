@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from users.models import Organization, User
 from . import bulk, notify, progress, revert
 from .apply import apply_changes
 from .columns import map_columns
-from .diff import compute_changeset
+from .diff import Diff
 from .models import ImportChange, ImportConfig, ImportRun
 from .parse import read_table
 from .safeguards import Limits, safeguard_message
@@ -127,12 +128,14 @@ def preview_run(run_id: int, *, report=progress.ignore) -> None:
 
 @contextmanager
 def _cyclic_gc_paused():
-    """Pause Python's cycle collector for a preview, and collect once at the end.
+    """Pause Python's cycle collector for a preview.
 
     A preview builds a few hundred thousand small objects (rows, records, changes) that form
     no reference cycles and are freed by reference counting. While they pile up, the collector
     keeps re-scanning them all: a fifth of a 100,000-row preview's time, for nothing. The one
-    source of cycles, the .xlsx reader, gets a single collection right after reading.
+    source of cycles, the .xlsx reader, gets a single collection right after reading. At the
+    end the collector simply resumes: a full collection then would walk every object of the
+    worker (Django's included) for the few cycles left, 50 ms each time.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -141,22 +144,17 @@ def _cyclic_gc_paused():
     finally:
         if enabled:
             gc.enable()
-            gc.collect()
 
 
 def _compute_preview(run: ImportRun, report) -> None:
     today = timezone.localdate()
     options = options_for(run.organization, run.created_by)
-    policy = options.policy
     report("reading", 0, run.input_size)
     with run.input_file.open("rb") as handle:
         data = handle.read()
-    changes = []
-    skipped = []
-    unchanged = 0
     row_count = 0
-    safeguard = None
-    users: tuple = ()
+    diff = None
+    digest = ""
     try:
         table = read_table(
             data,
@@ -181,54 +179,45 @@ def _compute_preview(run: ImportRun, report) -> None:
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
-        report("comparing", 0, row_count)
-        changeset = compute_changeset(
-            records, snapshot, policy, progress=lambda done: report("comparing", done, row_count)
-        )
-        del records  # The changes hold what is stored: their memory goes to saving them.
-        report("comparing", row_count, row_count)
-        issues = [*issues, *changeset.issues]
+        diff = Diff(records, snapshot, options.policy)
+        del records
         digest = users_digest(snapshot)
-        users = snapshot.users
-        if not any(issue.is_error for issue in issues):
-            changes, unchanged = changeset.changes, changeset.unchanged
-            skipped = changeset.skipped
-            safeguard = safeguard_message(
-                deactivations=len(changeset.of(Action.DEACTIVATE)),
-                active_users=sum(1 for user in snapshot.users if user.is_active),
-                row_count=row_count,
-                last_row_count=_last_applied_row_count(run),
-                limits=options.limits,
-            )
-        # Otherwise no change is shown: the rows with errors would count as missing people,
-        # and the preview would list them as deactivated.
     except FileError as error:
         issues = [RowIssue(code=error.code, message=error.message, row=None)]
-        digest = ""
-    issues.sort(key=lambda issue: (issue.row is not None, issue.row or 0, issue.column))
-    report("saving", 0, len(changes))
+    counts = {action: 0 for action in ImportChange.Action.values}
     with transaction.atomic():
         locked = ImportRun.objects.select_for_update().get(pk=run.pk)
         if locked.status != Status.PREVIEWING:
             return  # Another delivery of this task finished first.
         locked.changes.all().delete()
-        saving = len(changes) + len(skipped)
-        bulk.insert_changes(
-            locked.pk,
-            (*changes, *skipped),
-            ids_after(changes, users),
-            lambda done: report("saving", done, saving),
-        )
+        safeguard = None
+        if diff is not None:
+            report("comparing", 0, row_count)
+            stored = _store_changes(
+                locked.pk,
+                diff,
+                blocked=any(issue.is_error for issue in issues),
+                counts=counts,
+                progress=lambda done: report("comparing", done, row_count),
+            )
+            issues = [*issues, *diff.issues]
+            if stored:
+                locked.unchanged_count = diff.unchanged
+                safeguard = safeguard_message(
+                    deactivations=counts["deactivate"],
+                    active_users=sum(1 for user in diff.snapshot.users if user.is_active),
+                    row_count=row_count,
+                    last_row_count=_last_applied_row_count(run),
+                    limits=options.limits,
+                )
+        report("saving", 0, 0)
+        issues.sort(key=lambda issue: (issue.row is not None, issue.row or 0, issue.column))
         errors = [issue for issue in issues if issue.is_error]
-        counts = {action: 0 for action in ImportChange.Action.values}
-        for change in changes:
-            counts[str(change.action)] += 1
         locked.row_count = row_count
         locked.new_count = counts["create"]
         locked.changed_count = counts["update"]
         locked.deactivated_count = counts["deactivate"]
         locked.reactivated_count = counts["reactivate"]
-        locked.unchanged_count = unchanged
         locked.error_count = len(errors)
         locked.warning_count = len(issues) - len(errors)
         locked.issues = [issue.as_dict() for issue in issues]
@@ -243,6 +232,46 @@ def _compute_preview(run: ImportRun, report) -> None:
         )
         locked.previewed_at = timezone.now()
         locked.save()
+
+
+class _ErrorsFound(Exception):
+    """The diff found errors while its changes were being stored: they are taken back."""
+
+
+def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, progress) -> bool:
+    """Store the diff's changes as the diff makes them; return whether they were kept.
+
+    The database writes each batch while the diff works out the next (on PostgreSQL, in its
+    own process). Any error, found before (`blocked`) or by the diff itself, blocks the
+    import: then no change is kept, because the rows with errors would count as missing
+    people and the preview would list them as deactivated. The diff still goes to its end
+    for the errors it finds. `counts` gets the number of changes made, by action.
+    """
+    if blocked:
+        deque(diff.changes(progress), maxlen=0)
+        return False
+
+    def counted(changes: Iterable[Change]) -> Iterable[Change]:
+        for change in changes:
+            if not change.skipped_reason:
+                counts[change.action] += 1
+            yield change
+
+    try:
+        with transaction.atomic():  # A savepoint: errors take back only these rows.
+            rows = diff.created_rows()
+            reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows))))
+            ids = {
+                email: key if key > 0 else reserved[-key]
+                for email, key in diff.people_by_email().items()
+            }
+            bulk.insert_changes(run_id, counted(diff.changes(progress)), ids)
+            if any(issue.is_error for issue in diff.issues):
+                raise _ErrorsFound
+    except _ErrorsFound:
+        counts.update(dict.fromkeys(counts, 0))
+        return False
+    return True
 
 
 def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:

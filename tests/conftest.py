@@ -119,3 +119,17 @@ def wait_for_run(run, *, timeout: float = 60):
         if time.monotonic() > deadline:
             raise AssertionError(f"Run {run.pk} is still {run.status} after {timeout} s")
         time.sleep(0.1)
+
+
+def preview_text(organization, admin, text: str):
+    """Return a run of the CSV `text`, previewed in this process as the worker previews it."""
+    from importer import runs
+    from importer.models import ImportRun
+
+    run = runs.create_run(
+        organization=organization, data=text.encode(), name="people.csv",
+        source=ImportRun.Source.UPLOAD, created_by=admin,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    return run

@@ -2,6 +2,7 @@
 
 from importer import runs
 from importer.models import ImportChange, ImportRun
+from tests.conftest import preview_text
 from tests.factories import UserFactory
 from users.models import User
 
@@ -15,12 +16,7 @@ CSV = (
 
 
 def previewed(organization, admin) -> ImportRun:
-    run = runs.create_run(
-        organization=organization, data=CSV.encode(), name="people.csv",
-        source=ImportRun.Source.UPLOAD, created_by=admin,
-    )
-    runs.preview_run(run.pk)
-    run.refresh_from_db()
+    run = preview_text(organization, admin, CSV)
     assert run.status == ImportRun.Status.READY, run.issues
     return run
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from importer import revert, runs
 from importer.models import ImportRun
 from importer.snapshot import load_snapshot
+from tests.conftest import preview_text
 from tests.factories import UserFactory
 from users.models import User
 
@@ -26,12 +27,7 @@ CSV = (
 
 def import_text(organization, admin, text: str) -> ImportRun:
     """Preview and apply a CSV in this process, with the same functions the worker runs."""
-    run = runs.create_run(
-        organization=organization, data=text.encode(), name="people.csv",
-        source=ImportRun.Source.UPLOAD, created_by=admin,
-    )
-    runs.preview_run(run.pk)
-    run.refresh_from_db()
+    run = preview_text(organization, admin, text)
     assert run.status == ImportRun.Status.READY, run.issues
     return apply(run, admin)
 
