@@ -400,7 +400,18 @@ def map_columns(
                 else:
                     lined_up.append(row)
             block = lined_up
-        for row, values in zip(block, reader.read(block, issues_of)):
+        read = reader.read(block, issues_of)
+        if not issues_of and _is_clean(reader.columns, first_row_of_email, first_row_of_id):
+            # The usual block: no issue in any cell, no one their own manager, no email or
+            # employee ID seen before. What the loop below does row by row, done per column.
+            numbers = [row.number for row in block]
+            first_row_of_email.update(zip(reader.columns["email"], numbers))
+            if "employee_id" in reader.columns:
+                ids = zip(reader.columns["employee_id"], numbers)
+                first_row_of_id.update((value.casefold(), n) for value, n in ids if value)
+            records.extend(map(Record, numbers, read))
+            continue
+        for row, values in zip(block, read):
             number = row.number
             row_issues = issues_of.get(number)
             email = values["email"]
@@ -455,6 +466,23 @@ def map_columns(
         for number in sorted(issues_of):
             issues.extend(issues_of[number])
     return records, issues
+
+
+def _is_clean(
+    columns: Mapping[str, list], first_row_of_email: Mapping, first_row_of_id: Mapping
+) -> bool:
+    """Return whether a block without cell issues passes the checks across rows at once."""
+    emails = columns["email"]
+    managers = columns.get("manager_email")
+    if managers is not None and any(map(str.__eq__, managers, emails)):
+        return False
+    if len(set(emails)) != len(emails) or not first_row_of_email.keys().isdisjoint(emails):
+        return False
+    if "employee_id" in columns:
+        ids = [value.casefold() for value in columns["employee_id"] if value]
+        if len(set(ids)) != len(ids) or not first_row_of_id.keys().isdisjoint(ids):
+            return False
+    return True
 
 
 def _issue(code: str, row: int, column: str, value: str, message: str) -> RowIssue:
@@ -560,6 +588,7 @@ class _ColumnReader:
         self.emails_checked: dict[str, bool] = {}
         self.dates_read: dict[Cell, tuple[dt.date | None, str]] = {}
         self.shared: dict[str, str] = {}
+        self.columns: dict[str, list] = {}  # the last block's values, by field
 
     def read(
         self, rows: list[Row], issues_of: dict[int, list[RowIssue]]
@@ -578,6 +607,7 @@ class _ColumnReader:
             else:
                 columns.append(self._texts(field, cells, numbers, header, issues_of))
         names = self.names
+        self.columns = dict(zip(names, columns))
         return [dict(zip(names, values)) for values in zip(*columns)]
 
     def _texts(

@@ -625,7 +625,7 @@ def _read_csv_rows(
             raise _too_many_rows(max_rows)
         if not len(rows) % PROGRESS_EVERY:
             progress(len(rows))
-        rows.append(Row(number, tuple([share(cell, cell) for cell in cells])))
+        rows.append(Row(number, tuple(map(share, cells, cells))))
     if not rows:
         raise FileError("empty_file", HEADER_ONLY_MESSAGE)
     return Table(header_row=header_row, headers=tuple(header), rows=tuple(rows), format="csv")

@@ -526,3 +526,25 @@ def test_it_returns_records_only_for_rows_without_errors_but_keeps_warnings_apar
         ("unknown_column", False),
         ("invalid_email", True),
     ]
+
+
+def test_it_finds_repeats_and_own_managers_across_blocks_of_rows():
+    # Clean blocks of rows are checked a column at a time; a repeat of a row in an earlier
+    # block, or anything unusual, sends the block through the row-by-row checks.
+    rows = [[f"p{n}@example.com", f"E{n}", "boss@example.com"] for n in range(2, 3_502)]
+    rows[1_500 - 2][0] = "p10@example.com"  # The email of row 10, in the second block.
+    rows[2_200 - 2][1] = "e20"  # The employee ID of row 20 in another case, in the third block.
+    rows[3_400 - 2][2] = "p3400@example.com"  # Their own manager, in the fourth block.
+
+    records, issues = map_columns(table(["Email", "Employee ID", "Manager email"], *rows))
+
+    assert [(issue.code, issue.row, issue.value) for issue in issues] == [
+        ("duplicate_email", 1_500, "p10@example.com"),
+        ("duplicate_employee_id", 2_200, "e20"),
+        ("self_manager", 3_400, "p3400@example.com"),
+    ]
+    assert "row 10" in issues[0].message and "row 20" in issues[1].message
+    assert [record.row for record in records] == [n for n in range(2, 3_502) if n not in (1_500, 2_200, 3_400)]
+    assert records[8].values == {
+        "email": "p10@example.com", "employee_id": "E10", "manager_email": "boss@example.com"
+    }
