@@ -213,6 +213,7 @@ def _environment(database_url: str, name: str = "") -> dict:
 
 def _step(database_url: str, name: str, step: str, path: Path | None = None) -> dict:
     command = [PYTHON, "bench/step.py", step, str(path or "")]
+    _settle(database_url)
     done = subprocess.run(
         command,
         cwd=ROOT,
@@ -229,6 +230,21 @@ def _step(database_url: str, name: str, step: str, path: Path | None = None) -> 
         f"{figures['peak_rss_mb']:.0f} MB"
     )
     return figures
+
+
+def _settle(database_url: str) -> None:
+    """Start each step on a settled PostgreSQL: no earlier step's dirty pages left to write.
+
+    Creating a database from the template, and every earlier step, leave WAL behind; without a
+    checkpoint here, whichever step happened to run into the next one paid for it, and the same
+    step varied by a third from one run of the benchmark to the next.
+    """
+    if not database_url.startswith("postgres"):
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
 
 
 # --- series -------------------------------------------------------------------------------------
