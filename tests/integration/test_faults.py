@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from config.celery import app
 from importer import progress, runs
-from importer.models import ImportChange, ImportRun
-from importer.tasks import apply_run_task, enqueue, preview_run_task, recover_stuck_runs_task
+from importer.models import ImportRun
+from importer.tasks import apply_run_task, enqueue, recover_stuck_runs_task
 from tests.conftest import wait_for_run
 from tests.factories import OrganizationFactory, UserFactory
 from users.models import User
