@@ -9,6 +9,7 @@ stream through generators, so its memory does not either.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 
@@ -197,13 +198,14 @@ def insert_changes(
     progress=None,
     *,
     every: int = 1000,
-) -> None:
+) -> Counter:
     """Store a run's changes (importer.types.Change) as its ImportChange rows.
 
     `ids_by_email` gives the user id of everyone the changes name, by their email once the run
     is applied (new people by their reserved ids): a creation stores its new user's id, and a
     change that sets a manager stores the manager's id. Skipped changes are never made, so they
-    name no new user or manager. `progress(done)` is offered every `every` rows.
+    name no new user or manager. `progress(done)` is offered every `every` rows. Return how
+    many changes of each action are made (skipped ones left out).
     """
     from .models import ImportChange
 
@@ -217,6 +219,7 @@ def insert_changes(
                 progress(done)
             user_id, manager_id = change.user_id, None
             if not change.skipped_reason:
+                made[change.action] += 1
                 if user_id is None:
                     user_id = ids_by_email[change.email]
                 manager = change.fields.get("manager_email")
@@ -234,4 +237,6 @@ def insert_changes(
                 manager_id,
             )
 
+    made: Counter = Counter()
     insert_rows(ImportChange._meta.db_table, columns, rows())
+    return made

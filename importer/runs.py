@@ -185,6 +185,7 @@ def _compute_preview(run: ImportRun, report) -> None:
     except FileError as error:
         issues = [RowIssue(code=error.code, message=error.message, row=None)]
     counts = {action: 0 for action in ImportChange.Action.values}
+    unchanged = 0
     with transaction.atomic():
         locked = ImportRun.objects.select_for_update().get(pk=run.pk)
         if locked.status != Status.PREVIEWING:
@@ -202,7 +203,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             )
             issues = [*issues, *diff.issues]
             if stored:
-                locked.unchanged_count = diff.unchanged
+                unchanged = diff.unchanged
                 safeguard = safeguard_message(
                     deactivations=counts["deactivate"],
                     active_users=sum(1 for user in diff.snapshot.users if user.is_active),
@@ -218,6 +219,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         locked.changed_count = counts["update"]
         locked.deactivated_count = counts["deactivate"]
         locked.reactivated_count = counts["reactivate"]
+        locked.unchanged_count = unchanged
         locked.error_count = len(errors)
         locked.warning_count = len(issues) - len(errors)
         locked.issues = [issue.as_dict() for issue in issues]
@@ -250,13 +252,6 @@ def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, prog
     if blocked:
         deque(diff.changes(progress), maxlen=0)
         return False
-
-    def counted(changes: Iterable[Change]) -> Iterable[Change]:
-        for change in changes:
-            if not change.skipped_reason:
-                counts[change.action] += 1
-            yield change
-
     try:
         with transaction.atomic():  # A savepoint: errors take back only these rows.
             rows = diff.created_rows()
@@ -265,18 +260,19 @@ def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, prog
                 email: key if key > 0 else reserved[-key]
                 for email, key in diff.people_by_email().items()
             }
-            bulk.insert_changes(run_id, counted(diff.changes(progress)), ids)
+            made = bulk.insert_changes(run_id, diff.changes(progress), ids)
             if any(issue.is_error for issue in diff.issues):
                 raise _ErrorsFound
     except _ErrorsFound:
-        counts.update(dict.fromkeys(counts, 0))
         return False
+    counts.update(made)
     return True
 
 
 def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:
     """Return the user id of everyone `changes` may name, by their email once they are made.
 
+    For changes planned all at once (a revert's; a preview's come from Diff.people_by_email).
     The people the changes create get ids reserved now (inside the caller's transaction), so
     that the stored changes name them, and their reports name them as managers, before they
     exist: apply then has nothing to look up. A manager may be named by an address an update
