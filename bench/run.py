@@ -1,7 +1,8 @@
 """Benchmark Rostersync's import against django-import-export and the floor; print the table.
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--engines sqlite,postgresql]
-                                  [--formats csv,xlsx] [--skip-baseline] [--markdown FILE]
+                                  [--formats csv,xlsx] [--skip-baseline] [--runs 3]
+                                  [--markdown FILE]
 
 Every step runs in a fresh process (bench/step.py) on a fresh database made from a migrated
 template: SQLite files under var/bench/, PostgreSQL databases named bench_rostersync_* on
@@ -10,6 +11,10 @@ preview of a new file into an empty organization, its apply, preview of the next
 django-import-export runs on the same CSV files against its own fresh database: a dry run, then
 the import, for each file. The floor is reading the file alone (csv module, openpyxl read-only)
 plus writing the same rows alone (SQLite executemany in one transaction, PostgreSQL COPY).
+
+Rostersync's series and the floor run --runs times (3), each on its fresh database, and each
+step shows the run of median time: one run's figures moved by up to a fifth with whatever else
+the machine did. django-import-export runs once (its steps take minutes).
 
 Times are the step's own wall seconds (Django's start-up and imports are left out: a worker
 has them loaded before its first task); peak RSS is the step process's high-water mark
@@ -66,11 +71,16 @@ def main() -> None:
         for size in sizes:
             if "ours" in parts:
                 for fmt in formats:
-                    results += _series_ours(database, size, fmt, pages=size == max(sizes))
+                    results += _median(
+                        [
+                            _series_ours(database, size, fmt, pages=not run and size == max(sizes))
+                            for run in range(args.runs)
+                        ]
+                    )
             if "baseline" in parts:
                 results += _series_baseline(database, size)
             if "floor" in parts:
-                results += _floor(database, size, formats)
+                results += _median([_floor(database, size, formats) for _run in range(args.runs)])
         database.drop_all()
     if args.merge:
         ran = {_part(result) for result in results}
@@ -105,9 +115,26 @@ def _arguments() -> argparse.Namespace:
         "--merge",
         help="A results.json of an earlier run whose figures fill in the parts not run now.",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="Run Rostersync's series and the floor this many times; each step shows its median.",
+    )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
+
+
+def _median(runs: list[list[dict]]) -> list[dict]:
+    """Return, for each step of repeated runs, the figures of its run of median time."""
+    chosen = []
+    for repeats in zip(*runs):
+        ranked = sorted(repeats, key=lambda figures: figures["seconds"])
+        chosen.append({**ranked[len(ranked) // 2], "runs": [r["seconds"] for r in repeats]})
+    # The pages step runs in the first run only: the others' lists are one step shorter.
+    chosen += runs[0][len(chosen) :]
+    return chosen
 
 
 def _part(result: dict) -> str:
