@@ -137,14 +137,8 @@ class Diff:
         a person the import creates is minus their row.
         """
         people: dict[str, Key] = {user.email: user.id for user in self.snapshot.users}
-        matches = self.matches
-        create = self.policy.create_users
-        for record in self.kept_records:
-            user = matches.get(record.row)
-            if user is not None:
-                people[record.email] = user.id
-            elif create:
-                people[record.email] = -record.row
+        # `staying` holds every row's address with its person (new people when created).
+        people.update(self.staying)
         return people
 
     def changes(self, progress: Callable[[int], None] | None = None) -> Iterator[Change]:
