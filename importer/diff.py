@@ -102,7 +102,7 @@ class Diff:
     that the people the import creates, and the address of everyone a change may name, are
     known before the first change: a preview stores the changes as they come, while the
     database works on the ones before. `issues` is complete, and `unchanged` counted, once
-    `changes()` has been gone through.
+    `changes()` has been gone through, once.
     """
 
     def __init__(self, records: list[Record], snapshot: Snapshot, policy: Policy):
