@@ -401,16 +401,21 @@ def map_columns(
                     lined_up.append(row)
             block = lined_up
         read = reader.read(block, issues_of)
-        if not issues_of and _is_clean(reader.columns, first_row_of_email, first_row_of_id):
-            # The usual block: no issue in any cell, no one their own manager, no email or
-            # employee ID seen before. What the loop below does row by row, done per column.
+        if not issues_of:
             numbers = [row.number for row in block]
-            first_row_of_email.update(zip(reader.columns["email"], numbers))
-            if "employee_id" in reader.columns:
-                ids = zip(reader.columns["employee_id"], numbers)
-                first_row_of_id.update((value.casefold(), n) for value, n in ids if value)
-            records.extend(map(Record, numbers, read))
-            continue
+            columns = reader.columns
+            ids = [
+                (value.casefold(), number)
+                for value, number in zip(columns.get("employee_id", ()), numbers)
+                if value
+            ]
+            if _is_clean(columns, ids, first_row_of_email, first_row_of_id):
+                # The usual block: no issue in any cell, no one their own manager, no email or
+                # employee ID seen before. What the loop below does row by row, done per column.
+                first_row_of_email.update(zip(columns["email"], numbers))
+                first_row_of_id.update(ids)
+                records.extend(map(Record, numbers, read))
+                continue
         for row, values in zip(block, read):
             number = row.number
             row_issues = issues_of.get(number)
@@ -469,20 +474,23 @@ def map_columns(
 
 
 def _is_clean(
-    columns: Mapping[str, list], first_row_of_email: Mapping, first_row_of_id: Mapping
+    columns: Mapping[str, list],
+    ids: list[tuple[str, int]],
+    first_row_of_email: Mapping,
+    first_row_of_id: Mapping,
 ) -> bool:
-    """Return whether a block without cell issues passes the checks across rows at once."""
+    """Return whether a block without cell issues passes the checks across rows at once.
+
+    `ids` holds the block's employee IDs, casefolded, with their rows.
+    """
     emails = columns["email"]
     managers = columns.get("manager_email")
     if managers is not None and any(map(str.__eq__, managers, emails)):
         return False
     if len(set(emails)) != len(emails) or not first_row_of_email.keys().isdisjoint(emails):
         return False
-    if "employee_id" in columns:
-        ids = [value.casefold() for value in columns["employee_id"] if value]
-        if len(set(ids)) != len(ids) or not first_row_of_id.keys().isdisjoint(ids):
-            return False
-    return True
+    folded = [key for key, _row in ids]
+    return len(set(folded)) == len(folded) and first_row_of_id.keys().isdisjoint(folded)
 
 
 def _issue(code: str, row: int, column: str, value: str, message: str) -> RowIssue:

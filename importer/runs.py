@@ -31,7 +31,7 @@ from .models import ImportChange, ImportConfig, ImportRun
 from .parse import read_table
 from .safeguards import Limits, safeguard_message
 from .snapshot import load_snapshot, users_digest
-from .types import Action, Change, FileError, Policy, RowIssue, SnapshotUser
+from .types import Change, FileError, Policy, RowIssue, SnapshotUser
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -270,22 +270,14 @@ def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, prog
 
 
 def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:
-    """Return the user id of everyone `changes` may name, by their email once they are made.
+    """Return the user id of everyone a revert's `changes` may name, by their email then.
 
-    For changes planned all at once (a revert's; a preview's come from Diff.people_by_email).
-    The people the changes create get ids reserved now (inside the caller's transaction), so
-    that the stored changes name them, and their reports name them as managers, before they
-    exist: apply then has nothing to look up. A manager may be named by an address an update
-    gives them, or by the one they keep.
+    A manager may be named by an address the revert gives back to them, or by the one they
+    keep. A revert creates no one (it deactivates whom the import created); a preview's ids
+    come from Diff.people_by_email.
     """
     ids = {user.email: user.id for user in users}
-    created = []
-    for change in changes:
-        if change.action == Action.CREATE:
-            created.append(change.email)
-        else:
-            ids[change.email] = change.user_id
-    ids.update(zip(created, bulk.reserve_ids(User, len(created))))
+    ids.update((change.email, change.user_id) for change in changes)
     return ids
 
 
