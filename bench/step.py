@@ -34,7 +34,7 @@ def main(step: str, path: str) -> None:
     from django.db import connection
 
     # A worker has the pipeline imported before its first task: so has the step before its clock.
-    import importer.runs  # noqa: F401
+    import importer.runs
     import importer.tasks  # noqa: F401
 
     queries = [0]
@@ -185,7 +185,7 @@ def _timed_task(run, started: float, task) -> dict:
 def _user_resource(organization_id: int):
     from import_export import fields, resources, widgets
 
-    from importer.types import PROFILE_FIELDS
+    from importer.pipeline.types import PROFILE_FIELDS
     from users.models import User
 
     class UserResource(resources.ModelResource):
@@ -274,7 +274,7 @@ def floor_write(path: Path) -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from importer.types import PROFILE_FIELDS
+    from importer.pipeline.types import PROFILE_FIELDS
     from users.models import Organization, User
 
     organization_id = Organization.objects.get(slug=ORG_SLUG).pk

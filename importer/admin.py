@@ -2,7 +2,7 @@ from urllib.parse import urlsplit
 
 from django.contrib import admin
 
-from .models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
+from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 
 
 @admin.register(ImportRun)

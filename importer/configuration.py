@@ -9,11 +9,10 @@ import datetime as dt
 
 from django.db import transaction
 
+from importer.models import ImportConfig, ImportConfigChange
+from importer.pipeline.diff import OPTION_LABELS
+from importer.pipeline.types import FIELD_LABELS
 from users.models import Organization, User
-
-from .diff import OPTION_LABELS
-from .models import ImportConfig, ImportConfigChange
-from .types import FIELD_LABELS
 
 # The options the Configuration form edits, in the order the change log lists them.
 OPTIONS: tuple[str, ...] = (

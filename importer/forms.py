@@ -5,11 +5,10 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from importer import remote
-from importer.columns import normalise_header
-from importer.types import PROFILE_FIELDS
 from importer.models import ImportRun, RemoteSource
-from importer.types import FIELD_LABELS, FIELDS
+from importer.pipeline.columns import normalise_header
+from importer.pipeline.types import FIELD_LABELS, FIELDS, PROFILE_FIELDS
+from importer.remote import http as remote
 
 
 class PreviewForm(forms.Form):
@@ -74,7 +73,9 @@ class PreviewForm(forms.Form):
 
 def _display_name(name: str) -> str:
     # The browser's file name is shown, never used as a path.
-    return "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())[:200]
+    return "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())[
+        :200
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,8 +313,17 @@ class PersonSearchForm(forms.Form):
 HEADER_NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 # Headers that carry the request itself: a credential never replaces one of them.
 RESERVED_HEADERS = {
-    "host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "cookie",
-    "if-none-match", "if-modified-since", "accept-encoding", "proxy-authorization",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+    "if-none-match",
+    "if-modified-since",
+    "accept-encoding",
+    "proxy-authorization",
 }
 
 
@@ -379,9 +389,9 @@ class RemoteSourceForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["daily_hour"].help_text = f"In the {settings.TIME_ZONE} time zone."
         if stored.secret_encrypted:
-            self.fields["secret"].help_text = (
-                "A secret is set. Leave this blank to keep it; it is never shown again."
-            )
+            self.fields[
+                "secret"
+            ].help_text = "A secret is set. Leave this blank to keep it; it is never shown again."
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
@@ -433,7 +443,10 @@ class RemoteSourceForm(forms.Form):
                 )
             else:
                 self.add_error("secret", "Enter the password, token or header value.")
-        if cleaned.get("cadence") == RemoteSource.Cadence.DAILY and cleaned.get("daily_hour") is None:
+        if (
+            cleaned.get("cadence") == RemoteSource.Cadence.DAILY
+            and cleaned.get("daily_hour") is None
+        ):
             self.add_error("daily_hour", "Choose the hour of the daily import.")
         return cleaned
 

@@ -14,7 +14,16 @@ def input_file_path(run, filename: str) -> str:
 
 
 def default_update_fields() -> list[str]:
-    return ["email", "first_name", "last_name", "title", "department", "location", "employee_id", "hire_date"]
+    return [
+        "email",
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "location",
+        "employee_id",
+        "hire_date",
+    ]
 
 
 class ImportConfig(models.Model):
@@ -120,7 +129,11 @@ class ImportRun(models.Model):
     # a manual import then needs a second confirmation, a scheduled one is held.
     safeguard_message = models.TextField(blank=True)
     reverts = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reverted_by",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reverted_by",
         help_text="The run this run undoes (source: revert).",
     )
     input_deleted_at = models.DateTimeField(
@@ -156,9 +169,7 @@ class ImportRun(models.Model):
 
     @property
     def change_count(self) -> int:
-        return (
-            self.new_count + self.changed_count + self.deactivated_count + self.reactivated_count
-        )
+        return self.new_count + self.changed_count + self.deactivated_count + self.reactivated_count
 
     @property
     def counts(self) -> dict[str, int]:

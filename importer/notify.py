@@ -9,9 +9,8 @@ from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
 
+from importer.models import ImportRun
 from users.models import User
-
-from .models import ImportRun
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import progress, retention, runs, sync
-from .models import ImportRun
+from importer import progress, runs
+from importer.history import retention
+from importer.models import ImportRun
+from importer.remote import services as sync
 
 logger = logging.getLogger(__name__)
 

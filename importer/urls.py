@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import configuration, held_runs, history, imports, remote, support
+from importer.views import configuration, held_runs, history, imports, remote, support
 
 app_name = "importer"
 urlpatterns = [

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.factories import OrganizationFactory, OrgAdminFactory, UserFactory
+from tests.factories import OrgAdminFactory, OrganizationFactory, UserFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSWORD = "correct-horse-battery"
@@ -48,7 +48,9 @@ def bob(acme):
 
 @pytest.fixture
 def charlie(globex):
-    return OrgAdminFactory(organization=globex, email="charlie@globex.example", first_name="Charlie")
+    return OrgAdminFactory(
+        organization=globex, email="charlie@globex.example", first_name="Charlie"
+    )
 
 
 @pytest.fixture
@@ -81,8 +83,19 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     log = open(log_path, "w")
     env = {**os.environ, "DATABASE_URL": url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-         "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=log,
@@ -127,8 +140,11 @@ def preview_text(organization, admin, text: str):
     from importer.models import ImportRun
 
     run = runs.create_run(
-        organization=organization, data=text.encode(), name="people.csv",
-        source=ImportRun.Source.UPLOAD, created_by=admin,
+        organization=organization,
+        data=text.encode(),
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()

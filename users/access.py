@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 
-from .models import Organization
+from users.models import Organization
 
 # Session key holding the id of the organization a support user acts for.
 ACT_AS_SESSION_KEY = "support_organization_id"

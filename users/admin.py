@@ -3,8 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from importer.admin import RemoteSourceInline, log_automatic_import_toggles
-
-from .models import Organization, User
+from users.models import Organization, User
 
 
 @admin.register(Organization)
@@ -77,5 +76,8 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "organization", "password1", "password2"]}),
+        (
+            None,
+            {"classes": ["wide"], "fields": ["email", "organization", "password1", "password2"]},
+        ),
     ]

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .managers import UserManager, normalise_email
+from users.managers import UserManager, normalise_email
 
 
 class Organization(models.Model):

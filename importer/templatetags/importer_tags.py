@@ -1,6 +1,6 @@
 from django import template
 
-from importer.types import FIELD_LABELS
+from importer.pipeline.types import FIELD_LABELS
 
 register = template.Library()
 

@@ -5,10 +5,9 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from importer import runs
+from importer.views.imports import start_apply
+from importer.views.shared import get_run
 from users.access import org_admin_required
-
-from .imports import start_apply
-from .shared import get_run
 
 
 @require_POST

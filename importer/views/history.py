@@ -10,13 +10,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from importer import exports, revert, runs
+from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
+from importer.history import exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
+from importer.runs import revert
+from importer.views.shared import get_run
 from users.access import org_admin_required
 from users.models import User
-
-from .shared import get_run
 
 RUNS_PER_PAGE = 25
 TIMELINE_PER_PAGE = 50
@@ -148,7 +149,8 @@ def run_details(run: ImportRun) -> dict:
     context = {
         "by_support": bool(run.created_by and run.created_by.is_staff),
         "reverted_in": reverts.get(ImportRun.Status.APPLIED),
-        "revert_waiting": reverts.get(ImportRun.Status.APPLYING) or reverts.get(ImportRun.Status.READY),
+        "revert_waiting": reverts.get(ImportRun.Status.APPLYING)
+        or reverts.get(ImportRun.Status.READY),
     }
     if revert.can_be_reverted(run) and not context["reverted_in"] and not context["revert_waiting"]:
         if run.change_count <= REVERT_CHECK_MAX_CHANGES:
@@ -194,7 +196,9 @@ def people(request):
         users = User.objects.filter(organization=request.organization)
         for word in query.split()[:10]:
             users = users.filter(
-                Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
             )
         found = list(users.order_by("last_name", "first_name", "email")[: PEOPLE_LIMIT + 1])
     return render(
@@ -230,7 +234,12 @@ def person_timeline(request, user_id: int):
     return render(
         request,
         "importer/timeline.html",
-        {"person": person, "changes_page": page, "person_form": PersonSearchForm(), "tab": "history"},
+        {
+            "person": person,
+            "changes_page": page,
+            "person_form": PersonSearchForm(),
+            "tab": "history",
+        },
     )
 
 
@@ -243,7 +252,9 @@ def run_changes_export(request, pk: int, fmt: str):
     """Download a run's changes, one row per field changed."""
     run = get_run(request, pk)
     name = f"{request.organization.slug}-import-{run.pk}-changes"
-    return _download(fmt, name, exports.CHANGE_HEADERS, exports.change_rows(run), exports.changes_xlsx)
+    return _download(
+        fmt, name, exports.CHANGE_HEADERS, exports.change_rows(run), exports.changes_xlsx
+    )
 
 
 @require_GET
@@ -260,7 +271,9 @@ def users_export(request, fmt: str):
 def template_export(request, fmt: str):
     """Download an empty import file: the header row and one example person."""
     rows = [exports.EXAMPLE_ROW]
-    return _download(fmt, "rostersync-import-template", exports.USER_HEADERS, rows, exports.users_xlsx)
+    return _download(
+        fmt, "rostersync-import-template", exports.USER_HEADERS, rows, exports.users_xlsx
+    )
 
 
 def _download(fmt: str, name: str, headers, rows, write_xlsx):

@@ -7,16 +7,14 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from users.access import org_admin_required
-
 from importer import progress, runs, uploads
 from importer.forms import PreviewForm
 from importer.models import ImportChange, ImportRun
+from importer.pipeline.types import FIELD_LABELS
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
-from importer.types import FIELD_LABELS
-
-from . import history
-from .shared import get_run
+from importer.views import history
+from importer.views.shared import get_run
+from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
 ISSUES_PER_PAGE = 100

@@ -10,14 +10,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from importer import remote, runs, sync
+from importer import runs
 from importer.forms import RemoteSourceForm
 from importer.models import ImportRun, RemoteSource
-from importer.secrets import SecretUnreadable, decrypt_secret
+from importer.remote import http as remote
+from importer.remote import services as sync
+from importer.remote.secrets import SecretUnreadable, decrypt_secret
 from importer.tasks import enqueue, fetch_remote_task
+from importer.views.imports import BROKER_DOWN
 from users.access import org_admin_required
-
-from .imports import BROKER_DOWN
 
 RECENT_CHECKS = 10
 

@@ -15,8 +15,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 def import_in_process(organization, admin, text: str, *, name: str = "people.csv") -> ImportRun:
     """Preview and apply a CSV here with the worker's functions: test data, not the test."""
     run = runs.create_run(
-        organization=organization, data=text.encode(), name=name,
-        source=ImportRun.Source.UPLOAD, created_by=admin,
+        organization=organization,
+        data=text.encode(),
+        name=name,
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
@@ -32,8 +35,9 @@ def test_an_admin_reads_a_persons_timeline_and_reverts_the_import_that_changed_t
 ):
     header = "email,first_name,last_name,title\n"
     me = f"{alice.email},{alice.first_name},{alice.last_name},\n"
-    import_in_process(acme, alice, header + me + "ana@acme.example,Ana,Silva,Engineer\n",
-                      name="january.csv")
+    import_in_process(
+        acme, alice, header + me + "ana@acme.example,Ana,Silva,Engineer\n", name="january.csv"
+    )
     promotion = import_in_process(
         acme, alice, header + me + "ana@acme.example,Ana,Silva,Lead Engineer\n", name="march.csv"
     )
@@ -83,8 +87,11 @@ def test_an_admin_approves_a_scheduled_import_held_by_the_safeguard(
     )
     kept = [alice, *people[:9]]  # Half the company is missing from the file.
     run = runs.create_run(
-        organization=acme, data=("email\n" + "".join(f"{u.email}\n" for u in kept)).encode(),
-        name="hr.example.com", source=ImportRun.Source.REMOTE, trigger=ImportRun.Trigger.SCHEDULED,
+        organization=acme,
+        data=("email\n" + "".join(f"{u.email}\n" for u in kept)).encode(),
+        name="hr.example.com",
+        source=ImportRun.Source.REMOTE,
+        trigger=ImportRun.Trigger.SCHEDULED,
     )
     runs.preview_run(run.pk)
     assert runs.hold_run(run.pk)

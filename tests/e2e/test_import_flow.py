@@ -27,8 +27,14 @@ def write_hr_export(path, alice, ana, *, new_hires: int) -> None:
     sheet.append([1001, "Ana", "Silva", ana.email, "Senior Engineer", "Engineering"])
     for number in range(new_hires):
         sheet.append(
-            [2000 + number, f"Person{number:04}", "Example", f"person{number:04}@acme.example",
-             "Specialist", "Sales"]
+            [
+                2000 + number,
+                f"Person{number:04}",
+                "Example",
+                f"person{number:04}@acme.example",
+                "Specialist",
+                "Sales",
+            ]
         )
     workbook.save(path)
 
@@ -37,8 +43,13 @@ def test_an_admin_drops_a_large_spreadsheet_watches_progress_previews_and_import
     worker, page, screen, screenshot, alice, acme, tmp_path
 ):
     ana = UserFactory(
-        organization=acme, email="ana.silva@acme.example", first_name="Ana", last_name="Silva",
-        employee_id="1001", title="Engineer", department="Engineering",
+        organization=acme,
+        email="ana.silva@acme.example",
+        first_name="Ana",
+        last_name="Silva",
+        employee_id="1001",
+        title="Engineer",
+        department="Engineering",
     )
     export = tmp_path / "HR export.xlsx"
     write_hr_export(export, alice, ana, new_hires=NEW_HIRES)

@@ -14,8 +14,13 @@ FAILED_TO_LOAD = "Failed to load resource: the server responded with a status of
 
 def previewed_run(organization, admin) -> ImportRun:
     """Return a run previewed in this process: a new person, a change, a deactivation."""
-    UserFactory(organization=organization, email="ana@acme.example", first_name="Ana",
-                last_name="Silva", title="Engineer")
+    UserFactory(
+        organization=organization,
+        email="ana@acme.example",
+        first_name="Ana",
+        last_name="Silva",
+        title="Engineer",
+    )
     UserFactory(organization=organization, email="leaver@acme.example", first_name="Lee")
     UserFactory.create_batch(20, organization=organization)
     text = (
@@ -25,8 +30,13 @@ def previewed_run(organization, admin) -> ImportRun:
         "Research and Development,Lisbon (Avenida da Liberdade office)\n"
         "new.person.with.a.long.address@subsidiary.acme.example,Nadia,Long-Surname-Example,,,\n"
     )
-    run = runs.create_run(organization=organization, data=text.encode(), name="people.csv",
-                          source=ImportRun.Source.UPLOAD, created_by=admin)
+    run = runs.create_run(
+        organization=organization,
+        data=text.encode(),
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
+    )
     runs.preview_run(run.pk)
     run.refresh_from_db()
     return run
@@ -104,8 +114,14 @@ def test_the_login_page_explains_a_wrong_password(page, screen, alice):
 def test_support_staff_open_a_companys_screens_from_django_admin_and_leave_again(
     page, screen, screenshot, acme, alice
 ):
-    UserFactory(email="sam@rostersync.example", first_name="Sam", last_name="Support",
-                organization=None, is_staff=True, is_superuser=True)
+    UserFactory(
+        email="sam@rostersync.example",
+        first_name="Sam",
+        last_name="Support",
+        organization=None,
+        is_staff=True,
+        is_superuser=True,
+    )
     # Django admin's pages name no icon, so the browser asks for /favicon.ico, which the app
     # does not serve; that 404 is not what this test is about.
     page.route("**/favicon.ico", lambda route: route.fulfill(status=204))

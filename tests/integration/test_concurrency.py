@@ -28,7 +28,9 @@ def at_once(*actions):
         finally:
             connection.close()  # Each thread has its own connection to the test database.
 
-    threads = [threading.Thread(target=run, args=(index, action)) for index, action in enumerate(actions)]
+    threads = [
+        threading.Thread(target=run, args=(index, action)) for index, action in enumerate(actions)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -42,8 +44,13 @@ def people_csv(domain: str, count: int) -> bytes:
 
 
 def previewed(organization, admin, data: bytes) -> ImportRun:
-    run = runs.create_run(organization=organization, data=data, name="people.csv",
-                          source=ImportRun.Source.UPLOAD, created_by=admin)
+    run = runs.create_run(
+        organization=organization,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
+    )
     assert enqueue(preview_run_task, run.pk)
     run = wait_for_run(run)
     assert run.status == ImportRun.Status.READY, run.issues[:3]
@@ -68,8 +75,10 @@ def test_import_clicked_twice_at_the_same_moment_applies_the_changes_once(worker
     assert run.status == ImportRun.Status.APPLIED, run.message
     assert User.objects.filter(organization=acme).count() == 301
     assert ImportChange.objects.filter(run=run).count() == 300
-    pages = [client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
-             for client in (first, second)]
+    pages = [
+        client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+        for client in (first, second)
+    ]
     assert sum("it cannot be applied" in page for page in pages) == 1  # The second click is told.
 
 
@@ -81,18 +90,27 @@ def test_two_companies_importing_at_the_same_moment_each_get_only_their_own_peop
     acme_csv = people_csv("acme.example", 200) + b"alice@acme.example,Alice,\n"
     globex_csv = people_csv("globex.example", 200) + b"charlie@globex.example,Charlie,\n"
 
-    at_once(lambda: acme_client.post(preview, {"text": acme_csv.decode()}),
-            lambda: globex_client.post(preview, {"text": globex_csv.decode()}))
+    at_once(
+        lambda: acme_client.post(preview, {"text": acme_csv.decode()}),
+        lambda: globex_client.post(preview, {"text": globex_csv.decode()}),
+    )
     acme_run = wait_for_run(ImportRun.objects.get(organization=acme))
     globex_run = wait_for_run(ImportRun.objects.get(organization=globex))
-    at_once(lambda: acme_client.post(reverse("importer:run-apply", args=[acme_run.pk])),
-            lambda: globex_client.post(reverse("importer:run-apply", args=[globex_run.pk])))
+    at_once(
+        lambda: acme_client.post(reverse("importer:run-apply", args=[acme_run.pk])),
+        lambda: globex_client.post(reverse("importer:run-apply", args=[globex_run.pk])),
+    )
     acme_run, globex_run = wait_for_run(acme_run), wait_for_run(globex_run)
 
-    assert (acme_run.status, globex_run.status) == (ImportRun.Status.APPLIED, ImportRun.Status.APPLIED)
+    assert (acme_run.status, globex_run.status) == (
+        ImportRun.Status.APPLIED,
+        ImportRun.Status.APPLIED,
+    )
     acme_emails = set(User.objects.filter(organization=acme).values_list("email", flat=True))
     globex_emails = set(User.objects.filter(organization=globex).values_list("email", flat=True))
     assert len(acme_emails) == 201 and all(email.endswith("@acme.example") for email in acme_emails)
-    assert len(globex_emails) == 201 and all(email.endswith("@globex.example") for email in globex_emails)
+    assert len(globex_emails) == 201 and all(
+        email.endswith("@globex.example") for email in globex_emails
+    )
     assert not ImportChange.objects.filter(run=acme_run, email__endswith="globex.example").exists()
     assert not ImportChange.objects.filter(run=globex_run, email__endswith="acme.example").exists()

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from importer import runs
 from importer.models import ImportRun
-from importer.parse import read_table
+from importer.pipeline.parse import read_table
 from tests.factories import UserFactory
 
 
@@ -25,7 +25,11 @@ def download(client, url) -> bytes:
 
 def preview(organization, admin, data: bytes, name: str) -> ImportRun:
     run = runs.create_run(
-        organization=organization, data=data, name=name, source=ImportRun.Source.UPLOAD, created_by=admin
+        organization=organization,
+        data=data,
+        name=name,
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
@@ -37,12 +41,30 @@ def people(acme, alice):
     """Acme with values a spreadsheet would run as formulas, zero-padded IDs, dates and managers."""
     alice.last_name = "Admin"
     alice.save()
-    boss = UserFactory(organization=acme, email="boss@acme.example", title="-Lead-", employee_id="00042",
-                       hire_date=dt.date(2019, 4, 1))
-    UserFactory(organization=acme, email="-dash@acme.example", first_name="=1+1", last_name="@Home",
-                department="+Sales", location="'-quoted", employee_id="-7", manager=boss)
-    UserFactory(organization=acme, email="plain@acme.example", first_name="O'Brien", manager=boss,
-                hire_date=dt.date(2024, 2, 29))
+    boss = UserFactory(
+        organization=acme,
+        email="boss@acme.example",
+        title="-Lead-",
+        employee_id="00042",
+        hire_date=dt.date(2019, 4, 1),
+    )
+    UserFactory(
+        organization=acme,
+        email="-dash@acme.example",
+        first_name="=1+1",
+        last_name="@Home",
+        department="+Sales",
+        location="'-quoted",
+        employee_id="-7",
+        manager=boss,
+    )
+    UserFactory(
+        organization=acme,
+        email="plain@acme.example",
+        first_name="O'Brien",
+        manager=boss,
+        hire_date=dt.date(2024, 2, 29),
+    )
     gone = UserFactory(organization=acme, email="gone@acme.example", is_active=False)
     UserFactory(organization=acme, email="reports.to.gone@acme.example", manager=gone)
     return acme
@@ -67,14 +89,28 @@ def test_the_users_download_is_in_the_import_format(people, alice_client):
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
     assert rows[0] == [
-        "Email", "First name", "Last name", "Title", "Department", "Location", "Employee ID", "Hire date",
+        "Email",
+        "First name",
+        "Last name",
+        "Title",
+        "Department",
+        "Location",
+        "Employee ID",
+        "Hire date",
         "Manager email",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert "gone@acme.example" not in by_email
     assert by_email["boss@acme.example"][3:8] == ["'-Lead-", "", "", "00042", "2019-04-01"]
     assert by_email["'-dash@acme.example"][1:9] == [
-        "'=1+1", "'@Home", "", "'+Sales", "''-quoted", "'-7", "", "boss@acme.example",
+        "'=1+1",
+        "'@Home",
+        "",
+        "'+Sales",
+        "''-quoted",
+        "'-7",
+        "",
+        "boss@acme.example",
     ]
     assert by_email["reports.to.gone@acme.example"][8] == ""  # An inactive manager is left out.
 
@@ -118,10 +154,16 @@ def test_an_unknown_download_format_is_not_found(alice_client):
 
 
 def test_a_runs_changes_download_lists_every_field_change(acme, alice, alice_client):
-    UserFactory(organization=acme, email="ben@acme.example", first_name="Ben", last_name="Okafor",
-                title="Engineer")
+    UserFactory(
+        organization=acme,
+        email="ben@acme.example",
+        first_name="Ben",
+        last_name="Okafor",
+        title="Engineer",
+    )
     run = preview(
-        acme, alice,
+        acme,
+        alice,
         b"Email,First name,Title\nben@acme.example,Ben,=cmd|' /C calc'!A0\nnew@acme.example,Nia,Intern\n",
         "people.csv",
     )
@@ -129,13 +171,41 @@ def test_a_runs_changes_download_lists_every_field_change(acme, alice, alice_cli
     data = download(alice_client, reverse("importer:run-changes-export", args=[run.pk, "csv"]))
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
-    assert rows[0] == ["Run", "Row", "Email", "Name", "Action", "Field", "Old value", "New value", "Note"]
+    assert rows[0] == [
+        "Run",
+        "Row",
+        "Email",
+        "Name",
+        "Action",
+        "Field",
+        "Old value",
+        "New value",
+        "Note",
+    ]
     run_id = str(run.pk)
-    assert [run_id, "2", "ben@acme.example", "Ben Okafor", "Changed", "Title", "Engineer",
-            "'=cmd|' /C calc'!A0", ""] in rows
+    assert [
+        run_id,
+        "2",
+        "ben@acme.example",
+        "Ben Okafor",
+        "Changed",
+        "Title",
+        "Engineer",
+        "'=cmd|' /C calc'!A0",
+        "",
+    ] in rows
     assert [run_id, "3", "new@acme.example", "", "New", "First name", "", "Nia", ""] in rows
     workbook = download(alice_client, reverse("importer:run-changes-export", args=[run.pk, "xlsx"]))
     sheet = openpyxl.load_workbook(io.BytesIO(workbook)).active
     values = [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
-    assert [run.pk, 2, "ben@acme.example", "Ben Okafor", "Changed", "Title", "Engineer",
-            "=cmd|' /C calc'!A0", None] in values
+    assert [
+        run.pk,
+        2,
+        "ben@acme.example",
+        "Ben Okafor",
+        "Changed",
+        "Title",
+        "Engineer",
+        "=cmd|' /C calc'!A0",
+        None,
+    ] in values

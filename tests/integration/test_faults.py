@@ -29,7 +29,11 @@ def people_csv(count: int, *, domain="acme.example", department="Dept") -> bytes
 
 def previewed(organization, admin, data: bytes) -> ImportRun:
     run = runs.create_run(
-        organization=organization, data=data, name="people.csv", source=ImportRun.Source.UPLOAD, created_by=admin
+        organization=organization,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
@@ -109,14 +113,21 @@ def test_two_imports_of_one_organization_never_interleave(worker, acme, alice):
 
     first, second = wait_for_run(first), wait_for_run(second)
 
-    assert sorted([first.status, second.status]) == [ImportRun.Status.APPLIED, ImportRun.Status.STALE]
+    assert sorted([first.status, second.status]) == [
+        ImportRun.Status.APPLIED,
+        ImportRun.Status.STALE,
+    ]
     applied = first if first.status == ImportRun.Status.APPLIED else second
     domain = "acme.example" if applied is first else "other.example"
-    assert User.objects.filter(organization=acme, email__endswith=domain).count() == 2000 + (domain == "acme.example")
+    assert User.objects.filter(organization=acme, email__endswith=domain).count() == 2000 + (
+        domain == "acme.example"
+    )
     assert User.objects.filter(organization=acme).count() == 2001
 
 
-def test_a_database_error_mid_apply_rolls_back_and_fails_the_run_with_the_reason(worker, acme, alice):
+def test_a_database_error_mid_apply_rolls_back_and_fails_the_run_with_the_reason(
+    worker, acme, alice
+):
     run = previewed(acme, alice, people_csv(500))
     # Another organization takes one of the addresses after the preview: the insert fails.
     UserFactory(organization=OrganizationFactory(), email="person250@acme.example")
@@ -152,8 +163,12 @@ def broker_down():
     restore()
 
 
-def test_with_the_broker_down_preview_says_so_and_the_run_can_be_sent_again(worker, alice_client, broker_down):
-    response = alice_client.post(reverse("importer:create-preview"), {"text": "email\nana@acme.example\n"}, follow=True)
+def test_with_the_broker_down_preview_says_so_and_the_run_can_be_sent_again(
+    worker, alice_client, broker_down
+):
+    response = alice_client.post(
+        reverse("importer:create-preview"), {"text": "email\nana@acme.example\n"}, follow=True
+    )
 
     assert response.status_code == 200
     assert "The background workers cannot be reached right now" in response.content.decode()

@@ -14,7 +14,9 @@ Source, Status = ImportRun.Source, ImportRun.Status
 
 
 def make_run(organization, **fields) -> ImportRun:
-    return ImportRun.objects.create(organization=organization, **{"source": Source.UPLOAD, **fields})
+    return ImportRun.objects.create(
+        organization=organization, **{"source": Source.UPLOAD, **fields}
+    )
 
 
 def listed_runs(html: str) -> list[int]:
@@ -23,7 +25,10 @@ def listed_runs(html: str) -> list[int]:
 
 def import_text(organization, admin, text: str) -> ImportRun:
     run = runs.create_run(
-        organization=organization, data=text.encode(), name="people.csv", source=Source.PASTE,
+        organization=organization,
+        data=text.encode(),
+        name="people.csv",
+        source=Source.PASTE,
         created_by=admin,
     )
     runs.preview_run(run.pk)
@@ -40,12 +45,25 @@ def import_text(organization, admin, text: str) -> ImportRun:
 
 def test_it_lists_runs_newest_first_with_source_trigger_and_who(acme, alice, alice_client):
     now = timezone.now()
-    support = UserFactory(email="sam@rostersync.example", first_name="Sam", last_name="Support",
-                          organization=None, is_staff=True)
-    upload = make_run(acme, created_by=alice, input_name="HR export.xlsx", created_at=now - dt.timedelta(days=3))
-    scheduled = make_run(acme, source=Source.REMOTE, trigger=ImportRun.Trigger.SCHEDULED,
-                         created_at=now - dt.timedelta(days=2))
-    by_support = make_run(acme, source=Source.PASTE, created_by=support, created_at=now - dt.timedelta(days=1))
+    support = UserFactory(
+        email="sam@rostersync.example",
+        first_name="Sam",
+        last_name="Support",
+        organization=None,
+        is_staff=True,
+    )
+    upload = make_run(
+        acme, created_by=alice, input_name="HR export.xlsx", created_at=now - dt.timedelta(days=3)
+    )
+    scheduled = make_run(
+        acme,
+        source=Source.REMOTE,
+        trigger=ImportRun.Trigger.SCHEDULED,
+        created_at=now - dt.timedelta(days=2),
+    )
+    by_support = make_run(
+        acme, source=Source.PASTE, created_by=support, created_at=now - dt.timedelta(days=1)
+    )
     undo = make_run(acme, source=Source.REVERT, reverts=upload, created_by=alice, created_at=now)
 
     html = alice_client.get(reverse("importer:history")).content.decode()
@@ -61,11 +79,15 @@ def test_it_filters_by_status_source_dates_and_changes(acme, alice_client):
     today = timezone.localdate()
 
     def at(days_ago):
-        return timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(12)))
+        return timezone.make_aware(
+            dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(12))
+        )
 
     applied = make_run(acme, status=Status.APPLIED, changed_count=2, created_at=at(10))
     empty = make_run(acme, status=Status.APPLIED, created_at=at(5))
-    invalid = make_run(acme, status=Status.INVALID, source=Source.PASTE, error_count=3, created_at=at(1))
+    invalid = make_run(
+        acme, status=Status.INVALID, source=Source.PASTE, error_count=3, created_at=at(1)
+    )
     url = reverse("importer:history")
 
     def shown(**filters):
@@ -77,13 +99,18 @@ def test_it_filters_by_status_source_dates_and_changes(acme, alice_client):
     assert shown(since=(today - dt.timedelta(days=6)).isoformat()) == [invalid.pk, empty.pk]
     assert shown(until=(today - dt.timedelta(days=5)).isoformat()) == [empty.pk, applied.pk]
     assert shown(status="ready") == []
-    assert "No run matches these filters." in alice_client.get(url, {"status": "ready"}).content.decode()
+    assert (
+        "No run matches these filters."
+        in alice_client.get(url, {"status": "ready"}).content.decode()
+    )
 
 
 def test_a_backwards_date_range_is_explained_and_ignored(acme, alice_client):
     make_run(acme)
 
-    html = alice_client.get(reverse("importer:history"), {"since": "2024-05-02", "until": "2024-05-01"}).content.decode()
+    html = alice_client.get(
+        reverse("importer:history"), {"since": "2024-05-02", "until": "2024-05-01"}
+    ).content.decode()
 
     assert "is after the end date" in html
     assert len(listed_runs(html)) == 1
@@ -111,8 +138,12 @@ def test_the_history_of_ten_thousand_runs_pages_in_a_few_queries(
     ImportRun.objects.bulk_create(
         [
             ImportRun(
-                organization=acme, source=Source.REMOTE, trigger=ImportRun.Trigger.SCHEDULED,
-                status=Status.APPLIED, changed_count=index % 3, created_by=alice if index % 2 else None,
+                organization=acme,
+                source=Source.REMOTE,
+                trigger=ImportRun.Trigger.SCHEDULED,
+                status=Status.APPLIED,
+                changed_count=index % 3,
+                created_by=alice if index % 2 else None,
                 created_at=start + dt.timedelta(hours=index),
             )
             for index in range(10_000)
@@ -135,7 +166,10 @@ def test_the_run_page_finds_changes_by_name_or_email(acme, alice, alice_client):
     UserFactory(organization=acme, email="ben@acme.example", first_name="Ben", last_name="Okafor")
     UserFactory(organization=acme, email="cara@acme.example", first_name="Cara", last_name="Lima")
     run = runs.create_run(
-        organization=acme, source=Source.PASTE, name="Pasted CSV", created_by=alice,
+        organization=acme,
+        source=Source.PASTE,
+        name="Pasted CSV",
+        created_by=alice,
         data=b"email,first_name,last_name,title\n"
         b"ben@acme.example,Ben,Okafor,Lead\ncara@acme.example,Cara,Lima,Chief\nnia@acme.example,Nia,Ito,Intern\n",
     )
@@ -157,7 +191,10 @@ def test_the_run_page_finds_changes_by_name_or_email(acme, alice, alice_client):
 
 def test_the_run_page_shows_the_input_and_its_checksum(acme, alice, alice_client):
     run = runs.create_run(
-        organization=acme, data=b"email\nana@acme.example\n", name="people.csv", source=Source.UPLOAD,
+        organization=acme,
+        data=b"email\nana@acme.example\n",
+        name="people.csv",
+        source=Source.UPLOAD,
         created_by=alice,
     )
     runs.preview_run(run.pk)
@@ -173,11 +210,20 @@ def test_the_run_page_shows_the_input_and_its_checksum(acme, alice, alice_client
 # --- a person's timeline -------------------------------------------------------------------------
 
 
-def test_a_persons_timeline_lists_the_applied_runs_that_changed_them_oldest_first(acme, alice, alice_client):
-    first = import_text(acme, alice, "email,first_name,last_name,title\nben@acme.example,Ben,Okafor,Engineer\n")
-    second = import_text(acme, alice, "email,first_name,last_name,title\nben@acme.example,Ben,Okafor,Lead\n")
+def test_a_persons_timeline_lists_the_applied_runs_that_changed_them_oldest_first(
+    acme, alice, alice_client
+):
+    first = import_text(
+        acme, alice, "email,first_name,last_name,title\nben@acme.example,Ben,Okafor,Engineer\n"
+    )
+    second = import_text(
+        acme, alice, "email,first_name,last_name,title\nben@acme.example,Ben,Okafor,Lead\n"
+    )
     preview_only = runs.create_run(
-        organization=acme, data=b"email,title\nben@acme.example,CTO\n", name="x.csv", source=Source.UPLOAD,
+        organization=acme,
+        data=b"email,title\nben@acme.example,CTO\n",
+        name="x.csv",
+        source=Source.UPLOAD,
         created_by=alice,
     )
     runs.preview_run(preview_only.pk)
@@ -193,7 +239,9 @@ def test_a_persons_timeline_lists_the_applied_runs_that_changed_them_oldest_firs
 
 
 def test_a_person_search_with_no_match_says_what_to_do(alice_client):
-    html = alice_client.get(reverse("importer:history-people"), {"q": "nobody-here"}).content.decode()
+    html = alice_client.get(
+        reverse("importer:history-people"), {"q": "nobody-here"}
+    ).content.decode()
 
     assert "Nobody in your organization matches" in html
 
@@ -207,7 +255,9 @@ def test_a_person_search_never_finds_another_organizations_users(alice_client, c
 # --- scoping ------------------------------------------------------------------------------------
 
 
-def test_an_admin_of_another_organization_gets_404_for_every_history_url(acme, alice, client, charlie):
+def test_an_admin_of_another_organization_gets_404_for_every_history_url(
+    acme, alice, client, charlie
+):
     run = import_text(acme, alice, "email,first_name\nben@acme.example,Ben\n")
     ben = ImportChange.objects.get(run=run).user
     client.force_login(charlie)
@@ -219,7 +269,10 @@ def test_an_admin_of_another_organization_gets_404_for_every_history_url(acme, a
         reverse("importer:act-as", args=[acme.pk]),
     ):
         assert client.get(url).status_code == 404, url
-    for url in (reverse("importer:run-revert", args=[run.pk]), reverse("importer:act-as", args=[acme.pk])):
+    for url in (
+        reverse("importer:run-revert", args=[run.pk]),
+        reverse("importer:act-as", args=[acme.pk]),
+    ):
         assert client.post(url).status_code == 404, url
     assert not ImportRun.objects.filter(source=Source.REVERT).exists()
 
@@ -227,8 +280,12 @@ def test_an_admin_of_another_organization_gets_404_for_every_history_url(acme, a
 def test_history_says_when_the_automatic_import_last_found_nothing_new(alice_client, acme, globex):
     now = timezone.now()
     source = RemoteSource.objects.create(organization=acme, enabled=True)
-    source.checks.create(checked_at=now - dt.timedelta(hours=2), http_status=304, message="Old check.")
-    source.checks.create(checked_at=now - dt.timedelta(hours=1), http_status=304, message="Not modified.")
+    source.checks.create(
+        checked_at=now - dt.timedelta(hours=2), http_status=304, message="Old check."
+    )
+    source.checks.create(
+        checked_at=now - dt.timedelta(hours=1), http_status=304, message="Not modified."
+    )
     other = RemoteSource.objects.create(organization=globex, enabled=True)
     other.checks.create(checked_at=now, http_status=200, message="Globex check.")
 

@@ -32,11 +32,21 @@ def test_it_previews_without_changing_anything_and_exits_0(tmp_path, acme):
     assert code == 0
     assert result["status"] == "ready"
     assert result["counts"] == {
-        "new": 1, "changed": 0, "deactivated": 0, "reactivated": 0, "unchanged": 0, "errors": 0, "warnings": 0,
+        "new": 1,
+        "changed": 0,
+        "deactivated": 0,
+        "reactivated": 0,
+        "unchanged": 0,
+        "errors": 0,
+        "warnings": 0,
     }
     assert result["changes"] == [
-        {"action": "create", "email": "ana@acme.example", "row": 2,
-         "fields": {"email": ["", "ana@acme.example"], "first_name": ["", "Ana"]}}
+        {
+            "action": "create",
+            "email": "ana@acme.example",
+            "row": 2,
+            "fields": {"email": ["", "ana@acme.example"], "first_name": ["", "Ana"]},
+        }
     ]
     assert ImportRun.objects.get(pk=result["run"]).source == ImportRun.Source.CLI
     assert not User.objects.filter(email="ana@acme.example").exists()

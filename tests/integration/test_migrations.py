@@ -17,8 +17,10 @@ def test_runs_waiting_to_be_applied_end_stale_and_finished_runs_stay_as_they_wer
     ImportRun = apps.get_model("importer", "ImportRun")
     acme = Organization.objects.create(name="Acme", slug="acme-upgrade")
     statuses = ["ready", "held", "applying", "applied", "invalid", "queued"]
-    made = {status: ImportRun.objects.create(organization=acme, source="upload", status=status).pk
-            for status in statuses}
+    made = {
+        status: ImportRun.objects.create(organization=acme, source="upload", status=status).pk
+        for status in statuses
+    }
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
@@ -28,7 +30,11 @@ def test_runs_waiting_to_be_applied_end_stale_and_finished_runs_stay_as_they_wer
     ImportRun = apps.get_model("importer", "ImportRun")
     after = {status: ImportRun.objects.get(pk=pk) for status, pk in made.items()}
     assert {status: run.status for status, run in after.items()} == {
-        "ready": "stale", "held": "stale", "applying": "stale",
-        "applied": "applied", "invalid": "invalid", "queued": "queued",
+        "ready": "stale",
+        "held": "stale",
+        "applying": "stale",
+        "applied": "applied",
+        "invalid": "invalid",
+        "queued": "queued",
     }
     assert "Preview the file again" in after["ready"].message

@@ -15,13 +15,17 @@ def people(count: int, manager: str = "alice@acme.example") -> list[str]:
 
 
 def test_changes_are_stored_in_file_order_with_their_counts(acme, alice, bob):
-    rows = ["Email,First name,Manager email", *people(MANY), "bob@acme.example,Bobby,alice@acme.example"]
+    rows = [
+        "Email,First name,Manager email",
+        *people(MANY),
+        "bob@acme.example,Bobby,alice@acme.example",
+    ]
 
     run = preview_text(acme, alice, "\n".join(rows) + "\n")
 
     assert run.status == ImportRun.Status.READY, run.issues
     stored = list(run.changes.order_by("id").values_list("row", "action"))
-    assert [row for row, _action in stored[:MANY + 1]] == list(range(2, MANY + 3))
+    assert [row for row, _action in stored[: MANY + 1]] == list(range(2, MANY + 3))
     assert (run.new_count, run.changed_count) == (MANY, 1)
     assert run.changes.filter(action=ImportChange.Action.CREATE).count() == MANY
 
@@ -31,7 +35,10 @@ def test_changes_are_stored_in_file_order_with_their_counts(acme, alice, bob):
     [
         (["zed@acme.example,Zed,nobody@acme.example"], "manager_not_found"),
         (  # A circle, found only once every change has been made.
-            ["ying@acme.example,Ying,yang@acme.example", "yang@acme.example,Yang,ying@acme.example"],
+            [
+                "ying@acme.example,Ying,yang@acme.example",
+                "yang@acme.example,Yang,ying@acme.example",
+            ],
             "manager_cycle",
         ),
     ],
@@ -46,6 +53,11 @@ def test_an_error_the_diff_finds_late_leaves_no_change_stored(acme, alice, bob, 
     assert run.status == ImportRun.Status.INVALID
     assert code in {issue["code"] for issue in run.errors}
     assert not ImportChange.objects.filter(run=run).exists()
-    assert (run.new_count, run.changed_count, run.deactivated_count, run.unchanged_count) == (0, 0, 0, 0)
+    assert (run.new_count, run.changed_count, run.deactivated_count, run.unchanged_count) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert run.safeguard_message == ""
     assert list(User.objects.order_by("pk").values()) == users_before

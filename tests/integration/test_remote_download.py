@@ -7,7 +7,7 @@ the local server received nothing, and no test sends traffic anywhere but loopba
 import pytest
 import trustme
 
-from importer.remote import FetchError, download
+from importer.remote.http import FetchError, download
 from tests.integration.https_server import HTTPSServer, Reply
 
 CSV = b"email,first_name\nana@acme.example,Ana\n"

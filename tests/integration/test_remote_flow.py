@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from importer import sync
 from importer.models import ImportRun, RemoteSource
+from importer.remote import services as sync
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
 from tests.integration.test_web_flow import poll_panel

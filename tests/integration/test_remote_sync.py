@@ -6,9 +6,9 @@ import threading
 import pytest
 from django.db import connection
 
-from importer import sync
 from importer.models import ImportRun, RemoteCheck, RemoteSource
-from importer.secrets import encrypt_secret
+from importer.remote import services as sync
+from importer.remote.secrets import encrypt_secret
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
 from users.models import User
@@ -19,7 +19,7 @@ CSV = (
     b"1001,Ana,Silva,ana@acme.example\n"
     b"1002,Ben,Okafor,ben@acme.example\n"
 )
-NOW = dt.datetime(2026, 3, 10, 14, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 10, 14, 0, tzinfo=dt.UTC)
 
 
 def serve(server, body=CSV, *, etag='"v1"', status=200, content_type="text/csv"):

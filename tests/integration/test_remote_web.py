@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from importer.models import ImportConfigChange, ImportRun, RemoteSource
-from importer.secrets import decrypt_secret, encrypt_secret
+from importer.remote.secrets import decrypt_secret, encrypt_secret
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
 
@@ -113,7 +113,9 @@ def test_each_settings_change_is_in_the_configuration_log_without_the_secret(
     url = reverse("importer:remote-save")
     alice_client.post(url, settings_form("https://hr.example.com/x.csv"))
     alice_client.post(url, settings_form("https://hr.example.com/x.csv", secret=""))  # No change.
-    alice_client.post(url, settings_form("https://hr.example.com/x.csv", secret="", cadence="hourly"))
+    alice_client.post(
+        url, settings_form("https://hr.example.com/x.csv", secret="", cadence="hourly")
+    )
 
     entries = list(ImportConfigChange.objects.filter(organization=enabled.organization))
     assert [sorted(entry.changes) for entry in entries] == [

@@ -23,7 +23,9 @@ def previewed(organization, admin) -> ImportRun:
 
 def test_apply_gives_new_users_the_ids_their_preview_reserved(acme, alice, globex):
     run = previewed(acme, alice)
-    reserved = dict(run.changes.filter(action=ImportChange.Action.CREATE).values_list("email", "user_id"))
+    reserved = dict(
+        run.changes.filter(action=ImportChange.Action.CREATE).values_list("email", "user_id")
+    )
     managers = dict(run.changes.values_list("email", "manager_id"))
     assert sorted(reserved) == ["xia@acme.example", "yan@acme.example", "zoe@acme.example"]
     assert not User.objects.filter(pk__in=reserved.values()).exists()  # Reserved, not yet used.
@@ -50,7 +52,9 @@ def test_apply_gives_new_users_the_ids_their_preview_reserved(acme, alice, globe
 
 def test_a_discarded_preview_leaves_only_a_gap_in_the_ids(acme, alice):
     run = previewed(acme, alice)
-    reserved = set(run.changes.exclude(user=None).exclude(user=alice).values_list("user_id", flat=True))
+    reserved = set(
+        run.changes.exclude(user=None).exclude(user=alice).values_list("user_id", flat=True)
+    )
     run.delete()
 
     later = UserFactory(organization=acme, email="later@acme.example")

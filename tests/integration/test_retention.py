@@ -20,8 +20,11 @@ def media(settings, tmp_path):
 
 def stored_run(organization, admin, *, age_days: int, **fields) -> ImportRun:
     run = runs.create_run(
-        organization=organization, data=b"email\nana@acme.example\n", name="people.csv",
-        source=ImportRun.Source.UPLOAD, created_by=admin,
+        organization=organization,
+        data=b"email\nana@acme.example\n",
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     ImportRun.objects.filter(pk=run.pk).update(
         created_at=timezone.now() - dt.timedelta(days=age_days), **fields

@@ -7,9 +7,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from importer import revert, runs
+from importer import runs
 from importer.models import ImportRun
-from importer.snapshot import load_snapshot
+from importer.runs import revert
+from importer.store.snapshot import load_snapshot
 from tests.conftest import preview_text
 from tests.factories import UserFactory
 from users.models import User
@@ -43,29 +44,72 @@ def apply(run: ImportRun, admin) -> ImportRun:
 @pytest.fixture
 def staff(acme):
     """Acme before the import: managers, an inactive user, a user whose email will change."""
-    ana = UserFactory(organization=acme, email="ana@acme.example", first_name="Ana", last_name="Silva",
-                      employee_id="1001", title="CEO", hire_date=dt.date(2019, 4, 1))
-    ben = UserFactory(organization=acme, email="ben@acme.example", first_name="Ben", last_name="Okafor",
-                      employee_id="1002", title="Engineer", hire_date=dt.date(2021, 9, 15), manager=ana)
-    cara = UserFactory(organization=acme, email="cara@acme.example", first_name="Cara", last_name="Lima",
-                       employee_id="1003", title="Designer", manager=ben)
+    ana = UserFactory(
+        organization=acme,
+        email="ana@acme.example",
+        first_name="Ana",
+        last_name="Silva",
+        employee_id="1001",
+        title="CEO",
+        hire_date=dt.date(2019, 4, 1),
+    )
+    ben = UserFactory(
+        organization=acme,
+        email="ben@acme.example",
+        first_name="Ben",
+        last_name="Okafor",
+        employee_id="1002",
+        title="Engineer",
+        hire_date=dt.date(2021, 9, 15),
+        manager=ana,
+    )
+    cara = UserFactory(
+        organization=acme,
+        email="cara@acme.example",
+        first_name="Cara",
+        last_name="Lima",
+        employee_id="1003",
+        title="Designer",
+        manager=ben,
+    )
     UserFactory(organization=acme, email="dan@acme.example", employee_id="1004", manager=ben)
-    UserFactory(organization=acme, email="eve@acme.example", first_name="Eve", last_name="Adams",
-                employee_id="1005", title="Left", is_active=False, manager=cara)
-    UserFactory(organization=acme, email="mia@acme.example", first_name="Mia", last_name="Wong",
-                employee_id="1006", manager=ana)
+    UserFactory(
+        organization=acme,
+        email="eve@acme.example",
+        first_name="Eve",
+        last_name="Adams",
+        employee_id="1005",
+        title="Left",
+        is_active=False,
+        manager=cara,
+    )
+    UserFactory(
+        organization=acme,
+        email="mia@acme.example",
+        first_name="Mia",
+        last_name="Wong",
+        employee_id="1006",
+        manager=ana,
+    )
     return acme
 
 
 def snapshot(organization):
-    return {user.id: user for user in load_snapshot(organization.pk, today=timezone.localdate()).users}
+    return {
+        user.id: user for user in load_snapshot(organization.pk, today=timezone.localdate()).users
+    }
 
 
 def test_it_restores_exactly_the_state_before_a_run(staff, alice):
     before = snapshot(staff)
     run = import_text(staff, alice, CSV)
     # Zoe is new; Ben, Cara and Mia (whose email changes) change; Dan leaves; Eve returns.
-    assert (run.new_count, run.changed_count, run.deactivated_count, run.reactivated_count) == (1, 3, 1, 1)
+    assert (run.new_count, run.changed_count, run.deactivated_count, run.reactivated_count) == (
+        1,
+        3,
+        1,
+        1,
+    )
     assert User.objects.get(email="mia.new@acme.example").employee_id == "1006"
 
     reverting = runs.create_revert_run(run, admin=alice)
@@ -144,7 +188,10 @@ def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, ali
 
 def test_only_applied_runs_with_changes_can_be_reverted(staff, alice):
     run = runs.create_run(
-        organization=staff, data=CSV.encode(), name="people.csv", source=ImportRun.Source.UPLOAD,
+        organization=staff,
+        data=CSV.encode(),
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
         created_by=alice,
     )
     runs.preview_run(run.pk)
@@ -157,7 +204,9 @@ def test_only_applied_runs_with_changes_can_be_reverted(staff, alice):
 def poll_panel(client, run, *, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
-        html = client.get(reverse("importer:run-panel", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+        html = client.get(
+            reverse("importer:run-panel", args=[run.pk]), HTTP_HX_REQUEST="true"
+        ).content.decode()
         if 'hx-trigger="every 1s"' not in html:
             return html
         assert time.monotonic() < deadline, html[:500]
@@ -189,9 +238,15 @@ def test_an_admin_previews_the_revert_then_imports_it_with_the_import_button(
     after = snapshot(staff)
     assert {user_id: after[user_id] for user_id in before} == before
     original = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
-    assert f"reverted by <a href=\"{reverse('importer:run-detail', args=[reverting.pk])}\">import #{reverting.pk}" in original
+    assert (
+        f'reverted by <a href="{reverse("importer:run-detail", args=[reverting.pk])}">import #{reverting.pk}'
+        in original
+    )
     history = alice_client.get(reverse("importer:history")).content.decode()
-    assert f"Revert of <a href=\"{reverse('importer:run-detail', args=[run.pk])}\">#{run.pk}</a>" in history
+    assert (
+        f'Revert of <a href="{reverse("importer:run-detail", args=[run.pk])}">#{run.pk}</a>'
+        in history
+    )
 
 
 def test_undoing_a_large_import_asks_for_the_safeguard_confirmation_first(acme, alice):

@@ -18,7 +18,9 @@ def test_login_is_locked_after_five_wrong_passwords_even_for_the_right_one(clien
         for _ in range(5)
     ]
     assert statuses == [200, 200, 200, 200, 429]
-    response = client.post(reverse("login"), {"username": alice.email, "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("login"), {"username": alice.email, "password": "correct-horse-battery"}
+    )
     assert response.status_code == 429
     assert "Too many failed logins" in response.content.decode()
     assert "_auth_user_id" not in client.session
@@ -27,7 +29,9 @@ def test_login_is_locked_after_five_wrong_passwords_even_for_the_right_one(clien
 def test_a_lockout_of_one_account_does_not_lock_another(client, alice, charlie):
     for _ in range(6):
         client.post(reverse("login"), {"username": alice.email, "password": "guess"})
-    response = client.post(reverse("login"), {"username": charlie.email, "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("login"), {"username": charlie.email, "password": "correct-horse-battery"}
+    )
     assert response.status_code == 302
 
 
@@ -42,9 +46,17 @@ def test_pages_allow_no_inline_script_and_cannot_be_framed(alice_client):
 
 
 def test_the_screens_contain_no_inline_script_or_event_handler(alice_client, acme, alice):
-    run = ImportRun.objects.create(organization=acme, source=ImportRun.Source.PASTE, created_by=alice,
-                                   status=ImportRun.Status.READY)
-    for url in (reverse("importer:import"), reverse("importer:history"), reverse("importer:run-detail", args=[run.pk])):
+    run = ImportRun.objects.create(
+        organization=acme,
+        source=ImportRun.Source.PASTE,
+        created_by=alice,
+        status=ImportRun.Status.READY,
+    )
+    for url in (
+        reverse("importer:import"),
+        reverse("importer:history"),
+        reverse("importer:run-detail", args=[run.pk]),
+    ):
         html = alice_client.get(url).content.decode()
         scripts = re.findall(r"<script\b([^>]*)>", html)
         assert scripts and all("src=" in attributes for attributes in scripts), url
@@ -54,17 +66,29 @@ def test_the_screens_contain_no_inline_script_or_event_handler(alice_client, acm
 def test_every_form_needs_a_csrf_token(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    response = client.post(reverse("importer:create-preview"), {"text": "email\nana@acme.example\n"})
+    response = client.post(
+        reverse("importer:create-preview"), {"text": "email\nana@acme.example\n"}
+    )
     assert response.status_code == 403
     assert not ImportRun.objects.exists()
 
 
 def test_stored_values_are_escaped_on_the_run_page(alice_client, acme, alice):
-    run = ImportRun.objects.create(organization=acme, source=ImportRun.Source.PASTE, created_by=alice,
-                                   status=ImportRun.Status.READY, new_count=1)
+    run = ImportRun.objects.create(
+        organization=acme,
+        source=ImportRun.Source.PASTE,
+        created_by=alice,
+        status=ImportRun.Status.READY,
+        new_count=1,
+    )
     run.changes.create(
-        email="x@acme.example", action="create", row=2,
-        fields={"first_name": ["", "<script>alert(1)</script>"], "title": ["", '<img src=x onerror="alert(2)">']},
+        email="x@acme.example",
+        action="create",
+        row=2,
+        fields={
+            "first_name": ["", "<script>alert(1)</script>"],
+            "title": ["", '<img src=x onerror="alert(2)">'],
+        },
     )
     html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
     assert "<script>alert(1)</script>" not in html
@@ -85,6 +109,9 @@ def test_the_production_settings_pass_djangos_deployment_checks():
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

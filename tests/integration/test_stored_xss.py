@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils.html import escape
 
-from importer.exports import FORMULA_PREFIXES
+from importer.history.exports import FORMULA_PREFIXES
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 from tests.conftest import wait_for_run
 from tests.factories import OrganizationFactory, UserFactory
@@ -45,8 +45,13 @@ FORMULAS = {
     "manager_email": "-boss@acme.example",
 }
 HEADERS = {
-    "email": "Email", "first_name": "First name", "last_name": "Last name", "title": "Title",
-    "department": "Department", "location": "Location", "employee_id": "Employee ID",
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "title": "Title",
+    "department": "Department",
+    "location": "Location",
+    "employee_id": "Employee ID",
     "manager_email": "Manager email",
 }
 EXPORT_ROUTES = [route.name for route in all_routes() if "fmt" in route.kwargs]
@@ -63,7 +68,9 @@ def csv_file(rows: list[dict]) -> bytes:
 
 
 def upload_and_preview(client, name: str, data: bytes) -> ImportRun:
-    response = client.post(reverse("importer:create-preview"), {"file": SimpleUploadedFile(name, data)})
+    response = client.post(
+        reverse("importer:create-preview"), {"file": SimpleUploadedFile(name, data)}
+    )
     assert response.status_code == 302, response.content[:500]
     return wait_for_run(ImportRun.objects.latest("id"))
 
@@ -109,7 +116,10 @@ def export_urls(run) -> list[str]:
     urls = []
     for name in EXPORT_ROUTES:
         for fmt in ("csv", "xlsx"):
-            kwargs = {"fmt": fmt, **({"pk": run.pk} if name == "importer:run-changes-export" else {})}
+            kwargs = {
+                "fmt": fmt,
+                **({"pk": run.pk} if name == "importer:run-changes-export" else {}),
+            }
             urls.append(reverse(name, kwargs=kwargs))
     return urls
 
@@ -119,11 +129,13 @@ def export_urls(run) -> list[str]:
 
 @pytest.mark.worker
 def test_markup_imported_from_a_file_is_shown_as_text_everywhere(worker, alice_client, acme, bob):
-    data = csv_file([
-        {"email": "xss@acme.example", **MARKUP},
-        {"email": "bob@acme.example", "title": MARKUP["title"]},
-        {"email": "alice@acme.example"},
-    ])
+    data = csv_file(
+        [
+            {"email": "xss@acme.example", **MARKUP},
+            {"email": "bob@acme.example", "title": MARKUP["title"]},
+            {"email": "alice@acme.example"},
+        ]
+    )
     run = upload_and_preview(alice_client, FILE_NAME, data)
     assert run.status == ImportRun.Status.READY, run.issues
     values = [*MARKUP.values(), FILE_NAME]
@@ -140,14 +152,19 @@ def test_markup_imported_from_a_file_is_shown_as_text_everywhere(worker, alice_c
     pages = {
         "the run page": (reverse("importer:run-detail", args=[run.pk]), values),
         "History": (reverse("importer:history"), [FILE_NAME]),
-        "the person search": (reverse("importer:history-people") + "?q=xss", [MARKUP["first_name"]]),
+        "the person search": (
+            reverse("importer:history-people") + "?q=xss",
+            [MARKUP["first_name"]],
+        ),
         "the timeline": (reverse("importer:person-timeline", args=[person.pk]), MARKUP.values()),
         "the people list": (reverse("importer:people") + "?q=xss", [MARKUP["department"]]),
     }
     for where, (url, shows) in pages.items():
         assert_escaped(page(alice_client, url), where, shows=shows)
 
-    changes = csv_rows(download(alice_client, reverse("importer:run-changes-export", args=[run.pk, "csv"])))
+    changes = csv_rows(
+        download(alice_client, reverse("importer:run-changes-export", args=[run.pk, "csv"]))
+    )
     assert {row[7] for row in changes} >= set(MARKUP.values())  # Exactly the text, not escaped.
     users = csv_rows(download(alice_client, reverse("importer:users-export", args=["csv"])))
     assert users[0][:6] == ["Email", "First name", "Last name", "Title", "Department", "Location"]
@@ -172,20 +189,35 @@ def test_markup_in_a_rows_error_is_shown_as_text(worker, alice_client):
 def test_markup_imported_from_a_file_is_escaped_in_django_admin(worker, client, alice, acme):
     alice_client = client
     alice_client.force_login(alice)
-    run = import_run(alice_client, upload_and_preview(
-        alice_client, FILE_NAME, csv_file([{"email": "xss@acme.example", **MARKUP}, {"email": "alice@acme.example"}])
-    ))
-    invalid = upload_and_preview(alice_client, FILE_NAME, csv_file([{"email": MARKUP["first_name"]}]))
+    run = import_run(
+        alice_client,
+        upload_and_preview(
+            alice_client,
+            FILE_NAME,
+            csv_file([{"email": "xss@acme.example", **MARKUP}, {"email": "alice@acme.example"}]),
+        ),
+    )
+    invalid = upload_and_preview(
+        alice_client, FILE_NAME, csv_file([{"email": MARKUP["first_name"]}])
+    )
     person = User.objects.get(email="xss@acme.example")
-    staff = UserFactory(email="sam@rostersync.example", organization=None, is_staff=True, is_superuser=True)
+    staff = UserFactory(
+        email="sam@rostersync.example", organization=None, is_staff=True, is_superuser=True
+    )
     client.force_login(staff)
 
     pages = {
-        "the user list": (reverse("admin:users_user_changelist") + "?q=xss", [MARKUP["first_name"]]),
+        "the user list": (
+            reverse("admin:users_user_changelist") + "?q=xss",
+            [MARKUP["first_name"]],
+        ),
         "the user form": (reverse("admin:users_user_change", args=[person.pk]), MARKUP.values()),
         "the run list": (reverse("admin:importer_importrun_changelist"), []),
         "the applied run": (reverse("admin:importer_importrun_change", args=[run.pk]), [FILE_NAME]),
-        "the invalid run": (reverse("admin:importer_importrun_change", args=[invalid.pk]), [FILE_NAME]),
+        "the invalid run": (
+            reverse("admin:importer_importrun_change", args=[invalid.pk]),
+            [FILE_NAME],
+        ),
     }
     for where, (url, shows) in pages.items():
         assert_escaped(page(client, url), where, shows=shows)
@@ -200,30 +232,56 @@ def hostile_objects(db):
     organization = OrganizationFactory(name=MARKUP["first_name"], slug="hostile")
     admin_user = UserFactory(organization=organization, is_org_admin=True, **MARKUP)
     run = ImportRun.objects.create(
-        organization=organization, source=ImportRun.Source.UPLOAD, created_by=admin_user,
-        input_name=FILE_NAME, status=ImportRun.Status.INVALID, error_count=1,
-        message=MARKUP["title"], safeguard_message=MARKUP["location"],
-        issues=[{"row": 2, "column": "Email", "value": MARKUP["first_name"], "code": "invalid_email",
-                 "message": MARKUP["last_name"], "severity": "error"}],
+        organization=organization,
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin_user,
+        input_name=FILE_NAME,
+        status=ImportRun.Status.INVALID,
+        error_count=1,
+        message=MARKUP["title"],
+        safeguard_message=MARKUP["location"],
+        issues=[
+            {
+                "row": 2,
+                "column": "Email",
+                "value": MARKUP["first_name"],
+                "code": "invalid_email",
+                "message": MARKUP["last_name"],
+                "severity": "error",
+            }
+        ],
         policy={"column_mapping": {MARKUP["department"]: "department"}},
     )
-    ImportConfig.objects.create(organization=organization, column_mapping={MARKUP["title"]: "title"})
-    ImportConfigChange.objects.create(organization=organization, changed_by=admin_user,
-                                      changes={MARKUP["department"]: [MARKUP["title"], MARKUP["location"]]})
-    source = RemoteSource.objects.create(organization=organization, enabled=True,
-                                         url="https://hr.example.com/<script>alert(1)</script>",
-                                         username=MARKUP["last_name"], last_error=MARKUP["title"])
+    ImportConfig.objects.create(
+        organization=organization, column_mapping={MARKUP["title"]: "title"}
+    )
+    ImportConfigChange.objects.create(
+        organization=organization,
+        changed_by=admin_user,
+        changes={MARKUP["department"]: [MARKUP["title"], MARKUP["location"]]},
+    )
+    source = RemoteSource.objects.create(
+        organization=organization,
+        enabled=True,
+        url="https://hr.example.com/<script>alert(1)</script>",
+        username=MARKUP["last_name"],
+        last_error=MARKUP["title"],
+    )
     RemoteCheck.objects.create(source=source, message=MARKUP["location"])
     return run
 
 
 def admin_models():
-    return [model for model in admin.site._registry if model._meta.app_label in ("importer", "users")]
+    return [
+        model for model in admin.site._registry if model._meta.app_label in ("importer", "users")
+    ]
 
 
 @pytest.mark.parametrize("model", admin_models(), ids=lambda model: model._meta.label)
 def test_every_admin_page_of_the_apps_models_renders_and_escapes(client, hostile_objects, model):
-    staff = UserFactory(email="sam@rostersync.example", organization=None, is_staff=True, is_superuser=True)
+    staff = UserFactory(
+        email="sam@rostersync.example", organization=None, is_staff=True, is_superuser=True
+    )
     client.force_login(staff)
     opts = model._meta
     prefix = f"admin:{opts.app_label}_{opts.model_name}"
@@ -272,7 +330,9 @@ def assert_no_cell_runs_as_a_formula(data: bytes, fmt: str, where: str) -> None:
 
 
 @pytest.mark.worker
-def test_formula_values_are_stored_as_text_and_neutralised_in_every_download(worker, alice_client, acme):
+def test_formula_values_are_stored_as_text_and_neutralised_in_every_download(
+    worker, alice_client, acme
+):
     boss = {"email": "-boss@acme.example", "first_name": "@Boss"}
     run = upload_and_preview(
         alice_client, "formulas.csv", csv_file([boss, FORMULAS, {"email": "alice@acme.example"}])
@@ -285,7 +345,11 @@ def test_formula_values_are_stored_as_text_and_neutralised_in_every_download(wor
     assert stored == {name: value for name, value in FORMULAS.items() if name != "manager_email"}
     assert person.manager.email == "-boss@acme.example"
 
-    assert {"importer:run-changes-export", "importer:users-export", "importer:template-export"} <= set(EXPORT_ROUTES)
+    assert {
+        "importer:run-changes-export",
+        "importer:users-export",
+        "importer:template-export",
+    } <= set(EXPORT_ROUTES)
     for url in export_urls(run):
         fmt = url.rsplit(".", 1)[1]
         data = download(alice_client, url)

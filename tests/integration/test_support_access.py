@@ -10,8 +10,14 @@ from users.access import ACT_AS_SESSION_KEY
 
 @pytest.fixture
 def sam(db):
-    return UserFactory(email="sam@rostersync.example", first_name="Sam", last_name="Support",
-                       organization=None, is_staff=True, is_superuser=True)
+    return UserFactory(
+        email="sam@rostersync.example",
+        first_name="Sam",
+        last_name="Support",
+        organization=None,
+        is_staff=True,
+        is_superuser=True,
+    )
 
 
 @pytest.fixture
@@ -21,7 +27,9 @@ def sam_client(client, sam):
 
 
 def test_the_organizations_admin_page_links_to_its_import_screens(sam_client, acme):
-    html = sam_client.get(reverse("admin:users_organization_change", args=[acme.pk])).content.decode()
+    html = sam_client.get(
+        reverse("admin:users_organization_change", args=[acme.pk])
+    ).content.decode()
 
     assert reverse("importer:act-as", args=[acme.pk]) in html
     assert "Open Import Users" in html
@@ -57,8 +65,12 @@ def test_support_staff_confirm_then_import_in_the_company_and_history_says_so(
     assert "by support: Sam Support" in sam_client.get(reverse("importer:history")).content.decode()
 
 
-def test_support_staff_switch_companies_and_see_only_the_chosen_one(sam_client, acme, globex, alice):
-    acme_run = ImportRun.objects.create(organization=acme, source=ImportRun.Source.PASTE, created_by=alice)
+def test_support_staff_switch_companies_and_see_only_the_chosen_one(
+    sam_client, acme, globex, alice
+):
+    acme_run = ImportRun.objects.create(
+        organization=acme, source=ImportRun.Source.PASTE, created_by=alice
+    )
     sam_client.post(reverse("importer:act-as", args=[globex.pk]))
 
     assert sam_client.get(reverse("importer:run-detail", args=[acme_run.pk])).status_code == 404
@@ -87,19 +99,28 @@ def test_a_company_admin_cannot_use_the_act_as_url(client, charlie, acme):
 
     assert client.get(reverse("importer:act-as", args=[acme.pk])).status_code == 404
     assert client.post(reverse("importer:act-as", args=[acme.pk])).status_code == 404
-    assert client.post(reverse("importer:act-as", args=[charlie.organization_id])).status_code == 404
+    assert (
+        client.post(reverse("importer:act-as", args=[charlie.organization_id])).status_code == 404
+    )
     assert ACT_AS_SESSION_KEY not in client.session
 
 
-def test_a_company_admin_with_a_forged_session_still_sees_only_their_company(client, charlie, acme, alice):
-    acme_run = ImportRun.objects.create(organization=acme, source=ImportRun.Source.PASTE, created_by=alice)
+def test_a_company_admin_with_a_forged_session_still_sees_only_their_company(
+    client, charlie, acme, alice
+):
+    acme_run = ImportRun.objects.create(
+        organization=acme, source=ImportRun.Source.PASTE, created_by=alice
+    )
     client.force_login(charlie)
     session = client.session
     session[ACT_AS_SESSION_KEY] = acme.pk
     session.save()
 
     assert client.get(reverse("importer:run-detail", args=[acme_run.pk])).status_code == 404
-    assert f"/import/runs/{acme_run.pk}/" not in client.get(reverse("importer:history")).content.decode()
+    assert (
+        f"/import/runs/{acme_run.pk}/"
+        not in client.get(reverse("importer:history")).content.decode()
+    )
 
 
 def test_a_former_staff_member_loses_the_company_they_acted_for(sam_client, sam, acme):

@@ -106,26 +106,47 @@ def assert_nothing_of_globex(body: str, where: str) -> None:
 @pytest.fixture
 def globex_objects(globex, charlie):
     """An object of every kind in Globex, all named with GLOBEX_MARKERS."""
-    person = UserFactory(organization=globex, email="zebulon.quixote@globex.example",
-                         first_name="Zebulon", last_name="Quixote", employee_id="G-1")
+    person = UserFactory(
+        organization=globex,
+        email="zebulon.quixote@globex.example",
+        first_name="Zebulon",
+        last_name="Quixote",
+        employee_id="G-1",
+    )
     run = runs.create_run(
-        organization=globex, data=b"email,first_name\nzebulon.quixote@globex.example,Zebulon\n",
-        name="globex-zebulon-roster.csv", source=ImportRun.Source.UPLOAD, created_by=charlie,
+        organization=globex,
+        data=b"email,first_name\nzebulon.quixote@globex.example,Zebulon\n",
+        name="globex-zebulon-roster.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=charlie,
     )
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.READY, changed_count=1)
-    run.changes.create(user=person, email=person.email, action="update", row=2,
-                       fields={"title": ["", "Zebulon's title"]})
-    RemoteSource.objects.create(organization=globex, enabled=True,
-                                url="https://hr.globex.example/zebulon.csv")
-    ImportConfig.objects.create(organization=globex, column_mapping={"Zebulon Spalte": "department"})
+    run.changes.create(
+        user=person,
+        email=person.email,
+        action="update",
+        row=2,
+        fields={"title": ["", "Zebulon's title"]},
+    )
+    RemoteSource.objects.create(
+        organization=globex, enabled=True, url="https://hr.globex.example/zebulon.csv"
+    )
+    ImportConfig.objects.create(
+        organization=globex, column_mapping={"Zebulon Spalte": "department"}
+    )
     return {"run": run, "user": person, "organization": globex}
 
 
 @pytest.fixture
 def acme_objects(acme, alice, bob):
     """Acme's own objects of every kind; its run has errors, so no request can apply it."""
-    run = runs.create_run(organization=acme, data=b"email\nnot-an-email\n", name="acme.csv",
-                          source=ImportRun.Source.UPLOAD, created_by=alice)
+    run = runs.create_run(
+        organization=acme,
+        data=b"email\nnot-an-email\n",
+        name="acme.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
+    )
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.INVALID, error_count=1)
     RemoteSource.objects.create(organization=acme, enabled=True)
     return {"run": run, "user": bob, "organization": acme}
@@ -144,8 +165,9 @@ def globex_state(globex) -> tuple:
 
 @pytest.fixture
 def support(db):
-    return UserFactory(email="sam@rostersync.example", organization=None, is_staff=True,
-                       is_superuser=True)
+    return UserFactory(
+        email="sam@rostersync.example", organization=None, is_staff=True, is_superuser=True
+    )
 
 
 @pytest.fixture(params=["acme admin", "support acting for acme"])
@@ -173,8 +195,15 @@ def acme_actor(request, alice, acme, support):
 def test_the_walk_finds_the_import_screens_and_the_login():
     names = {route.name for route in ROUTES}
 
-    assert {"login", "logout", "importer:run-detail", "importer:run-input",
-            "importer:person-timeline", "importer:configuration", "importer:remote"} <= names
+    assert {
+        "login",
+        "logout",
+        "importer:run-detail",
+        "importer:run-input",
+        "importer:person-timeline",
+        "importer:configuration",
+        "importer:remote",
+    } <= names
     assert not any(name.startswith("admin:") for name in names)
 
 
@@ -186,7 +215,9 @@ def test_every_route_keyword_is_known(route):
             f"KWARG_OBJECTS with the kind of object it names"
         )
     for kwarg in ROUTE_KWARG_OBJECTS.get(route.name, {}):
-        assert kwarg in route.kwargs, f"ROUTE_KWARG_OBJECTS names {kwarg!r}, which {route.name} lacks"
+        assert kwarg in route.kwargs, (
+            f"ROUTE_KWARG_OBJECTS names {kwarg!r}, which {route.name} lacks"
+        )
 
 
 # --- another organization's objects -----------------------------------------------------------
@@ -204,7 +235,9 @@ def test_every_route_given_another_organizations_objects_is_not_found(
         for method in ("GET", "POST"):
             acme_actor.login_again()
             statuses[method], body = send(acme_actor, method, url)
-            assert statuses[method] in (404, 405), f"{method} {url} ({route.name}): {statuses[method]}"
+            assert statuses[method] in (404, 405), (
+                f"{method} {url} ({route.name}): {statuses[method]}"
+            )
             assert_nothing_of_globex(body, f"{method} {url}")
         assert 404 in statuses.values(), f"{route.name} answers neither GET nor POST"
     assert globex_state(globex) == before
@@ -238,7 +271,11 @@ def test_no_route_shows_or_changes_anything_of_another_organization(
             assert status < 500, f"{method} {url}: {status}"
             assert_nothing_of_globex(body, f"{method} {url}")
     assert globex_state(globex) == before
-    assert not ImportRun.objects.filter(organization=globex).exclude(pk=globex_objects["run"].pk).exists()
+    assert (
+        not ImportRun.objects.filter(organization=globex)
+        .exclude(pk=globex_objects["run"].pk)
+        .exists()
+    )
 
 
 # --- users who are not admins, and visitors who are not logged in ---------------------------
@@ -268,7 +305,9 @@ def test_anonymous_visitors_are_sent_to_log_in_on_every_route_but_the_login(
             for method in ("GET", "POST"):
                 response = client.get(url) if method == "GET" else client.post(url)
                 assert response.status_code == 302, f"{method} {url}: {response.status_code}"
-                assert response.url.startswith(f"{login_url}?next="), f"{method} {url}: {response.url}"
+                assert response.url.startswith(f"{login_url}?next="), (
+                    f"{method} {url}: {response.url}"
+                )
 
 
 def test_the_login_page_is_open_to_anonymous_visitors(client, db):
@@ -314,7 +353,11 @@ def test_an_import_may_not_take_an_address_of_another_organizations_user(acme, a
         "new.person@acme.example,Free\n"
     ).encode()
     run = runs.create_run(
-        organization=acme, data=data, name="people.csv", source=ImportRun.Source.UPLOAD, created_by=alice
+        organization=acme,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
     )
 
     runs.preview_run(run.pk)

@@ -73,8 +73,13 @@ def test_two_uploads_with_the_same_name_never_share_a_stored_file(alice_client):
 
 
 def test_no_url_serves_the_stored_files(alice_client, acme, alice):
-    run = runs.create_run(organization=acme, data=CSV, name="people.csv",
-                          source=ImportRun.Source.UPLOAD, created_by=alice)
+    run = runs.create_run(
+        organization=acme,
+        data=CSV,
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
+    )
     name = run.input_file.name
 
     for url in (f"/media/{name}", f"/{name}", f"/static/../media/{name}", f"/import/{name}"):
@@ -95,8 +100,13 @@ def test_no_url_serves_the_stored_files(alice_client, acme, alice):
 
 @pytest.fixture
 def stored_run(acme, alice):
-    return runs.create_run(organization=acme, data=CSV, name="people.csv",
-                           source=ImportRun.Source.UPLOAD, created_by=alice)
+    return runs.create_run(
+        organization=acme,
+        data=CSV,
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
+    )
 
 
 def download_url(run) -> str:
@@ -146,8 +156,13 @@ def test_support_staff_download_only_for_the_company_they_act_for(client, stored
 
 
 def test_a_hostile_file_name_cannot_add_a_header_to_the_download(alice_client, acme, alice):
-    run = runs.create_run(organization=acme, data=CSV, name='a"b.csv\r\nX-Evil: 1',
-                          source=ImportRun.Source.UPLOAD, created_by=alice)
+    run = runs.create_run(
+        organization=acme,
+        data=CSV,
+        name='a"b.csv\r\nX-Evil: 1',
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
+    )
 
     response = alice_client.get(download_url(run))
 
@@ -203,7 +218,11 @@ def multipart_upload(client, *, token: str, size: int, filename="big.csv") -> tu
         "Content-Type: text/csv\r\n\r\n"
         "email,first_name\n"
     ).encode()
-    tail = f"\r\n--{BOUNDARY}\r\n" 'Content-Disposition: form-data; name="text"\r\n\r\n\r\n' f"--{BOUNDARY}--\r\n"
+    tail = (
+        f"\r\n--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="text"\r\n\r\n\r\n'
+        f"--{BOUNDARY}--\r\n"
+    )
     body = GeneratedBody(head, size, tail.encode())
     response = client.generic(
         "POST",
@@ -270,7 +289,9 @@ def test_pasted_text_over_the_limit_is_refused_with_the_limit(alice_client, sett
     settings.IMPORT_MAX_UPLOAD_BYTES = 1000
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 5000
 
-    response = alice_client.post(reverse("importer:create-preview"), {"text": "email\n" + "a" * 2000})
+    response = alice_client.post(
+        reverse("importer:create-preview"), {"text": "email\n" + "a" * 2000}
+    )
 
     assert response.status_code == 400
     assert "The pasted text is larger than 1000 bytes" in text_of(response)
@@ -289,7 +310,9 @@ def test_pasted_text_over_djangos_body_limit_gets_a_page_that_names_the_limit(
     if encoding == "multipart":
         response = alice_client.post(url, {"text": text})
     else:
-        response = alice_client.post(url, f"text={text}", content_type="application/x-www-form-urlencoded")
+        response = alice_client.post(
+            url, f"text={text}", content_type="application/x-www-form-urlencoded"
+        )
 
     assert response.status_code == 400
     html = text_of(response)

@@ -32,7 +32,11 @@ def test_an_admin_uploads_previews_imports_and_finds_the_run_in_history(
     data = fixture_path("two_employees.xlsx").read_bytes()
     response = alice_client.post(
         reverse("importer:create-preview"),
-        {"file": SimpleUploadedFile("HR export.xlsx", data, content_type="application/octet-stream")},
+        {
+            "file": SimpleUploadedFile(
+                "HR export.xlsx", data, content_type="application/octet-stream"
+            )
+        },
     )
     run = ImportRun.objects.get()
     assert response.status_code == 302
@@ -108,7 +112,9 @@ def test_a_user_who_is_not_an_org_admin_is_refused(client, bob):
 
 
 def test_another_organizations_run_is_not_found(client, charlie, acme, alice):
-    run = ImportRun.objects.create(organization=acme, source=ImportRun.Source.PASTE, created_by=alice)
+    run = ImportRun.objects.create(
+        organization=acme, source=ImportRun.Source.PASTE, created_by=alice
+    )
     client.force_login(charlie)
     for name in ("run-detail", "run-panel", "run-input"):
         assert client.get(reverse(f"importer:{name}", args=[run.pk])).status_code == 404
@@ -122,8 +128,11 @@ def test_the_stored_input_downloads_for_its_organizations_admin(alice_client, ac
     from importer import runs
 
     run = runs.create_run(
-        organization=acme, data=b"email\nana@acme.example\n", name="people.csv",
-        source=ImportRun.Source.UPLOAD, created_by=alice,
+        organization=acme,
+        data=b"email\nana@acme.example\n",
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        created_by=alice,
     )
     response = alice_client.get(reverse("importer:run-input", args=[run.pk]))
     assert response.status_code == 200
@@ -132,6 +141,8 @@ def test_the_stored_input_downloads_for_its_organizations_admin(alice_client, ac
 
 
 def test_login_with_email_and_password(client, alice):
-    response = client.post(reverse("login"), {"username": "ALICE@acme.example ", "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("login"), {"username": "ALICE@acme.example ", "password": "correct-horse-battery"}
+    )
     assert response.status_code == 302
     assert response.url == reverse("importer:import")

@@ -23,7 +23,11 @@ CSV = (
 
 def preview(organization, admin, data: bytes, name="people.csv") -> ImportRun:
     run = runs.create_run(
-        organization=organization, data=data, name=name, source=ImportRun.Source.UPLOAD, created_by=admin
+        organization=organization,
+        data=data,
+        name=name,
+        source=ImportRun.Source.UPLOAD,
+        created_by=admin,
     )
     assert enqueue(preview_run_task, run.pk)
     return wait_for_run(run)
@@ -41,7 +45,13 @@ def test_it_previews_then_applies_exactly_the_previewed_changes(worker, acme, al
 
     assert run.status == ImportRun.Status.READY
     assert run.counts == {
-        "new": 3, "changed": 0, "deactivated": 1, "reactivated": 0, "unchanged": 0, "errors": 0, "warnings": 0,
+        "new": 3,
+        "changed": 0,
+        "deactivated": 1,
+        "reactivated": 0,
+        "unchanged": 0,
+        "errors": 0,
+        "warnings": 0,
     }
     assert User.objects.filter(organization=acme).count() == 2  # Nothing applied yet.
 
@@ -52,7 +62,10 @@ def test_it_previews_then_applies_exactly_the_previewed_changes(worker, acme, al
     ben = User.objects.get(email="ben@acme.example")
     chloe = User.objects.get(email="chloe@acme.example")
     assert (ben.employee_id, ben.hire_date, ben.manager, ben.title) == (
-        "1002", dt.date(2021, 9, 15), ana, "Engineer"
+        "1002",
+        dt.date(2021, 9, 15),
+        ana,
+        "Engineer",
     )
     assert (chloe.employee_id, chloe.first_name, chloe.manager) == ("00042", "Chloé", ben)
     gone.refresh_from_db()
@@ -60,7 +73,10 @@ def test_it_previews_then_applies_exactly_the_previewed_changes(worker, acme, al
     assert not gone.is_active
     assert alice.is_active  # The admin running the import is never deactivated by it.
     assert set(run.changes.values_list("user__email", flat=True)) == {
-        "ana@acme.example", "ben@acme.example", "chloe@acme.example", "gone@acme.example"
+        "ana@acme.example",
+        "ben@acme.example",
+        "chloe@acme.example",
+        "gone@acme.example",
     }
 
 

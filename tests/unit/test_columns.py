@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from importer.columns import (
+from importer.pipeline.columns import (
     EDGE_CHARACTERS,
     HEADER_SYNONYMS,
     clean_text,
@@ -14,8 +14,8 @@ from importer.columns import (
     normalise_header,
     parse_date,
 )
-from importer.parse import read_table
-from importer.types import FIELD_LABELS, FIELDS, FileError, Record, Row, Severity, Table
+from importer.pipeline.parse import read_table
+from importer.pipeline.types import FIELD_LABELS, FIELDS, FileError, Record, Row, Severity, Table
 
 
 def table(headers, *rows, format="csv", header_row=1):
@@ -544,7 +544,11 @@ def test_it_finds_repeats_and_own_managers_across_blocks_of_rows():
         ("self_manager", 3_400, "p3400@example.com"),
     ]
     assert "row 10" in issues[0].message and "row 20" in issues[1].message
-    assert [record.row for record in records] == [n for n in range(2, 3_502) if n not in (1_500, 2_200, 3_400)]
+    assert [record.row for record in records] == [
+        n for n in range(2, 3_502) if n not in (1_500, 2_200, 3_400)
+    ]
     assert records[8].values == {
-        "email": "p10@example.com", "employee_id": "E10", "manager_email": "boss@example.com"
+        "email": "p10@example.com",
+        "employee_id": "E10",
+        "manager_email": "boss@example.com",
     }

@@ -6,23 +6,61 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer.columns import map_columns
-from importer.types import MAX_LENGTHS, FileError, Record, Row, RowIssue, Severity, Table
+from importer.pipeline.columns import map_columns
+from importer.pipeline.types import MAX_LENGTHS, FileError, Record, Row, RowIssue, Severity, Table
 
 HEADERS = [
-    "Email", "E-Mail", "email address", "First name", "Vorname", "Last name", "Title", "Dept",
-    "Location", "Employee ID", "Personalnummer", "Hire date", "Start Date", "Manager email",
-    "Reports To", "", " ", "Notes", "Email", "2024-03-01",
+    "Email",
+    "E-Mail",
+    "email address",
+    "First name",
+    "Vorname",
+    "Last name",
+    "Title",
+    "Dept",
+    "Location",
+    "Employee ID",
+    "Personalnummer",
+    "Hire date",
+    "Start Date",
+    "Manager email",
+    "Reports To",
+    "",
+    " ",
+    "Notes",
+    "Email",
+    "2024-03-01",
 ]
 # Values a spreadsheet cell may hold: addresses good and bad, dates as text and as date cells,
 # formula starts, blanks and invisible characters, and values past the field limits.
 CELL_TEXT = st.one_of(
-    st.sampled_from([
-        "", " ", "\xa0", "\u200b", "ana@example.com", "ANA@Example.com ", "ben@example.com",
-        "not-an-email", "a@b", "@example.com", "=1+1", "-boss@example.com", "'=x", "1001",
-        "00042", "2024-02-29", "2023-02-29", "01.03.2024", "03/04/2024", "31/12/2024", "x" * 300,
-        "a@" + "b" * 260 + ".com", "ana@example.com\nben@example.com",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\xa0",
+            "\u200b",
+            "ana@example.com",
+            "ANA@Example.com ",
+            "ben@example.com",
+            "not-an-email",
+            "a@b",
+            "@example.com",
+            "=1+1",
+            "-boss@example.com",
+            "'=x",
+            "1001",
+            "00042",
+            "2024-02-29",
+            "2023-02-29",
+            "01.03.2024",
+            "03/04/2024",
+            "31/12/2024",
+            "x" * 300,
+            "a@" + "b" * 260 + ".com",
+            "ana@example.com\nben@example.com",
+        ]
+    ),
     st.text(max_size=20),
     st.emails(),
 )
@@ -42,7 +80,9 @@ def tables(draw):
     rows = []
     for number in range(2, 2 + draw(st.integers(min_value=0, max_value=12))):
         # Workbook rows are padded to the header's width; CSV rows may be shorter or longer.
-        size = width if file_format == "xlsx" else draw(st.integers(min_value=0, max_value=width + 3))
+        size = (
+            width if file_format == "xlsx" else draw(st.integers(min_value=0, max_value=width + 3))
+        )
         rows.append(Row(number, tuple(draw(st.lists(CELLS, min_size=size, max_size=size)))))
     synonyms = draw(st.sampled_from([{}, {"Notes": "department"}, {"Dept": "title"}]))
     return Table(header_row=1, headers=headers, rows=tuple(rows), format=file_format), synonyms

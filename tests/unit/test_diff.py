@@ -5,8 +5,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.diff import apply_to_snapshot, compute_changeset
-from importer.types import Action, Policy, Record, Snapshot, SnapshotUser
+from importer.pipeline.diff import apply_to_snapshot, compute_changeset
+from importer.pipeline.types import Action, Policy, Record, Snapshot, SnapshotUser
 
 
 def record(row, email, **values):

@@ -8,17 +8,17 @@ import openpyxl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer import exports
-from importer.columns import map_columns, unescape_formula_prefix
-from importer.parse import read_table
-from importer.types import FIELDS
+from importer.history import exports
+from importer.pipeline.columns import map_columns, unescape_formula_prefix
+from importer.pipeline.parse import read_table
+from importer.pipeline.types import FIELDS
 
 TRICKY = [
     "=1+1",
     "+49 30 1234",
     "-Lead-",
     "@SUM(A1:A2)",
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "-2+3+cmd|' /C calc'!A0",
     "'-already quoted",
     "''=two quotes",

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from importer.parse import OLE2_MAGIC, ZIP_MAGIC, read_table
-from importer.types import FileError, Row, Table
+from importer.pipeline.parse import OLE2_MAGIC, ZIP_MAGIC, read_table
+from importer.pipeline.types import FileError, Row, Table
 
 
 def error_of(data: bytes, **options) -> FileError:

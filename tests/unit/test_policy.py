@@ -5,7 +5,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.diff import (
+from importer.pipeline.diff import (
     PROFILE_FIELDS,
     PROTECTED_CHANGE,
     PROTECTED_DEACTIVATE,
@@ -16,7 +16,7 @@ from importer.diff import (
     apply_to_snapshot,
     compute_changeset,
 )
-from importer.types import Action, Policy, Record, Snapshot, SnapshotUser
+from importer.pipeline.types import Action, Policy, Record, Snapshot, SnapshotUser
 from tests.unit.test_diff import files, snapshots
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from importer.remote import (
+from importer.remote.http import (
     XLSX_CONTENT_TYPE,
     Download,
     FetchError,

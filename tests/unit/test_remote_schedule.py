@@ -3,9 +3,14 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from importer.sync import first_fetch, next_fetch_after_failure, next_regular_fetch, retry_delay
+from importer.remote.services import (
+    first_fetch,
+    next_fetch_after_failure,
+    next_regular_fetch,
+    retry_delay,
+)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 10, 14, 20, tzinfo=UTC)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from importer.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
+from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()

@@ -1,7 +1,7 @@
 """plan_revert: the changes that undo a run, worked out from plain data."""
 
-from importer.revert import Conflict, plan_revert
-from importer.types import Action, Change, Snapshot, SnapshotUser
+from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
+from importer.runs.revert import Conflict, plan_revert
 
 
 def snapshot_of(*users):
@@ -39,8 +39,20 @@ def test_it_swaps_old_and_new_values_and_turns_actions_around():
 
 def test_it_names_the_email_a_user_gets_back_so_that_apply_finds_them():
     original = [
-        Change(Action.UPDATE, "mia.new@acme.example", 6, 2, {"email": ("mia@acme.example", "mia.new@acme.example")}),
-        Change(Action.UPDATE, "ben@acme.example", 2, 3, {"manager_email": ("mia@acme.example", "ana@acme.example")}),
+        Change(
+            Action.UPDATE,
+            "mia.new@acme.example",
+            6,
+            2,
+            {"email": ("mia@acme.example", "mia.new@acme.example")},
+        ),
+        Change(
+            Action.UPDATE,
+            "ben@acme.example",
+            2,
+            3,
+            {"manager_email": ("mia@acme.example", "ana@acme.example")},
+        ),
     ]
     after = snapshot_of(
         user(1, "ana@acme.example"),
@@ -61,7 +73,9 @@ def test_a_user_changed_by_a_later_run_blocks_the_revert_and_is_named():
         Change(Action.UPDATE, "ben@acme.example", 2, 3, {"title": ("Engineer", "Lead")}),
         Change(Action.UPDATE, "cara@acme.example", 3, 4, {"title": ("A", "B")}),
     ]
-    after = snapshot_of(user(2, "ben@acme.example", title="CTO"), user(3, "cara@acme.example", title="B"))
+    after = snapshot_of(
+        user(2, "ben@acme.example", title="CTO"), user(3, "cara@acme.example", title="B")
+    )
 
     plan = plan_revert(original, after, touched_later={2: 41})
 
@@ -94,7 +108,9 @@ def test_a_deleted_user_and_a_protected_user_are_conflicts():
 
 
 def test_a_previous_manager_who_no_longer_has_that_address_is_a_conflict():
-    original = [Change(Action.UPDATE, "ben@acme.example", 2, 3, {"manager_email": ("old@acme.example", "")})]
+    original = [
+        Change(Action.UPDATE, "ben@acme.example", 2, 3, {"manager_email": ("old@acme.example", "")})
+    ]
     after = snapshot_of(user(2, "ben@acme.example"), user(7, "renamed@acme.example"))
 
     plan = plan_revert(original, after, touched_later={})

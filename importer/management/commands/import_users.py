@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", help="An .xlsx or .csv file, or - for standard input.")
         parser.add_argument("--org", required=True, help="The organization's slug.")
-        parser.add_argument("--apply", action="store_true", help="Import when the preview is clean.")
+        parser.add_argument(
+            "--apply", action="store_true", help="Import when the preview is clean."
+        )
         parser.add_argument(
             "--confirm-safeguard",
             action="store_true",
@@ -56,7 +58,9 @@ class Command(BaseCommand):
                 runs.apply_run(run.pk)
             run.refresh_from_db()
         if json:
-            self.stdout.write(_json_dump({**run_as_json(run), **({"message": refusal} if refusal else {})}))
+            self.stdout.write(
+                _json_dump({**run_as_json(run), **({"message": refusal} if refusal else {})})
+            )
         else:
             self._print_summary(run)
             if refusal:
@@ -80,7 +84,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Run {run.pk}: {run.get_status_display()} ({counts})")
         for issue in run.issues:
             where = f"row {issue['row']}" if issue["row"] else "file"
-            self.stdout.write(f"  {issue['severity']} {where} {issue['column']}: {issue['message']}")
+            self.stdout.write(
+                f"  {issue['severity']} {where} {issue['column']}: {issue['message']}"
+            )
         if run.message:
             self.stdout.write(run.message)
 

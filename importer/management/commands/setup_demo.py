@@ -16,18 +16,94 @@ SUPPORT_EMAIL = "support@rostersync.example"
 DEPARTMENTS = ["Engineering", "Sales", "Marketing", "Finance", "People"]
 LOCATIONS = ["Berlin", "Lisbon", "London", "Toronto"]
 FIRST_NAMES = [
-    "Ana", "Ben", "Chloé", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ines", "Jonas",
-    "Kemal", "Lea", "Marek", "Nia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tomás",
-    "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zoë", "Aiko", "Bruno", "Carla", "Derya",
-    "Emil", "Fatima", "Goran", "Helena", "Ivo", "Julia", "Karim", "Lina", "Mateo", "Noor",
-    "Olga", "Pablo", "Rania",
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Elif",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lea",
+    "Marek",
+    "Nia",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Aiko",
+    "Bruno",
+    "Carla",
+    "Derya",
+    "Emil",
+    "Fatima",
+    "Goran",
+    "Helena",
+    "Ivo",
+    "Julia",
+    "Karim",
+    "Lina",
+    "Mateo",
+    "Noor",
+    "Olga",
+    "Pablo",
+    "Rania",
 ]
 LAST_NAMES = [
-    "Silva", "Okafor", "Martin", "Ivanov", "Yilmaz", "Haddad", "Lind", "Sato", "Costa", "Weber",
-    "Aydin", "Fischer", "Nowak", "Mensah", "Berg", "Sharma", "Durand", "Romero", "Holm", "Garcia",
-    "Patel", "Novak", "Li", "Lopez", "Khan", "Baker", "Tanaka", "Rossi", "Moreau", "Demir",
-    "Schulz", "Ali", "Petrov", "Jansen", "Horvat", "Meyer", "Nasser", "Koch", "Ruiz", "Aziz",
-    "Smirnova", "Vega", "Saleh",
+    "Silva",
+    "Okafor",
+    "Martin",
+    "Ivanov",
+    "Yilmaz",
+    "Haddad",
+    "Lind",
+    "Sato",
+    "Costa",
+    "Weber",
+    "Aydin",
+    "Fischer",
+    "Nowak",
+    "Mensah",
+    "Berg",
+    "Sharma",
+    "Durand",
+    "Romero",
+    "Holm",
+    "Garcia",
+    "Patel",
+    "Novak",
+    "Li",
+    "Lopez",
+    "Khan",
+    "Baker",
+    "Tanaka",
+    "Rossi",
+    "Moreau",
+    "Demir",
+    "Schulz",
+    "Ali",
+    "Petrov",
+    "Jansen",
+    "Horvat",
+    "Meyer",
+    "Nasser",
+    "Koch",
+    "Ruiz",
+    "Aziz",
+    "Smirnova",
+    "Vega",
+    "Saleh",
 ]
 EMPLOYEES = 40  # In the platform today; the sample file adds three new hires.
 
@@ -43,7 +119,9 @@ def demo_people(count: int) -> list[dict]:
                 f"{last.lower()}@acme.example",
                 "first_name": first,
                 "last_name": last,
-                "title": "Chief Executive Officer" if index == 0 else ("Team Lead" if index < 7 else "Specialist"),
+                "title": "Chief Executive Officer"
+                if index == 0
+                else ("Team Lead" if index < 7 else "Specialist"),
                 "department": DEPARTMENTS[index % len(DEPARTMENTS)],
                 "location": LOCATIONS[index % len(LOCATIONS)],
                 "employee_id": f"{1001 + index}",
@@ -64,7 +142,9 @@ class Command(BaseCommand):
         if created:
             self._create_users(organization)
         if not User.objects.filter(email=SUPPORT_EMAIL).exists():
-            User.objects.create_superuser(SUPPORT_EMAIL, DEMO_PASSWORD, first_name="Sam", last_name="Support")
+            User.objects.create_superuser(
+                SUPPORT_EMAIL, DEMO_PASSWORD, first_name="Sam", last_name="Support"
+            )
         samples = Path(settings.BASE_DIR) / "samples"
         samples.mkdir(exist_ok=True)
         if not (samples / "acme-employees.xlsx").exists():
@@ -116,18 +196,38 @@ def write_sample_workbook(path: Path) -> None:
     sheet.append(["Acme Corp — HR export"])
     sheet.append([])
     sheet.append(
-        ["Employee ID", "First Name", "Last Name", "Work Email", "Job Title", "Department",
-         "Location", "Start Date", "Manager Email"]
+        [
+            "Employee ID",
+            "First Name",
+            "Last Name",
+            "Work Email",
+            "Job Title",
+            "Department",
+            "Location",
+            "Start Date",
+            "Manager Email",
+        ]
     )
     all_people = demo_people(EMPLOYEES + 3)
-    sheet.append(
-        [None, "Alex", "Admin", ADMIN_EMAIL, "HR Manager", "People", None, None, None]
-    )
+    sheet.append([None, "Alex", "Admin", ADMIN_EMAIL, "HR Manager", "People", None, None, None])
     for person in people:
-        manager = all_people[person["manager_index"]]["email"] if person["manager_index"] is not None else None
+        manager = (
+            all_people[person["manager_index"]]["email"]
+            if person["manager_index"] is not None
+            else None
+        )
         sheet.append(
-            [int(person["employee_id"]), person["first_name"], person["last_name"], person["email"],
-             person["title"], person["department"], person["location"], person["hire_date"], manager]
+            [
+                int(person["employee_id"]),
+                person["first_name"],
+                person["last_name"],
+                person["email"],
+                person["title"],
+                person["department"],
+                person["location"],
+                person["hire_date"],
+                manager,
+            ]
         )
     for row in sheet.iter_rows(min_row=4, min_col=8, max_col=8):
         for cell in row:

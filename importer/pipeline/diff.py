@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
-from .types import (
+from importer.pipeline.types import (
     FIELD_LABELS,
     PROFILE_FIELDS,
     Action,
@@ -338,7 +338,9 @@ class Diff:
             return None
         return (old_email, self.final_email[new_key])
 
-    def _manager_key(self, record: Record, manager_email: str, staying: dict[str, Key]) -> Key | None:
+    def _manager_key(
+        self, record: Record, manager_email: str, staying: dict[str, Key]
+    ) -> Key | None:
         """Return the person a manager email names, reporting a row error when there is none."""
         if manager_email == record.email:
             return None  # columns.py reports self_manager.

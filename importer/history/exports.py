@@ -32,10 +32,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from importer.models import ImportRun
+from importer.pipeline.types import FIELD_LABELS, FIELDS
 from users.models import User
-
-from .models import ImportRun
-from .types import FIELD_LABELS, FIELDS
 
 # The characters that make a spreadsheet treat a cell as a formula (or DDE command).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -118,7 +117,15 @@ def change_rows(run: ImportRun) -> Iterator[tuple]:
     changes = (
         run.changes.select_related("user")
         .order_by("id")
-        .only("row", "email", "action", "fields", "skipped_reason", "user__first_name", "user__last_name")
+        .only(
+            "row",
+            "email",
+            "action",
+            "fields",
+            "skipped_reason",
+            "user__first_name",
+            "user__last_name",
+        )
         .iterator(chunk_size=_EXPORT_BATCH)
     )
     for change in changes:
@@ -128,7 +135,14 @@ def change_rows(run: ImportRun) -> Iterator[tuple]:
         for field, (old, new) in fields.items():
             label = FIELD_LABELS.get(field, field) if field else ""
             yield (
-                run.pk, change.row or "", change.email, name, action, label, old, new,
+                run.pk,
+                change.row or "",
+                change.email,
+                name,
+                action,
+                label,
+                old,
+                new,
                 change.skipped_reason,
             )
 
@@ -180,7 +194,10 @@ def write_xlsx(
     sheet.append(header_cells)
     for row in rows:
         sheet.append(
-            [_xlsx_cell(sheet, value, as_text=index in text_columns) for index, value in enumerate(row)]
+            [
+                _xlsx_cell(sheet, value, as_text=index in text_columns)
+                for index, value in enumerate(row)
+            ]
         )
     # Returned open: the caller (a FileResponse) closes it, which deletes the file.
     handle = tempfile.TemporaryFile()  # noqa: SIM115

@@ -30,12 +30,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import notify, progress, remote, runs
-from .configuration import REMOTE_KEY
-from .models import ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
-from .parse import read_table
-from .secrets import SecretUnreadable, decrypt_secret, encrypt_secret
-from .types import FileError
+from importer import notify, progress, runs
+from importer.configuration import REMOTE_KEY
+from importer.models import ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
+from importer.pipeline.parse import read_table
+from importer.pipeline.types import FileError
+from importer.remote import http as remote
+from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
 
 logger = logging.getLogger(__name__)
 Cadence = RemoteSource.Cadence
@@ -136,7 +137,7 @@ def enqueue_due_fetches(now: datetime | None = None) -> list[int]:
 
     A sync that cannot be enqueued keeps its lease and is tried again once the lease expires.
     """
-    from .tasks import enqueue_sync  # The tasks module imports this one.
+    from importer.tasks import enqueue_sync  # The tasks module imports this one.
 
     now = now or timezone.now()
     claimed = claim_due_sources(now)

@@ -36,7 +36,7 @@ from django.template.defaultfilters import filesizeformat
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress
 
-from importer.parse import OLE2_MAGIC, ZIP_MAGIC
+from importer.pipeline.parse import OLE2_MAGIC, ZIP_MAGIC
 
 logger = logging.getLogger(__name__)
 

@@ -21,17 +21,18 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from importer import notify, progress
+from importer.models import ImportChange, ImportConfig, ImportRun
+from importer.pipeline.columns import map_columns
+from importer.pipeline.diff import Diff
+from importer.pipeline.parse import read_table
+from importer.pipeline.safeguards import Limits, safeguard_message
+from importer.pipeline.types import Change, FileError, Policy, RowIssue, SnapshotUser
+from importer.runs import revert
+from importer.store import bulk
+from importer.store.apply import apply_changes
+from importer.store.snapshot import load_snapshot, users_digest
 from users.models import Organization, User
-
-from . import bulk, notify, progress, revert
-from .apply import apply_changes
-from .columns import map_columns
-from .diff import Diff
-from .models import ImportChange, ImportConfig, ImportRun
-from .parse import read_table
-from .safeguards import Limits, safeguard_message
-from .snapshot import load_snapshot, users_digest
-from .types import Change, FileError, Policy, RowIssue, SnapshotUser
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -121,7 +122,9 @@ def preview_run(run_id: int, *, report=progress.ignore) -> None:
             _compute_preview(run, report)
     except Exception as exc:
         logger.exception("Preview of run %s failed", run_id)
-        _fail(run_id, Status.PREVIEWING, f"The preview could not be computed ({type(exc).__name__}).")
+        _fail(
+            run_id, Status.PREVIEWING, f"The preview could not be computed ({type(exc).__name__})."
+        )
     finally:
         progress.clear(run_id)
 
@@ -306,9 +309,7 @@ def _last_applied_row_count(run: ImportRun) -> int | None:
     )
 
 
-def request_apply(
-    run: ImportRun, *, user: User | None, confirm_safeguard: bool = False
-) -> None:
+def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool = False) -> None:
     """Mark a ready run for applying; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
@@ -330,7 +331,9 @@ def request_apply(
     )
     if not confirmed:
         run.refresh_from_db()
-        raise ApplyRefused(f"This import is {run.get_status_display().lower()}; it cannot be applied.")
+        raise ApplyRefused(
+            f"This import is {run.get_status_display().lower()}; it cannot be applied."
+        )
     run.refresh_from_db()
 
 
@@ -472,7 +475,9 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
     meanwhile. Raise RevertRefused when the run cannot be undone, naming the users in conflict.
     """
     if not revert.can_be_reverted(run):
-        raise RevertRefused("Only an import that was applied and changed something can be reverted.")
+        raise RevertRefused(
+            "Only an import that was applied and changed something can be reverted."
+        )
     today = timezone.localdate()
     with transaction.atomic():
         snapshot = load_snapshot(run.organization_id, today=today)

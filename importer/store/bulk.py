@@ -207,7 +207,7 @@ def insert_changes(
     name no new user or manager. `progress(done)` is offered every `every` rows. Return how
     many changes of each action are made (skipped ones left out).
     """
-    from .models import ImportChange
+    from importer.models import ImportChange
 
     columns = (
         "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id"

@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import openpyxl
 from defusedxml import DefusedXmlException
 
-from importer.columns import (
+from importer.pipeline.columns import (
     EDGE_CHARACTERS,
     MISSING_EMAIL_COLUMN_MESSAGE,
     clean_text,
     is_blank,
     is_header_row,
 )
-from importer.types import Cell, FileError, Row, Table
+from importer.pipeline.types import Cell, FileError, Row, Table
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -144,7 +144,7 @@ def _read_xlsx(
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except Exception:  # noqa: BLE001 - zipfile fails in many ways on damaged input
+    except Exception:
         raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
     with archive:
         _check_expanded_size(members, max_xml_bytes)
@@ -169,7 +169,7 @@ def _read_xlsx(
                 workbook.close()
     except FileError:
         raise
-    except Exception as error:  # noqa: BLE001 - no openpyxl error may leak to the caller
+    except Exception as error:
         # openpyxl wraps some parse errors in a ValueError; the refused DTD is in the chain.
         if _is_caused_by(error, DefusedXmlException):
             raise FileError("unsafe_xml", UNSAFE_XML_MESSAGE) from None
@@ -237,7 +237,7 @@ def _check_is_workbook(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipIn
     if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
         try:
             mimetype = archive.read("mimetype")
-        except Exception:  # noqa: BLE001 - a damaged part only loses the friendlier message
+        except Exception:
             mimetype = b""
         if b"opendocument.spreadsheet" in mimetype:
             raise FileError(
@@ -267,7 +267,7 @@ def _check_no_doctype(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInf
         try:
             with archive.open(member) as part:
                 prolog = part.read(PROLOG_SCAN_BYTES)
-        except Exception:  # noqa: BLE001 - zlib.error, BadZipFile, NotImplementedError...
+        except Exception:
             raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
         # Dropping NUL bytes turns UTF-16 markup into ASCII well enough for this search.
         if _DECLARATION.search(prolog.replace(b"\x00", b"")):

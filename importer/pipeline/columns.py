@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from itertools import repeat
 from collections.abc import Callable, Collection, Iterable, Mapping
+from itertools import repeat
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from importer.types import (
+from importer.pipeline.types import (
     FIELD_LABELS,
     FIELDS,
     MAX_LENGTHS,

@@ -20,12 +20,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from importer.models import ImportChange, ImportRun
+from importer.pipeline.diff import display
+from importer.pipeline.types import FIELD_LABELS, Action, Change, Snapshot, SnapshotUser
+from importer.store.snapshot import USER_COLUMNS, snapshot_user
 from users.models import User
-
-from .diff import display
-from .models import ImportChange, ImportRun
-from .snapshot import USER_COLUMNS, snapshot_user
-from .types import FIELD_LABELS, Action, Change, Snapshot, SnapshotUser
 
 _REVERSED_ACTION = {
     Action.UPDATE: Action.UPDATE,
@@ -129,7 +128,9 @@ def _reverse(change: Change, user: SnapshotUser) -> Change | None:
     return Change(_REVERSED_ACTION[change.action], email, user.id, None, fields)
 
 
-def _missing_managers(changes: Sequence[Change], users: Mapping[int, SnapshotUser]) -> list[Conflict]:
+def _missing_managers(
+    changes: Sequence[Change], users: Mapping[int, SnapshotUser]
+) -> list[Conflict]:
     """Report restored managers whose email no user will have (apply finds managers by email)."""
     email_of = {user.id: user.email for user in users.values()}
     for change in changes:
@@ -200,7 +201,9 @@ def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
     for batch in _batches(sorted(touched)):
         emails.update(User.objects.filter(id__in=batch).values_list("id", "email"))
     return tuple(
-        Conflict(emails.get(user_id, "(deleted user)"), f"Import #{run_id} changed this user later.")
+        Conflict(
+            emails.get(user_id, "(deleted user)"), f"Import #{run_id} changed this user later."
+        )
         for user_id, run_id in sorted(touched.items(), key=lambda item: emails.get(item[0], ""))
     )
 

@@ -21,11 +21,10 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.utils import timezone
 
+from importer.models import ImportChange
+from importer.pipeline.types import PROFILE_FIELDS
+from importer.store import bulk
 from users.models import User
-
-from . import bulk
-from .models import ImportChange
-from .types import PROFILE_FIELDS
 
 ProgressCallback = Callable[[str, int, int], None]
 # Progress is offered every so many rows; the reporter itself decides how often to write it.

@@ -7,7 +7,7 @@ import logging
 
 from django.db import transaction
 
-from .models import ImportRun
+from importer.models import ImportRun
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 500

@@ -9,9 +9,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from importer.pipeline.types import Snapshot, SnapshotUser
 from users.models import User
-
-from .types import Snapshot, SnapshotUser
 
 USER_COLUMNS = (
     "id",

@@ -1,0 +1,39 @@
+"""Import runs: the only writer of ImportRun. Callers use the services re-exported here."""
+
+from importer.runs.services import (
+    ApplyRefused,
+    RevertRefused,
+    apply_run,
+    approve_held_run,
+    attach_input,
+    create_fetch_run,
+    create_revert_run,
+    create_run,
+    discard_held_run,
+    fail_fetch,
+    hold_run,
+    mark_retried,
+    options_for,
+    preview_run,
+    request_apply,
+    stuck_runs,
+)
+
+__all__ = [
+    "ApplyRefused",
+    "RevertRefused",
+    "apply_run",
+    "approve_held_run",
+    "attach_input",
+    "create_fetch_run",
+    "create_revert_run",
+    "create_run",
+    "discard_held_run",
+    "fail_fetch",
+    "hold_run",
+    "mark_retried",
+    "options_for",
+    "preview_run",
+    "request_apply",
+    "stuck_runs",
+]
