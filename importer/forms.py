@@ -6,7 +6,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from importer.models import ImportRun, RemoteSource
-from importer.pipeline.columns import normalise_header
+from importer.pipeline.headers import normalise_header
 from importer.pipeline.types import FIELD_LABELS, FIELDS, PROFILE_FIELDS
 from importer.remote import http as remote
 

@@ -1,9 +1,9 @@
 """Map a parsed Table onto user fields: Table → Records + RowIssues.
 
-Header cells are matched to fields through synonyms ("E-Mail", "Work Email", "Vorname",
-"Reports To"), then every data row is cleaned (trimmed, emails lower-cased, dates read) and checked
-on its own and against the other rows of the file. Checks that need the organization's users (an
-unknown manager, a reporting cycle, an email taken by another organization) belong to the diff.
+Header cells are matched to fields by importer.pipeline.headers, then every data row is cleaned
+(trimmed, emails lower-cased, dates read) and checked on its own and against the other rows of
+the file. Checks that need the organization's users (an unknown manager, a reporting cycle, an
+email taken by another organization) belong to the diff.
 
 No ORM, no settings: only Django's email validator.
 """
@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from itertools import repeat
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from importer.pipeline.headers import (
+    EDGE_CHARACTERS,
+    FULL_NAME_HEADERS,
+    MISSING_EMAIL_COLUMN_MESSAGE,
+    clean_text,
+    column_letter,
+    fields_of,
+    is_blank,
+    normalise_header,
+    normalised_extra,
+    unescape_formula_prefix,
+)
 from importer.pipeline.types import (
     FIELD_LABELS,
     FIELDS,
@@ -37,244 +48,7 @@ PROGRESS_EVERY = 1000
 # Longest offending value copied into a RowIssue; the full text stays in the stored input file.
 MAX_ISSUE_VALUE = 200
 
-MISSING_EMAIL_COLUMN_MESSAGE = (
-    "No email column found. The first row of the table must name its columns, one of them the "
-    "email, e.g. 'Email' or 'E-Mail'."
-)
 DATE_ADVICE = "Write it as YYYY-MM-DD (e.g. 2024-03-01) or format the cell as a date."
-
-
-def normalise_header(text: str) -> str:
-    """Return the form of a header used for matching: casefolded letters and digits only.
-
-    "E-Mail " → "email", "Work Email" → "workemail", "Büro" → "büro". Accents survive; the text is
-    NFKC-normalised first so that a decomposed "ü" (as macOS writes it) matches a composed one.
-    A "#" reads as "number": "Employee #" → "employeenumber".
-    """
-    text = unicodedata.normalize("NFKC", text).replace("#", "number").casefold()
-    return "".join(char for char in text if char.isalnum())
-
-
-_SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
-    "email": (
-        "Email",
-        "E-Mail",
-        "Mail",
-        "Email address",
-        "E-mail address",
-        "Work email",
-        "Work email address",
-        "Business email",
-        "Primary email",
-        "User email",
-        "Email ID",
-        "E-Mail-Adresse",
-        "Emailadresse",
-        "E-Mail (geschäftlich)",
-        "E-Mail-Adresse (geschäftlich)",
-        "Geschäftliche E-Mail",
-        "Dienstliche E-Mail",
-        "Mitarbeiter E-Mail",
-    ),
-    "first_name": (
-        "First name",
-        "Given name",
-        "First",
-        "Forename",
-        "Vorname",
-        "Rufname",
-    ),
-    "last_name": (
-        "Last name",
-        "Surname",
-        "Family name",
-        "Last",
-        "Nachname",
-        "Familienname",
-        "Zuname",
-    ),
-    "title": (
-        "Title",
-        "Job title",
-        "Position",
-        "Role",
-        "Job role",
-        "Designation",
-        "Berufsbezeichnung",
-        "Stellenbezeichnung",
-        "Positionsbezeichnung",
-        "Funktion",
-        "Titel",
-    ),
-    "department": (
-        "Department",
-        "Dept",
-        "Department name",
-        "Team",
-        "Division",
-        "Abteilung",
-        "Bereich",
-    ),
-    "location": (
-        "Location",
-        "Office",
-        "Office location",
-        "Work location",
-        "Site",
-        "City",
-        "Standort",
-        "Arbeitsort",
-        "Dienstort",
-        "Ort",
-        "Büro",
-    ),
-    "employee_id": (
-        "Employee ID",
-        "Employee number",
-        "Employee no",
-        "Employee no.",
-        "Employee code",
-        "Emp ID",
-        "Emp no",
-        "Staff ID",
-        "Staff number",
-        "Personnel number",
-        "Personnel no",
-        "Personalnummer",
-        "Personal-Nr.",
-        "Mitarbeiternummer",
-        "Mitarbeiter-ID",
-        "Pers.-Nr.",
-        "Associate ID",
-        "ID",
-    ),
-    "hire_date": (
-        "Hire date",
-        "Start date",
-        "Date of hire",
-        "Join date",
-        "Joining date",
-        "Date joined",
-        "Date of joining",
-        "Employment start date",
-        "Original hire date",
-        "Eintrittsdatum",
-        "Startdatum",
-        "Eintritt",
-    ),
-    "manager_email": (
-        "Manager email",
-        "Manager e-mail",
-        "Manager",
-        "Reports to",
-        "Reports to email",
-        "Reporting to",
-        "Reporting manager",
-        "Supervisor",
-        "Supervisor email",
-        "Line manager",
-        "Line manager email",
-        "Vorgesetzter",
-        "Vorgesetzte",
-        "Vorgesetzter E-Mail",
-        "E-Mail Vorgesetzter",
-        "Führungskraft",
-        "Führungskraft E-Mail",
-    ),
-}
-
-HEADER_SYNONYMS: dict[str, str] = {
-    normalise_header(synonym): field
-    for field, synonyms in _SYNONYMS_BY_FIELD.items()
-    for synonym in synonyms
-}
-
-# Headers that hold a whole name: ambiguous, so they are not imported, but the warning says why.
-_FULL_NAME_HEADERS = frozenset(
-    normalise_header(text)
-    for text in ("Name", "Full name", "Display name", "Employee name", "Employee", "Mitarbeiter")
-)
-
-# Every Unicode whitespace character (the non-breaking space among them) plus the zero-width ones
-# that copy-pasting from web pages and PDFs leaves at the ends of cells. One str.strip() with an
-# explicit set takes linear time, which a regular expression anchored at the end does not.
-EDGE_CHARACTERS = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # str.isspace()
-    "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space, non-joiner, joiner, word joiner, BOM
-)
-
-
-def clean_text(text: str) -> str:
-    """Return `text` without whitespace or zero-width characters at either end."""
-    return text.strip(EDGE_CHARACTERS)
-
-
-# An apostrophe that a download put in front of a formula start (see importer.exports).
-_ESCAPED_FORMULA = re.compile(r"'(?='*[=+\-@\t\r])")
-
-
-def unescape_formula_prefix(text: str) -> str:
-    """Return `text` without the one apostrophe an export adds in front of = + - @ tab CR.
-
-    importer.exports writes "-Lead-" to CSV as "'-Lead-" so that a spreadsheet never runs it as
-    a formula; removing exactly that apostrophe makes an unedited download import with zero
-    changes. A value the export gave two apostrophes ("''-x") keeps one.
-    """
-    return text[1:] if _ESCAPED_FORMULA.match(text) else text
-
-
-def is_blank(cell: Cell | None) -> bool:
-    """Return True for a cell a person would call empty: nothing, or only spaces."""
-    if cell is None:
-        return True
-    return isinstance(cell, str) and not clean_text(cell)
-
-
-def _normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]:
-    if not extra_synonyms:
-        return {}
-    # A mapping to something that is not a field (a stale configuration) is ignored.
-    return {
-        normalise_header(header): field
-        for header, field in extra_synonyms.items()
-        if field in FIELDS and normalise_header(header)
-    }
-
-
-def field_for_header(text: str, extra_synonyms: Mapping[str, str] | None = None) -> str | None:
-    """Return the field a header names, or None.
-
-    `extra_synonyms` maps an organization's own headers to fields; it wins over the built-in names.
-    """
-    key = normalise_header(text)
-    if not key:
-        return None
-    extra = _normalised_extra(extra_synonyms)
-    return extra.get(key) or HEADER_SYNONYMS.get(key)
-
-
-def _fields_of(cells: Iterable[Cell], extra: dict[str, str]) -> list[str | None]:
-    fields = []
-    for cell in cells:
-        key = normalise_header(cell) if isinstance(cell, str) else ""
-        fields.append((extra.get(key) or HEADER_SYNONYMS.get(key)) if key else None)
-    return fields
-
-
-def is_header_row(cells: Iterable[Cell], extra_synonyms: Mapping[str, str] | None = None) -> bool:
-    """Return True if some cell of the row names the email column."""
-    return "email" in _fields_of(cells, _normalised_extra(extra_synonyms))
-
-
-def column_letter(index: int) -> str:
-    """Return the spreadsheet letter of a 0-based column index: 0 → "A", 27 → "AB"."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters
 
 
 def _known_names() -> str:
@@ -360,9 +134,9 @@ def map_columns(
     Raise FileError("missing_column") when no header names the email. `progress(rows done)`
     is called every PROGRESS_EVERY rows.
     """
-    extra = _normalised_extra(extra_synonyms)
+    extra = normalised_extra(extra_synonyms)
     headers = tuple(_as_text(header) for header in table.headers)
-    header_fields = _fields_of(headers, extra)
+    header_fields = fields_of(headers, extra)
     if "email" not in header_fields:
         raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
 
@@ -523,7 +297,7 @@ def _header_issues(
         elif header:
             hint = (
                 " To import names, use separate 'First name' and 'Last name' columns."
-                if normalise_header(header) in _FULL_NAME_HEADERS
+                if normalise_header(header) in FULL_NAME_HEADERS
                 else f" Rename it to one of {_known_names()} to import it."
             )
             issues.append(

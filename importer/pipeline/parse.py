@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import openpyxl
 from defusedxml import DefusedXmlException
 
-from importer.pipeline.columns import (
+from importer.pipeline.headers import (
     EDGE_CHARACTERS,
     MISSING_EMAIL_COLUMN_MESSAGE,
     clean_text,

@@ -1,13 +1,13 @@
 """Import runs: the only writer of ImportRun. Callers use the services re-exported here."""
 
+from importer.runs.revert import RevertRefused, create_revert_run
+from importer.runs.selectors import stuck_runs
 from importer.runs.services import (
     ApplyRefused,
-    RevertRefused,
     apply_run,
     approve_held_run,
     attach_input,
     create_fetch_run,
-    create_revert_run,
     create_run,
     discard_held_run,
     fail_fetch,
@@ -16,7 +16,6 @@ from importer.runs.services import (
     options_for,
     preview_run,
     request_apply,
-    stuck_runs,
 )
 
 __all__ = [

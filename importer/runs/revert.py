@@ -1,154 +1,26 @@
-"""Undo an applied run: the changes that restore every user it touched to their state before it.
+"""Undo an applied run: a run of its own (source: revert) that restores its users.
 
-A revert is a run of its own (source: revert) whose changes are the original run's, turned
-around: old ↔ new for every field, deactivate ↔ reactivate, and users the run created are
-deactivated (they cannot be deleted: History and other records point at them). It is previewed
-like any other run and applied by the same code (importer.apply), so staleness and the
-one-import-per-organization lock protect it too.
-
-A run can be reverted only while nothing else changed the same users since: a later applied
-run touching one of them, or an edit outside imports to a value the run set (Django admin, say).
-Those users are reported as conflicts and nothing is reverted, since the revert would silently
-overwrite the later change.
-
-`plan_revert` is pure; `revert_plan` loads its inputs.
+The plan is pure (importer.pipeline.revert_plan); this module loads what it needs and creates
+the revert run, previewed at once and applied by the same code as any import (importer.store),
+so staleness and the one-import-per-organization lock protect it too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.utils import timezone
 
 from importer.models import ImportChange, ImportRun
-from importer.pipeline.diff import display
-from importer.pipeline.types import FIELD_LABELS, Action, Change, Snapshot, SnapshotUser
-from importer.store.snapshot import USER_COLUMNS, snapshot_user
+from importer.pipeline.revert_plan import Conflict, RevertPlan, plan_revert
+from importer.pipeline.safeguards import safeguard_message
+from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
+from importer.runs.services import options_for
+from importer.store.changes import insert_changes
+from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_digest
 from users.models import User
-
-_REVERSED_ACTION = {
-    Action.UPDATE: Action.UPDATE,
-    Action.DEACTIVATE: Action.REACTIVATE,
-    Action.REACTIVATE: Action.DEACTIVATE,
-    Action.CREATE: Action.DEACTIVATE,
-}
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A user the revert cannot restore, and why, in words for the run page."""
-
-    email: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RevertPlan:
-    changes: tuple[Change, ...]
-    conflicts: tuple[Conflict, ...]
-
-    @property
-    def is_possible(self) -> bool:
-        return not self.conflicts and bool(self.changes)
-
-
-def plan_revert(
-    original: Iterable[Change], snapshot: Snapshot, touched_later: Mapping[int, int]
-) -> RevertPlan:
-    """Return the changes that undo `original` on the users of `snapshot`, or the conflicts.
-
-    `original` are the changes an applied run made, each with its user's id (set for created
-    users too). `touched_later` maps the id of a user a later applied run changed to that run's
-    id. `snapshot` holds at least the run's users, their managers and the users that hold the
-    emails the revert gives back to managers. With any conflict no change is planned.
-    """
-    users = {user.id: user for user in snapshot.users}
-    conflicts: list[Conflict] = []
-    changes: list[Change] = []
-    for change in original:
-        user = users.get(change.user_id) if change.user_id is not None else None
-        reason = _conflict(change, user, users, touched_later)
-        if reason:
-            conflicts.append(Conflict(user.email if user else change.email, reason))
-            continue
-        reverse = _reverse(change, user)
-        if reverse is not None:
-            changes.append(reverse)
-    if not conflicts:
-        conflicts = _missing_managers(changes, users)
-    if conflicts:
-        return RevertPlan(changes=(), conflicts=tuple(conflicts))
-    return RevertPlan(changes=tuple(changes), conflicts=())
-
-
-def _conflict(
-    change: Change,
-    user: SnapshotUser | None,
-    users: Mapping[int, SnapshotUser],
-    touched_later: Mapping[int, int],
-) -> str:
-    if user is None:
-        return "This user no longer exists."
-    if user.id in touched_later:
-        return f"Import #{touched_later[user.id]} changed this user later."
-    if user.is_protected:
-        return "This user is now kept out of sync, so imports may not change them."
-    if change.action == Action.CREATE:
-        return ""  # Deactivating a created user undoes it, whatever was edited since.
-    for name, (_old, new) in change.fields.items():
-        current = _current(user, name, users)
-        if current != new:
-            label = FIELD_LABELS.get(name, name)
-            return (
-                f"{label} is now “{current or '(empty)'}”, not “{new or '(empty)'}” as the import "
-                "left it: it was changed outside imports since."
-            )
-    if change.action == Action.DEACTIVATE and user.is_active:
-        return "This user was reactivated outside imports since."
-    if change.action == Action.REACTIVATE and not user.is_active:
-        return "This user was deactivated outside imports since."
-    return ""
-
-
-def _current(user: SnapshotUser, name: str, users: Mapping[int, SnapshotUser]) -> str:
-    if name == "manager_email":
-        manager = users.get(user.manager_id) if user.manager_id else None
-        return manager.email if manager else ""
-    return display(getattr(user, name))
-
-
-def _reverse(change: Change, user: SnapshotUser) -> Change | None:
-    if change.action == Action.CREATE:
-        if not user.is_active:
-            return None  # Already deactivated since: nothing left to undo.
-        return Change(Action.DEACTIVATE, user.email, user.id)
-    fields = {name: (new, old) for name, (old, new) in change.fields.items()}
-    # apply.py finds a user's row by the email they have once the change is made.
-    email = fields["email"][1] if "email" in fields else user.email
-    return Change(_REVERSED_ACTION[change.action], email, user.id, None, fields)
-
-
-def _missing_managers(
-    changes: Sequence[Change], users: Mapping[int, SnapshotUser]
-) -> list[Conflict]:
-    """Report restored managers whose email no user will have (apply finds managers by email)."""
-    email_of = {user.id: user.email for user in users.values()}
-    for change in changes:
-        if "email" in change.fields:
-            email_of[change.user_id] = change.fields["email"][1]
-    emails = set(email_of.values())
-    conflicts = []
-    for change in changes:
-        manager_email = change.fields.get("manager_email", ("", ""))[1]
-        if manager_email and manager_email not in emails:
-            conflicts.append(
-                Conflict(
-                    change.email,
-                    f"The previous manager {manager_email} no longer has that address.",
-                )
-            )
-    return conflicts
-
 
 # --- loading ------------------------------------------------------------------------------------
 
@@ -252,3 +124,78 @@ def _users_for(organization_id: int, original: Sequence[Change], *, today: dt.da
 def _batches(values: list, size: int = 5000):
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+class RevertRefused(Exception):
+    """The run cannot be reverted now; the message says why."""
+
+
+def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
+    """Return a new run, ready to import, whose changes undo the applied run `run`.
+
+    The revert run is previewed at once (status READY, users_digest of now), so the normal
+    Import button applies it through apply_run, which refuses it as stale if users change
+    meanwhile. Raise RevertRefused when the run cannot be undone, naming the users in conflict.
+    """
+    if not can_be_reverted(run):
+        raise RevertRefused(
+            "Only an import that was applied and changed something can be reverted."
+        )
+    today = timezone.localdate()
+    with transaction.atomic():
+        snapshot = load_snapshot(run.organization_id, today=today)
+        plan = revert_plan(run, today=today, snapshot=snapshot)
+        if plan.conflicts:
+            named = "; ".join(f"{c.email}: {c.reason}" for c in plan.conflicts[:10])
+            more = len(plan.conflicts) - 10
+            raise RevertRefused(
+                f"Import #{run.pk} cannot be reverted: {len(plan.conflicts)} of its users changed "
+                f"since. {named}{f' … and {more} more' if more > 0 else ''}"
+            )
+        if not plan.changes:
+            raise RevertRefused(
+                f"Nothing of import #{run.pk} is left to undo: its users are already as before it."
+            )
+        counts = {action: 0 for action in ImportChange.Action.values}
+        for change in plan.changes:
+            counts[str(change.action)] += 1
+        # Undoing a large import deactivates the people it created: the same safeguard as an
+        # import's asks for a second confirmation before that happens.
+        safeguard = safeguard_message(
+            deactivations=counts["deactivate"],
+            active_users=sum(1 for user in snapshot.users if user.is_active),
+            row_count=0,
+            last_row_count=None,  # A revert has no file: the row-count check does not apply.
+            limits=options_for(run.organization, admin).limits,
+        )
+        now = timezone.now()
+        reverting = ImportRun.objects.create(
+            organization_id=run.organization_id,
+            source=ImportRun.Source.REVERT,
+            trigger=ImportRun.Trigger.MANUAL,
+            created_by=admin,
+            reverts=run,
+            input_name=f"Revert of import #{run.pk}",
+            status=ImportRun.Status.READY,
+            new_count=counts["create"],
+            changed_count=counts["update"],
+            deactivated_count=counts["deactivate"],
+            reactivated_count=counts["reactivate"],
+            users_digest=users_digest(snapshot),
+            safeguard_message=safeguard or "",
+            previewed_at=now,
+        )
+        insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+    return reverting
+
+
+def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:
+    """Return the user id of everyone a revert's `changes` may name, by their email then.
+
+    A manager may be named by an address the revert gives back to them, or by the one they
+    keep. A revert creates no one (it deactivates whom the import created); a preview's ids
+    come from Diff.people_by_email.
+    """
+    ids = {user.email: user.id for user in users}
+    ids.update((change.email, change.user_id) for change in changes)
+    return ids

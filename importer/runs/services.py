@@ -10,15 +10,12 @@ import gc
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from importer import notify, progress
@@ -27,10 +24,11 @@ from importer.pipeline.columns import map_columns
 from importer.pipeline.diff import Diff
 from importer.pipeline.parse import read_table
 from importer.pipeline.safeguards import Limits, safeguard_message
-from importer.pipeline.types import Change, FileError, Policy, RowIssue, SnapshotUser
-from importer.runs import revert
+from importer.pipeline.types import FileError, Policy, RowIssue
+from importer.runs import selectors
 from importer.store import bulk
 from importer.store.apply import apply_changes
+from importer.store.changes import insert_changes
 from importer.store.snapshot import load_snapshot, users_digest
 from users.models import Organization, User
 
@@ -211,7 +209,9 @@ def _compute_preview(run: ImportRun, report) -> None:
                     deactivations=counts["deactivate"],
                     active_users=sum(1 for user in diff.snapshot.users if user.is_active),
                     row_count=row_count,
-                    last_row_count=_last_applied_row_count(run),
+                    last_row_count=selectors.last_applied_row_count(
+                        run.organization_id, excluding=run.pk
+                    ),
                     limits=options.limits,
                 )
         report("saving", 0, 0)
@@ -263,25 +263,13 @@ def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, prog
                 email: key if key > 0 else reserved[-key]
                 for email, key in diff.people_by_email().items()
             }
-            made = bulk.insert_changes(run_id, diff.changes(progress), ids)
+            made = insert_changes(run_id, diff.changes(progress), ids)
             if any(issue.is_error for issue in diff.issues):
                 raise _ErrorsFound
     except _ErrorsFound:
         return False
     counts.update(made)
     return True
-
-
-def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[str, int]:
-    """Return the user id of everyone a revert's `changes` may name, by their email then.
-
-    A manager may be named by an address the revert gives back to them, or by the one they
-    keep. A revert creates no one (it deactivates whom the import created); a preview's ids
-    come from Diff.people_by_email.
-    """
-    ids = {user.email: user.id for user in users}
-    ids.update((change.email, change.user_id) for change in changes)
-    return ids
 
 
 def _options_as_dict(options: ImportOptions) -> dict:
@@ -295,18 +283,6 @@ def _options_as_dict(options: ImportOptions) -> dict:
     snapshot["column_mapping"] = dict(sorted(options.column_mapping.items()))
     snapshot.update(asdict(options.limits))
     return snapshot
-
-
-def _last_applied_row_count(run: ImportRun) -> int | None:
-    """Return the row count of the organization's last applied import from a file."""
-    return (
-        ImportRun.objects.filter(organization_id=run.organization_id, status=Status.APPLIED)
-        .exclude(pk=run.pk)
-        .exclude(source=ImportRun.Source.REVERT)
-        .order_by(F("finished_at").desc(nulls_last=True), "-id")
-        .values_list("row_count", flat=True)
-        .first()
-    )
 
 
 def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool = False) -> None:
@@ -390,8 +366,8 @@ def discard_held_run(run: ImportRun, user: User) -> None:
     now = timezone.now()
     discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
         status=Status.DISCARDED,
-        message=f"Discarded by {user.get_full_name()} on {timezone.localtime(now):%d %b %Y, %H:%M}. "
-        f"Nothing was imported.",
+        message=f"Discarded by {user.get_full_name()} on "
+        f"{timezone.localtime(now):%d %b %Y, %H:%M}. Nothing was imported.",
         finished_at=now,
         updated_at=now,
     )
@@ -449,84 +425,12 @@ def _fail(run_id: int, expected: str, message: str) -> None:
     )
 
 
-def stuck_runs(now=None) -> list[ImportRun]:
-    """Return runs that have sat queued or running longer than a worker would take."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
-    return list(
-        ImportRun.objects.filter(status__in=ImportRun.RUNNING_STATUSES, updated_at__lt=cutoff)
-    )
-
-
 def mark_retried(run: ImportRun) -> None:
     """Note that a stuck run was handed to a worker again, so it is not retried at once."""
     ImportRun.objects.filter(pk=run.pk, status=run.status).update(updated_at=timezone.now())
 
 
-class RevertRefused(Exception):
-    """The run cannot be reverted now; the message says why."""
-
-
-def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
-    """Return a new run, ready to import, whose changes undo the applied run `run`.
-
-    The revert run is previewed at once (status READY, users_digest of now), so the normal
-    Import button applies it through apply_run, which refuses it as stale if users change
-    meanwhile. Raise RevertRefused when the run cannot be undone, naming the users in conflict.
-    """
-    if not revert.can_be_reverted(run):
-        raise RevertRefused(
-            "Only an import that was applied and changed something can be reverted."
-        )
-    today = timezone.localdate()
-    with transaction.atomic():
-        snapshot = load_snapshot(run.organization_id, today=today)
-        plan = revert.revert_plan(run, today=today, snapshot=snapshot)
-        if plan.conflicts:
-            named = "; ".join(f"{c.email}: {c.reason}" for c in plan.conflicts[:10])
-            more = len(plan.conflicts) - 10
-            raise RevertRefused(
-                f"Import #{run.pk} cannot be reverted: {len(plan.conflicts)} of its users changed "
-                f"since. {named}{f' … and {more} more' if more > 0 else ''}"
-            )
-        if not plan.changes:
-            raise RevertRefused(
-                f"Nothing of import #{run.pk} is left to undo: its users are already as before it."
-            )
-        counts = {action: 0 for action in ImportChange.Action.values}
-        for change in plan.changes:
-            counts[str(change.action)] += 1
-        # Undoing a large import deactivates the people it created: the same safeguard as an
-        # import's asks for a second confirmation before that happens.
-        safeguard = safeguard_message(
-            deactivations=counts["deactivate"],
-            active_users=sum(1 for user in snapshot.users if user.is_active),
-            row_count=0,
-            last_row_count=None,  # A revert has no file: the row-count check does not apply.
-            limits=options_for(run.organization, admin).limits,
-        )
-        now = timezone.now()
-        reverting = ImportRun.objects.create(
-            organization_id=run.organization_id,
-            source=ImportRun.Source.REVERT,
-            trigger=ImportRun.Trigger.MANUAL,
-            created_by=admin,
-            reverts=run,
-            input_name=f"Revert of import #{run.pk}",
-            status=Status.READY,
-            new_count=counts["create"],
-            changed_count=counts["update"],
-            deactivated_count=counts["deactivate"],
-            reactivated_count=counts["reactivate"],
-            users_digest=users_digest(snapshot),
-            safeguard_message=safeguard or "",
-            previewed_at=now,
-        )
-        bulk.insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
-    return reverting
-
-
-# --- Runs whose input is fetched from a remote server (importer.sync) -------------------------
+# --- Runs whose input is fetched from a remote server (importer.remote.services) ---------
 
 
 def create_fetch_run(

@@ -9,11 +9,9 @@ stream through generators, so its memory does not either.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
-import orjson
 from django.db import connection
 
 # After writing this many rows into a PostgreSQL table, its planner statistics are refreshed at
@@ -42,7 +40,7 @@ def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
             sql = f"COPY {_quote(table)} ({names}) FROM STDIN"
             count = 0
             with _logged(cursor, sql), cursor.cursor.copy(sql) as copy:
-                for count, row in enumerate(rows, start=1):
+                for count, row in enumerate(rows, start=1):  # noqa: B007 (read after the loop)
                     copy.write_row(row)
             if count >= ANALYZE_AFTER_ROWS:
                 refresh_statistics(cursor, table)
@@ -189,54 +187,3 @@ def _fetch(cursor, size: int) -> Iterator[tuple]:
     with cursor:
         while rows := cursor.fetchmany(size):
             yield from rows
-
-
-def insert_changes(
-    run_id: int,
-    changes: Iterable,
-    ids_by_email: Mapping[str, int],
-    progress=None,
-    *,
-    every: int = 1000,
-) -> Counter:
-    """Store a run's changes (importer.types.Change) as its ImportChange rows.
-
-    `ids_by_email` gives the user id of everyone the changes name, by their email once the run
-    is applied (new people by their reserved ids): a creation stores its new user's id, and a
-    change that sets a manager stores the manager's id. Skipped changes are never made, so they
-    name no new user or manager. `progress(done)` is offered every `every` rows. Return how
-    many changes of each action are made (skipped ones left out).
-    """
-    from importer.models import ImportChange
-
-    columns = (
-        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id"
-    )  # fmt: skip
-
-    def rows() -> Iterator[tuple]:
-        for done, change in enumerate(changes, start=1):
-            if progress is not None and not done % every:
-                progress(done)
-            user_id, manager_id = change.user_id, None
-            if not change.skipped_reason:
-                made[change.action] += 1
-                if user_id is None:
-                    user_id = ids_by_email[change.email]
-                manager = change.fields.get("manager_email")
-                if manager and manager[1]:
-                    manager_id = ids_by_email[manager[1]]
-            yield (
-                run_id,
-                user_id,
-                change.email,
-                str(change.action),
-                # (old, new) pairs come out as JSON arrays, as the ORM would store [old, new].
-                orjson.dumps(change.fields).decode(),
-                change.row,
-                change.skipped_reason[:200],
-                manager_id,
-            )
-
-    made: Counter = Counter()
-    insert_rows(ImportChange._meta.db_table, columns, rows())
-    return made

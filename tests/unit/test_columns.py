@@ -4,15 +4,14 @@ import datetime as dt
 
 import pytest
 
-from importer.pipeline.columns import (
+from importer.pipeline.columns import map_columns, parse_date
+from importer.pipeline.headers import (
     EDGE_CHARACTERS,
     HEADER_SYNONYMS,
     clean_text,
     field_for_header,
     is_header_row,
-    map_columns,
     normalise_header,
-    parse_date,
 )
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FIELD_LABELS, FIELDS, FileError, Record, Row, Severity, Table

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from importer.history import exports
-from importer.pipeline.columns import map_columns, unescape_formula_prefix
+from importer.pipeline.columns import map_columns
+from importer.pipeline.headers import unescape_formula_prefix
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FIELDS
 

@@ -1,0 +1,46 @@
+"""Reads about runs that more than one caller needs; no writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from importer.models import ImportRun
+
+
+def last_applied_file_runs(organization_id: int, *, excluding: int | None = None) -> QuerySet:
+    """Return the organization's applied imports from a file, the last applied first.
+
+    A revert has no file of its own, so it is never the "last import" the row-count safeguard
+    compares with, nor the file a scheduled sync would take up again.
+    """
+    runs = ImportRun.objects.filter(
+        organization_id=organization_id, status=ImportRun.Status.APPLIED
+    ).exclude(source=ImportRun.Source.REVERT)
+    if excluding is not None:
+        runs = runs.exclude(pk=excluding)
+    return runs.order_by(F("finished_at").desc(nulls_last=True), "-id")
+
+
+def last_applied_row_count(organization_id: int, *, excluding: int | None = None) -> int | None:
+    """Return the row count of the organization's last applied import from a file."""
+    runs = last_applied_file_runs(organization_id, excluding=excluding)
+    return runs.values_list("row_count", flat=True).first()
+
+
+def last_applied_sha256(organization_id: int) -> str:
+    """Return the SHA-256 of the organization's last applied input file ("" if none)."""
+    runs = last_applied_file_runs(organization_id).exclude(input_sha256="")
+    return runs.values_list("input_sha256", flat=True).first() or ""
+
+
+def stuck_runs(now: datetime | None = None) -> list[ImportRun]:
+    """Return runs that have sat queued or running longer than a worker would take."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
+    return list(
+        ImportRun.objects.filter(status__in=ImportRun.RUNNING_STATUSES, updated_at__lt=cutoff)
+    )
