@@ -43,7 +43,11 @@ $(BENCH_INSTALLED): $(INSTALLED) pyproject.toml
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Lint, formatting, the import contracts (pyproject.toml [tool.importlinter]), Django's checks.
 check: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

@@ -1,8 +1,9 @@
-from urllib.parse import urlsplit
-
 from django.contrib import admin
 
+import users.admin
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
+from importer.remote.http import host_of
+from users.models import Organization
 
 
 @admin.register(ImportRun)
@@ -98,7 +99,7 @@ class RemoteSourceStatus:
     def server(self, source):
         if not source.url:
             return "Not set by the company yet"
-        return urlsplit(source.url).hostname or "—"
+        return host_of(source.url, default="—")
 
     @admin.display(description="settings")
     def settings_summary(self, source):
@@ -138,6 +139,20 @@ def log_automatic_import_toggles(model_admin, request, organization, formset) ->
             enabled = form.instance.enabled
             message = "Enabled automatic import" if enabled else "Disabled automatic import"
             model_admin.log_change(request, organization, message)
+
+
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(users.admin.OrganizationAdmin):
+    """An organization with its automatic import switch, which only support staff can turn on."""
+
+    inlines = [RemoteSourceInline]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        log_automatic_import_toggles(self, request, form.instance, formset)
 
 
 @admin.register(RemoteSource)

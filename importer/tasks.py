@@ -77,7 +77,18 @@ def fetch_remote_task(run_id: int) -> None:
 
 @shared_task(name="importer.enqueue_due_fetches")
 def enqueue_due_fetches_task() -> None:
-    sync.enqueue_due_fetches(timezone.now())
+    enqueue_due_fetches(timezone.now())
+
+
+def enqueue_due_fetches(now: datetime) -> list[int]:
+    """Claim the due sources and enqueue one sync for each; return the ids of those claimed.
+
+    A sync that cannot be enqueued keeps its lease and is tried again once the lease expires.
+    """
+    claimed = sync.claim_due_sources(now)
+    for source_id, lease in claimed:
+        enqueue_sync(source_id, lease)
+    return [source_id for source_id, _lease_until in claimed]
 
 
 @shared_task(name="importer.sync_source", acks_late=True, reject_on_worker_lost=True)

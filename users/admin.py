@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from importer.admin import RemoteSourceInline, log_automatic_import_toggles
 from users.models import Organization, User
 
 
@@ -12,12 +11,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     # Adds "Open Import Users": support staff import on the company's behalf (importer:act-as).
+    # importer.admin registers this admin again with the automatic import's inline: the users
+    # app knows nothing of the importer.
     change_form_template = "admin/users/organization/change_form.html"
-    inlines = [RemoteSourceInline]
-
-    def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        log_automatic_import_toggles(self, request, form.instance, formset)
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -143,6 +143,17 @@ def auth_headers(auth: str, *, username: str = "", header_name: str = "", secret
     return {}
 
 
+def host_of(url: str, *, default: str = "remote server") -> str:
+    """Return the host name of a URL as pages and run names show it, or `default`.
+
+    Enough to recognise a server without its path or query (which may carry a token).
+    """
+    try:
+        return urlsplit(url).hostname or default
+    except ValueError:  # An unclosed "[" of an IPv6 address, say.
+        return default
+
+
 def check_url(url: str) -> str:
     """Return the URL's host name; raise FetchError unless it is an https URL Rostersync may use.
 

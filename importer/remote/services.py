@@ -2,9 +2,9 @@
 
 Scheduled sync, in order:
 
-1. Celery beat calls enqueue_due_fetches(now) every few minutes. Each enabled source whose
-   next_fetch_at has come is claimed by a conditional UPDATE of next_fetch_at (to a lease a
-   little longer than a task may run); 0 rows updated means another dispatcher took it.
+1. Celery beat runs importer.tasks.enqueue_due_fetches(now) every few minutes. Each enabled
+   source whose next_fetch_at has come is claimed by a conditional UPDATE of next_fetch_at (to
+   a lease a little longer than a task may run); 0 rows updated means another dispatcher took it.
 2. sync_source(source_id, claimed_until=…) takes over that claim the same way, so a redelivered
    message finds it gone and does nothing; a worker that dies leaves the lease to expire, and
    the source is due again.
@@ -23,7 +23,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -36,59 +35,17 @@ from importer.models import ImportConfigChange, ImportRun, RemoteCheck, RemoteSo
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
 from importer.remote import http as remote
+from importer.remote.http import host_of
+from importer.remote.schedule import first_fetch, next_fetch_after_failure, next_regular_fetch
 from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
+from importer.runs import selectors
 
 logger = logging.getLogger(__name__)
 Cadence = RemoteSource.Cadence
 Status = ImportRun.Status
 
-RETRY_BASE = timedelta(minutes=5)
 # A test connection runs while the admin waits for the page.
 TEST_TIMEOUT_SECONDS = 30
-
-
-# --- when ---------------------------------------------------------------------------------------
-
-
-def next_regular_fetch(cadence: str, daily_hour: int, after: datetime) -> datetime | None:
-    """Return when a source with this cadence is next due after `after` (None: manual only).
-
-    Daily fetches happen at `daily_hour` o'clock in settings.TIME_ZONE.
-    """
-    if cadence == Cadence.HOURLY:
-        return after + timedelta(hours=1)
-    if cadence == Cadence.DAILY:
-        local = timezone.localtime(after)
-        due = local.replace(hour=daily_hour, minute=0, second=0, microsecond=0)
-        if due <= local:
-            due += timedelta(days=1)
-        return due
-    return None
-
-
-def first_fetch(cadence: str, daily_hour: int, now: datetime) -> datetime | None:
-    """Return when a source whose cadence was just chosen is first due.
-
-    Hourly starts at once (the next dispatcher round); daily waits for its hour.
-    """
-    if cadence == Cadence.HOURLY:
-        return now
-    return next_regular_fetch(cadence, daily_hour, now)
-
-
-def retry_delay(failures: int) -> timedelta:
-    """Return how long to wait after `failures` failed syncs in a row: 5 min, 10, 20, …"""
-    return RETRY_BASE * 2 ** min(max(failures - 1, 0), 12)
-
-
-def next_fetch_after_failure(
-    cadence: str, daily_hour: int, failures: int, now: datetime
-) -> datetime | None:
-    """Return when to try again: after the retry delay, but never later than the cadence."""
-    regular = next_regular_fetch(cadence, daily_hour, now)
-    if regular is None:
-        return None
-    return min(regular, now + retry_delay(failures))
 
 
 def _lease() -> timedelta:
@@ -130,20 +87,6 @@ def claim_due_sources(now: datetime) -> list[tuple[int, datetime]]:
         if lease is not None:
             claimed.append((source_id, lease))
     return claimed
-
-
-def enqueue_due_fetches(now: datetime | None = None) -> list[int]:
-    """Claim the due sources and enqueue one sync for each; return the ids of those claimed.
-
-    A sync that cannot be enqueued keeps its lease and is tried again once the lease expires.
-    """
-    from importer.tasks import enqueue_sync  # The tasks module imports this one.
-
-    now = now or timezone.now()
-    claimed = claim_due_sources(now)
-    for source_id, lease in claimed:
-        enqueue_sync(source_id, lease)
-    return [source_id for source_id, _lease_until in claimed]
 
 
 # --- the scheduled sync -------------------------------------------------------------------------
@@ -202,13 +145,13 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         if download.not_modified:
             return _check(source, now, 304, "Not modified since the last import (HTTP 304).")
         sha256 = hashlib.sha256(download.data).hexdigest()
-        if sha256 in (source.last_sha256, _last_applied_sha256(source.organization_id)):
+        if sha256 in (source.last_sha256, selectors.last_applied_sha256(source.organization_id)):
             return _check(source, now, download.status, "Unchanged: the same file as last time.")
         remote.check_spreadsheet(download, source.file_format)
     except (remote.FetchError, SecretUnreadable) as error:
         message = str(error.message if isinstance(error, remote.FetchError) else error)
         run = runs.create_fetch_run(
-            organization=organization, trigger=ImportRun.Trigger.SCHEDULED, name=_host(source.url)
+            organization=organization, trigger=ImportRun.Trigger.SCHEDULED, name=host_of(source.url)
         )
         runs.fail_fetch(run.pk, message)
         return Outcome(ok=False, message=message, run_id=run.pk)
@@ -216,23 +159,15 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
     run = runs.create_run(
         organization=organization,
         data=download.data,
-        name=_host(source.url),
+        name=host_of(source.url),
         source=ImportRun.Source.REMOTE,
         trigger=ImportRun.Trigger.SCHEDULED,
     )
-    runs.preview_run(run.pk)
-    run.refresh_from_db()
-    if run.status == Status.READY and run.safeguard_message:
-        runs.hold_run(run.pk)
-        return Outcome(ok=True, run_id=run.pk, download=download)
-    if run.status == Status.READY:
-        try:
-            runs.request_apply(run, user=None)
-        except runs.ApplyRefused as refusal:
-            return Outcome(ok=False, message=str(refusal), run_id=run.pk)
-        runs.apply_run(run.pk)
-        run.refresh_from_db()
-    if run.status == Status.APPLIED:
+    try:
+        run = runs.import_now(run.pk, hold_on_safeguard=True)
+    except runs.ApplyRefused as refusal:
+        return Outcome(ok=False, message=str(refusal), run_id=run.pk)
+    if run.status in (Status.HELD, Status.APPLIED):
         return Outcome(ok=True, run_id=run.pk, download=download)
     return Outcome(ok=False, message=_run_failure_message(run), run_id=run.pk)
 
@@ -254,19 +189,6 @@ def _check(source: RemoteSource, now: datetime, http_status: int, message: str) 
         source=source, checked_at=now, http_status=http_status, message=message
     )
     return Outcome(ok=True, message=message, check_id=check.pk)
-
-
-def _last_applied_sha256(organization_id: int) -> str:
-    """Return the SHA-256 of the organization's last applied input file ("" if none)."""
-    sha256 = (
-        ImportRun.objects.filter(organization_id=organization_id, status=Status.APPLIED)
-        .exclude(source=ImportRun.Source.REVERT)
-        .exclude(input_sha256="")
-        .order_by(F("finished_at").desc(nulls_last=True), "-id")
-        .values_list("input_sha256", flat=True)
-        .first()
-    )
-    return sha256 or ""
 
 
 def _record(source: RemoteSource, outcome: Outcome, *, now: datetime, lease: datetime) -> None:
@@ -330,7 +252,7 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
         except (remote.FetchError, SecretUnreadable) as error:
             runs.fail_fetch(run_id, str(getattr(error, "message", error)))
             return
-        runs.attach_input(run, data=download.data, name=_host(source.url))
+        runs.attach_input(run, data=download.data, name=host_of(source.url))
     runs.preview_run(run_id, report=report)
 
 
@@ -484,7 +406,3 @@ def credentials(source: RemoteSource) -> dict[str, str]:
         header_name=source.header_name,
         secret=decrypt_secret(source.secret_encrypted),
     )
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or "remote server"

@@ -126,6 +126,10 @@ def _batches(values: list, size: int = 5000):
         yield values[start : start + size]
 
 
+# Runs with more changes get only the check against later runs on their page.
+REVERT_CHECK_MAX_CHANGES = 5000
+
+
 class RevertRefused(Exception):
     """The run cannot be reverted now; the message says why."""
 
@@ -199,3 +203,37 @@ def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[
     ids = {user.email: user.id for user in users}
     ids.update((change.email, change.user_id) for change in changes)
     return ids
+
+
+def revert_state(run: ImportRun) -> dict:
+    """Return what the run page shows of undoing `run`: whether it can be, or was, undone.
+
+    `reverted_in` is the applied run that undid this one, `revert_waiting` a revert previewed
+    but not imported yet. For an applied run with changes, `revert_checked` is set with
+    `revert_conflicts` (the users in the way) and `revert_nothing_left`. Runs with more than
+    REVERT_CHECK_MAX_CHANGES changes get only the check against later runs here; creating the
+    revert run checks the rest.
+    """
+    reverts = {
+        status: run_id
+        for run_id, status in run.reverted_by.filter(
+            status__in=[ImportRun.Status.READY, ImportRun.Status.APPLYING, ImportRun.Status.APPLIED]
+        )
+        .order_by("id")
+        .values_list("id", "status")
+    }
+    context = {
+        "reverted_in": reverts.get(ImportRun.Status.APPLIED),
+        "revert_waiting": reverts.get(ImportRun.Status.APPLYING)
+        or reverts.get(ImportRun.Status.READY),
+    }
+    if can_be_reverted(run) and not context["reverted_in"] and not context["revert_waiting"]:
+        if run.change_count <= REVERT_CHECK_MAX_CHANGES:
+            plan = revert_plan(run, today=timezone.localdate())
+            conflicts, nothing_left = plan.conflicts, not plan.conflicts and not plan.changes
+        else:
+            conflicts, nothing_left = later_run_conflicts(run), False
+        context.update(
+            revert_checked=True, revert_conflicts=conflicts, revert_nothing_left=nothing_left
+        )
+    return context

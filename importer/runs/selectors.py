@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from importer.models import ImportRun
@@ -44,3 +44,24 @@ def stuck_runs(now: datetime | None = None) -> list[ImportRun]:
     return list(
         ImportRun.objects.filter(status__in=ImportRun.RUNNING_STATUSES, updated_at__lt=cutoff)
     )
+
+
+def search_changes(changes: QuerySet, query: str) -> QuerySet:
+    """Return the changes whose person matches every word of `query` (name or email).
+
+    Names are searched on the user as they are now and in the run's own old and new values, so
+    a person is found by the name the run gave them or took away, and a preview's new users
+    (who have no user yet) by the name in the file. The users come along (the page shows names).
+    """
+    changes = changes.select_related("user")
+    for word in query.split()[:10]:
+        changes = changes.filter(
+            Q(email__icontains=word)
+            | Q(user__first_name__icontains=word)
+            | Q(user__last_name__icontains=word)
+            | Q(fields__first_name__0__icontains=word)
+            | Q(fields__first_name__1__icontains=word)
+            | Q(fields__last_name__0__icontains=word)
+            | Q(fields__last_name__1__icontains=word)
+        )
+    return changes

@@ -313,6 +313,32 @@ def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool 
     run.refresh_from_db()
 
 
+def import_now(
+    run_id: int,
+    *,
+    apply: bool = True,
+    confirm_safeguard: bool = False,
+    hold_on_safeguard: bool = False,
+) -> ImportRun:
+    """Preview a queued run in this process and, if `apply` and the preview is clean, apply it.
+
+    For imports nobody watches in a browser: the command line and the scheduled sync. A preview
+    that trips a safeguard is held (`hold_on_safeguard`, for scheduled runs) or applied only with
+    `confirm_safeguard`; otherwise ApplyRefused says why. Return the run as it ended.
+    """
+    preview_run(run_id)
+    run = ImportRun.objects.get(pk=run_id)
+    if not apply or not run.can_apply:
+        return run
+    if run.safeguard_message and hold_on_safeguard:
+        hold_run(run.pk)
+    else:
+        request_apply(run, user=None, confirm_safeguard=confirm_safeguard)
+        apply_run(run.pk)
+    run.refresh_from_db()
+    return run
+
+
 def hold_run(run_id: int) -> bool:
     """Hold a ready run instead of applying it, and email the organization's admins.
 

@@ -1,6 +1,6 @@
-from urllib.parse import urlsplit
-
 from django import template
+
+from importer.remote.http import host_of
 
 register = template.Library()
 
@@ -8,7 +8,4 @@ register = template.Library()
 @register.filter
 def url_host(url: str) -> str:
     """Return the host name of a URL: enough to recognise a server, without its path or query."""
-    try:
-        return urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
+    return host_of(url, default="")

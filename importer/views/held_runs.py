@@ -5,8 +5,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from importer import runs
-from importer.views.imports import start_apply
-from importer.views.shared import get_run
+from importer.views.shared import get_run, start_apply
 from users.access import org_admin_required
 
 

@@ -14,7 +14,6 @@ from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
-from importer.runs import revert
 from importer.views.shared import get_run
 from users.access import org_admin_required
 from users.models import User
@@ -24,7 +23,6 @@ TIMELINE_PER_PAGE = 50
 PEOPLE_LIMIT = 50
 EXPORT_FORMATS = ("csv", "xlsx")
 # The run page checks a revert in full (loading every change) only up to this many changes.
-REVERT_CHECK_MAX_CHANGES = 5000
 
 
 @require_GET
@@ -106,62 +104,6 @@ def _start_of(day: dt.date) -> dt.datetime:
 
 
 # --- the run page -------------------------------------------------------------------------------
-
-
-def search_changes(changes: QuerySet, query: str) -> QuerySet:
-    """Return the changes whose person matches every word of `query` (name or email).
-
-    Names are searched on the user as they are now and in the run's own old and new values, so
-    a person is found by the name the run gave them or took away, and a preview's new users
-    (who have no user yet) by the name in the file. The users come along (the page shows names).
-    """
-    changes = changes.select_related("user")
-    for word in query.split()[:10]:
-        changes = changes.filter(
-            Q(email__icontains=word)
-            | Q(user__first_name__icontains=word)
-            | Q(user__last_name__icontains=word)
-            | Q(fields__first_name__0__icontains=word)
-            | Q(fields__first_name__1__icontains=word)
-            | Q(fields__last_name__0__icontains=word)
-            | Q(fields__last_name__1__icontains=word)
-        )
-    return changes
-
-
-def run_details(run: ImportRun) -> dict:
-    """Return what the run page shows besides the preview: who, and whether it can be undone.
-
-    `reverted_in` is the applied run that undid this one, `revert_waiting` a revert previewed
-    but not imported yet. For an applied run with changes, `revert_checked` is set with
-    `revert_conflicts` (the users in the way) and `revert_nothing_left`. Runs with more than
-    REVERT_CHECK_MAX_CHANGES changes get only the check against later runs here; creating the
-    revert run checks the rest.
-    """
-    reverts = {
-        status: run_id
-        for run_id, status in run.reverted_by.filter(
-            status__in=[ImportRun.Status.READY, ImportRun.Status.APPLYING, ImportRun.Status.APPLIED]
-        )
-        .order_by("id")
-        .values_list("id", "status")
-    }
-    context = {
-        "by_support": bool(run.created_by and run.created_by.is_staff),
-        "reverted_in": reverts.get(ImportRun.Status.APPLIED),
-        "revert_waiting": reverts.get(ImportRun.Status.APPLYING)
-        or reverts.get(ImportRun.Status.READY),
-    }
-    if revert.can_be_reverted(run) and not context["reverted_in"] and not context["revert_waiting"]:
-        if run.change_count <= REVERT_CHECK_MAX_CHANGES:
-            plan = revert.revert_plan(run, today=timezone.localdate())
-            conflicts, nothing_left = plan.conflicts, not plan.conflicts and not plan.changes
-        else:
-            conflicts, nothing_left = revert.later_run_conflicts(run), False
-        context.update(
-            revert_checked=True, revert_conflicts=conflicts, revert_nothing_left=nothing_left
-        )
-    return context
 
 
 @require_POST

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -11,17 +11,14 @@ from importer import progress, runs, uploads
 from importer.forms import PreviewForm
 from importer.models import ImportChange, ImportRun
 from importer.pipeline.types import FIELD_LABELS
+from importer.runs import selectors
+from importer.runs.revert import revert_state
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
-from importer.views import history
-from importer.views.shared import get_run
+from importer.views.shared import BROKER_DOWN, get_run, start_apply
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
 ISSUES_PER_PAGE = 100
-BROKER_DOWN = (
-    "The background workers cannot be reached right now. Your file is saved: "
-    "try again in a minute, or it will be picked up automatically."
-)
 
 
 @require_GET
@@ -106,8 +103,8 @@ def _run_context(request, run: ImportRun) -> dict:
     ]
     # History: search the changes by name or email, and the run's options, input and undo.
     context["q"] = request.GET.get("q", "").strip()
-    changes = history.search_changes(changes, context["q"])
-    context.update(history.run_details(run))
+    changes = selectors.search_changes(changes, context["q"])
+    context.update(revert_state(run), by_support=bool(run.created_by and run.created_by.is_staff))
     context["changes_page"] = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")
@@ -126,21 +123,6 @@ def run_apply(request, pk: int):
         run,
         lambda: runs.request_apply(run, user=request.user, confirm_safeguard=confirm_safeguard),
     )
-
-
-def start_apply(request, run, mark_for_applying) -> HttpResponse:
-    """Mark `run` for applying with `mark_for_applying()`, then hand it to a worker.
-
-    A refusal (runs.ApplyRefused) is shown as it is; either way the run page comes next.
-    """
-    try:
-        mark_for_applying()
-    except runs.ApplyRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        if not enqueue(apply_run_task, run.pk):
-            messages.warning(request, BROKER_DOWN)
-    return redirect("importer:run-detail", pk=run.pk)
 
 
 @require_POST

@@ -17,7 +17,7 @@ from importer.remote import http as remote
 from importer.remote import services as sync
 from importer.remote.secrets import SecretUnreadable, decrypt_secret
 from importer.tasks import enqueue, fetch_remote_task
-from importer.views.imports import BROKER_DOWN
+from importer.views.shared import BROKER_DOWN
 from users.access import org_admin_required
 
 RECENT_CHECKS = 10

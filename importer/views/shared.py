@@ -1,6 +1,18 @@
-from django.shortcuts import get_object_or_404
+"""Helpers the view modules share (no views here): the run of the admin's organization, and
+handing a run to a worker."""
 
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+
+from importer import runs
 from importer.models import ImportRun
+from importer.tasks import apply_run_task, enqueue
+
+BROKER_DOWN = (
+    "The background workers cannot be reached right now. Your file is saved: "
+    "try again in a minute, or it will be picked up automatically."
+)
 
 
 def get_run(request, pk: int) -> ImportRun:
@@ -10,3 +22,18 @@ def get_run(request, pk: int) -> ImportRun:
         pk=pk,
         organization=request.organization,
     )
+
+
+def start_apply(request, run, mark_for_applying) -> HttpResponse:
+    """Mark `run` for applying with `mark_for_applying()`, then hand it to a worker.
+
+    A refusal (runs.ApplyRefused) is shown as it is; either way the run page comes next.
+    """
+    try:
+        mark_for_applying()
+    except runs.ApplyRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        if not enqueue(apply_run_task, run.pk):
+            messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=run.pk)

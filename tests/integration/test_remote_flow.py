@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from importer.models import ImportRun, RemoteSource
-from importer.remote import services as sync
+from importer.tasks import enqueue_due_fetches
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
 from tests.integration.test_web_flow import poll_panel
@@ -112,7 +112,7 @@ def test_support_enables_the_admin_connects_fetches_and_hourly_syncs_land_in_his
     def dispatch():
         try:
             start.wait()
-            claimed.extend(sync.enqueue_due_fetches(timezone.now()))
+            claimed.extend(enqueue_due_fetches(timezone.now()))
         finally:
             connection.close()
 

@@ -152,7 +152,7 @@ def test_the_revert_run_is_stale_if_users_change_before_it_is_imported(staff, al
 def test_a_later_run_touching_the_same_users_blocks_the_revert_and_the_page_names_them(
     staff, alice, alice_client, monkeypatch, check_limit
 ):
-    monkeypatch.setattr("importer.views.history.REVERT_CHECK_MAX_CHANGES", check_limit)
+    monkeypatch.setattr("importer.runs.revert.REVERT_CHECK_MAX_CHANGES", check_limit)
     run = import_text(staff, alice, CSV)
     later = import_text(staff, alice, CSV.replace("Lead Engineer", "Principal Engineer"))
 

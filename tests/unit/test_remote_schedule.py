@@ -3,7 +3,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from importer.remote.services import (
+from importer.remote.schedule import (
     first_fetch,
     next_fetch_after_failure,
     next_regular_fetch,

@@ -1,7 +1,7 @@
 """plan_revert: the changes that undo a run, worked out from plain data."""
 
-from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
 from importer.pipeline.revert_plan import Conflict, plan_revert
+from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
 
 
 def snapshot_of(*users):

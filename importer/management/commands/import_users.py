@@ -46,16 +46,11 @@ class Command(BaseCommand):
             name="stdin" if path == "-" else Path(path).name,
             source=ImportRun.Source.CLI,
         )
-        runs.preview_run(run.pk)
-        run.refresh_from_db()
         refusal = ""
-        if apply and run.can_apply:
-            try:
-                runs.request_apply(run, user=None, confirm_safeguard=confirm_safeguard)
-            except runs.ApplyRefused as error:
-                refusal = f"{error} Run again with --confirm-safeguard to import anyway."
-            else:
-                runs.apply_run(run.pk)
+        try:
+            run = runs.import_now(run.pk, apply=apply, confirm_safeguard=confirm_safeguard)
+        except runs.ApplyRefused as error:
+            refusal = f"{error} Run again with --confirm-safeguard to import anyway."
             run.refresh_from_db()
         if json:
             self.stdout.write(
