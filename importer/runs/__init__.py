@@ -1,4 +1,9 @@
-"""Import runs: the only writer of ImportRun. Callers use the services re-exported here."""
+"""Import runs: the only writer of ImportRun; callers use the services re-exported here.
+
+services.py creates, previews, holds, approves, discards and applies runs (the state machine is
+in its docstring); revert.py makes the run that undoes another; selectors.py holds the reads
+several callers share.
+"""
 
 from importer.runs.revert import RevertRefused, create_revert_run
 from importer.runs.selectors import stuck_runs

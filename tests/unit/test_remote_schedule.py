@@ -56,3 +56,10 @@ def test_a_retry_never_waits_longer_than_the_cadence(settings):
     assert next_fetch_after_failure("hourly", 6, 1, NOW) == NOW + dt.timedelta(minutes=5)
     assert next_fetch_after_failure("hourly", 6, 5, NOW) == NOW + dt.timedelta(hours=1)
     assert next_fetch_after_failure("daily", 6, 30, NOW) == dt.datetime(2026, 3, 11, 6, tzinfo=UTC)
+
+
+def test_the_schedule_knows_every_cadence_a_source_can_have():
+    from importer.models import RemoteSource
+    from importer.remote import schedule
+
+    assert {schedule.HOURLY, schedule.DAILY} == set(RemoteSource.Cadence.values) - {"manual"}
