@@ -2,15 +2,21 @@
 
 The apply step runs in one transaction, so a progress figure written to the run's row would
 stay invisible until the end; the cache is outside the transaction.
+
+Progress is best effort: a cache that cannot be reached (Redis restarting, say) loses figures,
+never an import. Every read and write here swallows the cache's errors and logs them once.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Self
 
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 _TIMEOUT = 6 * 60 * 60
 
@@ -19,13 +25,24 @@ def _key(run_id: int) -> str:
     return f"importer:progress:{run_id}"
 
 
+# What read() returns while the cache cannot be reached: the page says the workers cannot be.
+UNREACHABLE = {"unreachable": True}
+
+
 def read(run_id: int) -> dict | None:
-    """Return {"stage", "done", "total", "percent"} of a running import, or None."""
-    return cache.get(_key(run_id))
+    """Return {"stage", "done", "total", "percent"} of a running import, None, or UNREACHABLE."""
+    try:
+        return cache.get(_key(run_id))
+    except Exception:
+        logger.warning("Progress of run %s could not be read from the cache", run_id, exc_info=True)
+        return UNREACHABLE
 
 
 def clear(run_id: int) -> None:
-    cache.delete(_key(run_id))
+    try:
+        cache.delete(_key(run_id))
+    except Exception:
+        logger.warning("Progress of run %s could not be cleared", run_id, exc_info=True)
 
 
 class Reporter:
@@ -46,6 +63,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failed = False
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         with self._lock:
@@ -61,11 +79,15 @@ class Reporter:
         self._stage = stage
         self._last_write = now
         percent = int(done * 100 / total) if total else 0
-        cache.set(
-            _key(self.run_id),
-            {"stage": stage, "done": done, "total": total, "percent": min(percent, 100)},
-            _TIMEOUT,
-        )
+        figure = {"stage": stage, "done": done, "total": total, "percent": min(percent, 100)}
+        try:
+            cache.set(_key(self.run_id), figure, _TIMEOUT)
+        except Exception:
+            if not self._failed:  # Once per run: the cache may stay down for the whole import.
+                logger.warning("Progress of run %s is not reaching the cache", self.run_id)
+            self._failed = True
+        else:
+            self._failed = False
 
     def __enter__(self) -> Self:
         self._thread = threading.Thread(
