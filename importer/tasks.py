@@ -4,7 +4,7 @@ Explicit names keep queued messages valid across a rename of the Python function
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -44,11 +44,13 @@ def recover_stuck_runs_task() -> None:
 
 @shared_task(name="importer.delete_expired_inputs")
 def delete_expired_inputs_task() -> None:
-    """Delete stored input files older than ROSTERSYNC_INPUT_RETENTION_DAYS (runs stay)."""
+    """Delete stored inputs past ROSTERSYNC_INPUT_RETENTION_DAYS (runs stay), and stray files."""
     deleted = retention.delete_expired_inputs(
         now=timezone.now(), retention_days=settings.INPUT_RETENTION_DAYS
     )
     logger.info("Deleted %s stored input file(s) past the retention period", deleted)
+    orphans = retention.delete_orphan_inputs(now=timezone.now(), older_than=timedelta(days=1))
+    logger.info("Deleted %s stored file(s) that belonged to no run", orphans)
 
 
 def enqueue(task, run_id: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 from django.db import transaction
 
@@ -48,3 +49,31 @@ def delete_expired_inputs(*, now: dt.datetime, retention_days: int) -> int:
                 # still names the file, so the next run tries again.
                 ImportRun._meta.get_field("input_file").storage.delete(name)
             deleted += 1
+
+
+def delete_orphan_inputs(*, now: dt.datetime, older_than: dt.timedelta) -> int:
+    """Delete stored files that no run names, last changed more than `older_than` before `now`.
+
+    Left behind by a process killed between writing a file and saving its run, or by a write
+    that failed half-way (the temporary `.part` files of importer.storage). Files younger than
+    `older_than` are left alone: their run may be about to be saved. Return how many went.
+    """
+    storage = ImportRun._meta.get_field("input_file").storage
+    root = Path(storage.location) / "imports"
+    if not root.is_dir():
+        return 0
+    named = set(ImportRun.objects.exclude(input_file="").values_list("input_file", flat=True))
+    cutoff = (now - older_than).timestamp()
+    deleted = 0
+    for path in root.rglob("*"):
+        if not path.is_file() or path.stat().st_mtime > cutoff:
+            continue
+        if path.relative_to(storage.location).as_posix() in named:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue  # Another sweep got there first.
+        logger.info("Deleted %s: no run names it", path)
+        deleted += 1
+    return deleted

@@ -9,6 +9,7 @@ from importer.runs.revert import RevertRefused, create_revert_run
 from importer.runs.selectors import stuck_runs
 from importer.runs.services import (
     ApplyRefused,
+    InputNotStored,
     apply_run,
     approve_held_run,
     attach_input,
@@ -26,6 +27,7 @@ from importer.runs.services import (
 
 __all__ = [
     "ApplyRefused",
+    "InputNotStored",
     "RevertRefused",
     "apply_run",
     "approve_held_run",

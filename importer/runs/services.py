@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 Status = ImportRun.Status
 
 
+class InputNotStored(Exception):
+    """The input could not be written to storage (a full disk, say); nothing was created."""
+
+    message = (
+        "The file could not be stored on the server (its storage is full or failing), so "
+        "nothing was imported. Try again in a few minutes; if it keeps happening, contact support."
+    )
+
+
 class ApplyRefused(Exception):
     """The run cannot be applied now; the message says why."""
 
@@ -59,8 +68,16 @@ def create_run(
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),
     )
-    run.input_file.save("input", ContentFile(data), save=False)
-    run.save()
+    try:
+        run.input_file.save("input", ContentFile(data), save=False)
+    except OSError as error:
+        logger.error("Could not store the input of a new run: %s", error)
+        raise InputNotStored from error
+    try:
+        run.save()
+    except Exception:
+        run.input_file.delete(save=False)  # A stored file that no run names would stay forever.
+        raise
     return run
 
 
