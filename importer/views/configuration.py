@@ -69,10 +69,7 @@ def _options_context(request, form, columns) -> dict:
 
 
 def _protected_users(organization):
-    today = timezone.localdate()
-    return User.objects.filter(organization=organization, is_sync_protected=True).filter(
-        Q(sync_protected_until__isnull=True) | Q(sync_protected_until__gte=today)
-    )
+    return User.objects.filter(organization=organization).kept_out_of_sync(timezone.localdate())
 
 
 @require_GET

@@ -1,0 +1,34 @@
+"""Rules about users said once, and the places that must agree with them."""
+
+import datetime as dt
+
+import pytest
+
+from importer.store.snapshot import load_snapshot
+from tests.factories import UserFactory
+from users.models import User
+
+TODAY = dt.date(2025, 3, 14)
+
+
+@pytest.mark.django_db
+def test_the_query_the_model_and_the_snapshot_agree_on_who_is_kept_out_of_sync(acme):
+    protections = {
+        "never@acme.example": (False, None),
+        "off-but-dated@acme.example": (False, TODAY + dt.timedelta(days=9)),
+        "for-good@acme.example": (True, None),
+        "until-today@acme.example": (True, TODAY),
+        "until-tomorrow@acme.example": (True, TODAY + dt.timedelta(days=1)),
+        "ended-yesterday@acme.example": (True, TODAY - dt.timedelta(days=1)),
+    }
+    for email, (protected, until) in protections.items():
+        UserFactory(
+            organization=acme, email=email, is_sync_protected=protected, sync_protected_until=until
+        )
+    expected = {"for-good@acme.example", "until-today@acme.example", "until-tomorrow@acme.example"}
+
+    users = User.objects.filter(organization=acme)
+    assert {user.email for user in users.kept_out_of_sync(TODAY)} == expected
+    assert {user.email for user in users if user.is_protected_on(TODAY)} == expected
+    snapshot = load_snapshot(acme.pk, today=TODAY)
+    assert {user.email for user in snapshot.users if user.is_protected} == expected
