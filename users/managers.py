@@ -4,6 +4,9 @@ from django.contrib.auth.base_user import BaseUserManager
 from django.db import models
 from django.db.models import Q
 
+# Most words of a search that count: a pasted paragraph does not make a query of hundreds of joins.
+SEARCH_MAX_WORDS = 10
+
 
 def normalise_email(raw: str) -> str:
     """Return the form of an address used for matching and uniqueness.
@@ -31,6 +34,23 @@ class UserQuerySet(models.QuerySet):
         return self.filter(is_sync_protected=True).filter(
             Q(sync_protected_until__isnull=True) | Q(sync_protected_until__gte=today)
         )
+
+    def search(self, query: str) -> "UserQuerySet":
+        """Return the users matching every word of `query`.
+
+        A word matches part of the email, first name, last name or department, or the whole
+        employee ID; case is ignored. Only the first SEARCH_MAX_WORDS words count.
+        """
+        users = self
+        for word in query.split()[:SEARCH_MAX_WORDS]:
+            users = users.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(department__icontains=word)
+                | Q(employee_id__iexact=word)
+            )
+        return users
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):

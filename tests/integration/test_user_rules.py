@@ -32,3 +32,28 @@ def test_the_query_the_model_and_the_snapshot_agree_on_who_is_kept_out_of_sync(a
     assert {user.email for user in users if user.is_protected_on(TODAY)} == expected
     snapshot = load_snapshot(acme.pk, today=TODAY)
     assert {user.email for user in snapshot.users if user.is_protected} == expected
+
+
+@pytest.mark.django_db
+def test_a_user_search_matches_every_word_in_name_email_department_or_employee_id(acme, globex):
+    UserFactory(
+        organization=acme,
+        email="ana@acme.example",
+        first_name="Ana",
+        last_name="Silva",
+        department="Einkauf",
+        employee_id="E-7",
+    )
+    UserFactory(organization=acme, email="ben@acme.example", first_name="Ben", last_name="Silva")
+    UserFactory(organization=globex, email="ana@globex.example", first_name="Ana")
+
+    def found(query: str) -> set[str]:
+        return {user.email for user in User.objects.filter(organization=acme).search(query)}
+
+    assert found("silva") == {"ana@acme.example", "ben@acme.example"}
+    assert found("ANA silva") == {"ana@acme.example"}
+    assert found("einkauf") == {"ana@acme.example"}
+    assert found("e-7") == {"ana@acme.example"}
+    assert found("e-") == set()  # An employee ID matches whole.
+    assert found("ben@") == {"ben@acme.example"}
+    assert found("ana nobody") == set()
