@@ -4,11 +4,30 @@ import datetime as dt
 
 import pytest
 
+from importer.models import default_update_fields
+from importer.pipeline.types import MAX_LENGTHS, PROFILE_FIELDS
 from importer.store.snapshot import load_snapshot
 from tests.factories import UserFactory
 from users.models import User
 
 TODAY = dt.date(2025, 3, 14)
+
+
+def test_the_pipelines_length_limits_are_the_user_models():
+    for name, limit in MAX_LENGTHS.items():
+        model_field = "email" if name == "manager_email" else name
+        assert User._meta.get_field(model_field).max_length == limit, name
+
+
+def test_every_text_profile_field_has_a_length_limit():
+    text_fields = [
+        name for name in PROFILE_FIELDS if User._meta.get_field(name).max_length is not None
+    ]
+    assert set(text_fields) <= set(MAX_LENGTHS)
+
+
+def test_imports_update_every_profile_field_by_default():
+    assert default_update_fields() == list(PROFILE_FIELDS)
 
 
 @pytest.mark.django_db
