@@ -3,10 +3,11 @@ from urllib.parse import urlsplit
 from django.contrib import admin
 
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
+from users.admin_mixins import ReadOnlyAdminMixin
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "organization",
@@ -25,15 +26,9 @@ class ImportRunAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in ImportRun._meta.fields if field.name != "input_file"]
     exclude = ["input_file"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportConfig)
-class ImportConfigAdmin(admin.ModelAdmin):
+class ImportConfigAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only here: admins edit it on the Configuration tab, where each change is logged."""
 
     list_display = [
@@ -51,25 +46,13 @@ class ImportConfigAdmin(admin.ModelAdmin):
     search_fields = ["organization__name", "organization__slug"]
     readonly_fields = [field.name for field in ImportConfig._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportConfigChange)
-class ImportConfigChangeAdmin(admin.ModelAdmin):
+class ImportConfigChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["changed_at", "organization", "changed_by", "__str__"]
     list_filter = ["organization"]
     date_hierarchy = "changed_at"
     readonly_fields = [field.name for field in ImportConfigChange._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +124,7 @@ def log_automatic_import_toggles(model_admin, request, organization, formset) ->
 
 
 @admin.register(RemoteSource)
-class RemoteSourceAdmin(RemoteSourceStatus, admin.ModelAdmin):
+class RemoteSourceAdmin(ReadOnlyAdminMixin, RemoteSourceStatus, admin.ModelAdmin):
     """Every organization's remote source at a glance; turn one on or off on its organization."""
 
     list_display = [
@@ -158,22 +141,10 @@ class RemoteSourceAdmin(RemoteSourceStatus, admin.ModelAdmin):
     fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
     readonly_fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RemoteCheck)
-class RemoteCheckAdmin(admin.ModelAdmin):
+class RemoteCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["checked_at", "source", "http_status", "message"]
     list_filter = ["source__organization"]
     date_hierarchy = "checked_at"
     readonly_fields = ["source", "checked_at", "http_status", "message"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
