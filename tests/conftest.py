@@ -14,7 +14,8 @@ from django.db import connection
 
 from tests.factories import OrgAdminFactory, OrganizationFactory, UserFactory
 
-FIXTURES = Path(__file__).parent / "fixtures"
+# The real input files of every test (made by tests/fixtures/make_fixtures.py); import it from here.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PASSWORD = "correct-horse-battery"
 
 
