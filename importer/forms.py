@@ -57,7 +57,8 @@ class PreviewForm(forms.Form):
         elif text.strip():
             if len(text.encode()) > limit:
                 raise forms.ValidationError(
-                    f"The pasted text is larger than {filesizeformat(limit)}. Upload a file instead."
+                    f"The pasted text is larger than {filesizeformat(limit)}. "
+                    "Upload a file instead."
                 )
         else:
             raise forms.ValidationError("Drop a spreadsheet, choose one, or paste CSV.")

@@ -62,7 +62,7 @@ def send_held_run_email(run: ImportRun) -> int:
 
 
 def send_remote_failures_email(source) -> int:
-    """Tell the organization's admins that the scheduled fetch keeps failing; return how many got it.
+    """Tell the organization's admins the scheduled fetch keeps failing; return how many got it.
 
     `source` is the organization's RemoteSource; its last_error (which never holds the secret)
     says what went wrong. A mail server that refuses is logged, not raised.

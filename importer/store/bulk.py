@@ -42,7 +42,7 @@ def insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
             sql = f"COPY {_quote(table)} ({names}) FROM STDIN"
             count = 0
             with _logged(cursor, sql), cursor.cursor.copy(sql) as copy:
-                for count, row in enumerate(rows, start=1):
+                for count, row in enumerate(rows, start=1):  # noqa: B007 (read after the loop)
                     copy.write_row(row)
             if count >= ANALYZE_AFTER_ROWS:
                 refresh_statistics(cursor, table)

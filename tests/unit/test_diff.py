@@ -263,7 +263,7 @@ def files(draw):
     employee_ids = draw(st.lists(ids, min_size=len(chosen), max_size=len(chosen)))
     seen_ids = set()
     records = []
-    for row, (email, employee_id) in enumerate(zip(chosen, employee_ids), start=2):
+    for row, (email, employee_id) in enumerate(zip(chosen, employee_ids, strict=True), start=2):
         if employee_id in seen_ids:
             employee_id = ""
         seen_ids.add(employee_id)
