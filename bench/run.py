@@ -129,7 +129,7 @@ def _arguments() -> argparse.Namespace:
 def _median(runs: list[list[dict]]) -> list[dict]:
     """Return, for each step of repeated runs, the figures of its run of median time."""
     chosen = []
-    for repeats in zip(*runs):
+    for repeats in zip(*runs, strict=False):  # Lists of unequal length: see below.
         ranked = sorted(repeats, key=lambda figures: figures["seconds"])
         chosen.append({**ranked[len(ranked) // 2], "runs": [r["seconds"] for r in repeats]})
     # The pages step runs in the first run only: the others' lists are one step shorter.

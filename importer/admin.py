@@ -3,11 +3,12 @@ from django.contrib import admin
 import users.admin
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 from importer.remote.http import host_of
+from users.admin_mixins import ReadOnlyAdminMixin
 from users.models import Organization
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "organization",
@@ -26,15 +27,9 @@ class ImportRunAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in ImportRun._meta.fields if field.name != "input_file"]
     exclude = ["input_file"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportConfig)
-class ImportConfigAdmin(admin.ModelAdmin):
+class ImportConfigAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only here: admins edit it on the Configuration tab, where each change is logged."""
 
     list_display = [
@@ -52,25 +47,13 @@ class ImportConfigAdmin(admin.ModelAdmin):
     search_fields = ["organization__name", "organization__slug"]
     readonly_fields = [field.name for field in ImportConfig._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportConfigChange)
-class ImportConfigChangeAdmin(admin.ModelAdmin):
+class ImportConfigChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["changed_at", "organization", "changed_by", "__str__"]
     list_filter = ["organization"]
     date_hierarchy = "changed_at"
     readonly_fields = [field.name for field in ImportConfigChange._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +139,7 @@ class OrganizationAdmin(users.admin.OrganizationAdmin):
 
 
 @admin.register(RemoteSource)
-class RemoteSourceAdmin(RemoteSourceStatus, admin.ModelAdmin):
+class RemoteSourceAdmin(ReadOnlyAdminMixin, RemoteSourceStatus, admin.ModelAdmin):
     """Every organization's remote source at a glance; turn one on or off on its organization."""
 
     list_display = [
@@ -173,22 +156,10 @@ class RemoteSourceAdmin(RemoteSourceStatus, admin.ModelAdmin):
     fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
     readonly_fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RemoteCheck)
-class RemoteCheckAdmin(admin.ModelAdmin):
+class RemoteCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["checked_at", "source", "http_status", "message"]
     list_filter = ["source__organization"]
     date_hierarchy = "checked_at"
     readonly_fields = ["source", "checked_at", "http_status", "message"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

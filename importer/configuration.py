@@ -103,10 +103,10 @@ def protection_text(user: User, today: dt.date) -> str:
     """Return a user's protection as the People list and the change log show it."""
     if not user.is_sync_protected:
         return "No"
+    if not user.is_protected_on(today):
+        return f"No (ended {user.sync_protected_until:%d %b %Y})"
     if user.sync_protected_until is None:
         return "Yes, with no end date"
-    if user.sync_protected_until < today:
-        return f"No (ended {user.sync_protected_until:%d %b %Y})"
     return f"Yes, until {user.sync_protected_until:%d %b %Y}"
 
 

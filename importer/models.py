@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from importer.pipeline.types import PROFILE_FIELDS
 from users.models import Organization
 
 
@@ -14,16 +15,8 @@ def input_file_path(run, filename: str) -> str:
 
 
 def default_update_fields() -> list[str]:
-    return [
-        "email",
-        "first_name",
-        "last_name",
-        "title",
-        "department",
-        "location",
-        "employee_id",
-        "hire_date",
-    ]
+    """Return the fields a new organization's imports update: every profile field."""
+    return list(PROFILE_FIELDS)
 
 
 class ImportConfig(models.Model):

@@ -14,7 +14,8 @@ from django.db import connection
 
 from tests.factories import OrgAdminFactory, OrganizationFactory, UserFactory
 
-FIXTURES = Path(__file__).parent / "fixtures"
+# The real input files of every test (made by tests/fixtures/make_fixtures.py); import it from here.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PASSWORD = "correct-horse-battery"
 
 
@@ -80,28 +81,29 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         connection.close()
     app.control.purge()
     log_path = Path(settings.VAR_DIR) / "test-worker.log"
-    log = open(log_path, "w")
     env = {**os.environ, "DATABASE_URL": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The worker writes to its own copy of the file: this process closes its one at once.
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -113,7 +115,6 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-    log.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from users.managers import UserManager, normalise_email
+from users.managers import UserManager, is_kept_out_of_sync, normalise_email
 
 
 class Organization(models.Model):
@@ -101,6 +101,4 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def is_protected_on(self, day) -> bool:
         """Return whether imports must leave this user alone on `day`."""
-        return self.is_sync_protected and (
-            self.sync_protected_until is None or day <= self.sync_protected_until
-        )
+        return is_kept_out_of_sync(self.is_sync_protected, self.sync_protected_until, day)

@@ -180,17 +180,18 @@ def map_columns(
             columns = reader.columns
             ids = [
                 (value.casefold(), number)
-                for value, number in zip(columns.get("employee_id", ()), numbers)
+                # No employee ID column: no pairs.
+                for value, number in zip(columns.get("employee_id", ()), numbers, strict=False)
                 if value
             ]
             if _is_clean(columns, ids, first_row_of_email, first_row_of_id):
                 # The usual block: no issue in any cell, no one their own manager, no email or
                 # employee ID seen before. What the loop below does row by row, done per column.
-                first_row_of_email.update(zip(columns["email"], numbers))
+                first_row_of_email.update(zip(columns["email"], numbers, strict=True))
                 first_row_of_id.update(ids)
                 records.extend(map(Record, numbers, read))
                 continue
-        for row, values in zip(block, read):
+        for row, values in zip(block, read, strict=True):
             number = row.number
             row_issues = issues_of.get(number)
             email = values["email"]
@@ -276,7 +277,7 @@ def _header_issues(
 ) -> list[RowIssue]:
     issues = []
     first_column_of: dict[str, int] = {}
-    for index, (header, field) in enumerate(zip(headers, header_fields)):
+    for index, (header, field) in enumerate(zip(headers, header_fields, strict=True)):
         if field is not None:
             if field in first_column_of:
                 first = headers[first_column_of[field]]
@@ -389,8 +390,9 @@ class _ColumnReader:
             else:
                 columns.append(self._texts(field, cells, numbers, header, issues_of))
         names = self.names
-        self.columns = dict(zip(names, columns))
-        return [dict(zip(names, values)) for values in zip(*columns)]
+        self.columns = dict(zip(names, columns, strict=True))
+        # Each row has one value per name, as checked just above: per row, strict= would cost time.
+        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
 
     def _texts(
         self,

@@ -41,7 +41,8 @@ FIELD_LABELS: dict[str, str] = {
     "manager_email": "Manager email",
 }
 
-# Longest value each text field accepts; the User model uses the same lengths.
+# Longest value each text field accepts: the User model's max_length, written out because the
+# pipeline reads no model (tests/integration/test_user_rules.py checks that they agree).
 MAX_LENGTHS: dict[str, int] = {
     "email": 254,
     "first_name": 150,

@@ -275,7 +275,7 @@ def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, prog
     try:
         with transaction.atomic():  # A savepoint: errors take back only these rows.
             rows = diff.created_rows()
-            reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows))))
+            reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows)), strict=True))
             ids = {
                 email: key if key > 0 else reserved[-key]
                 for email, key in diff.people_by_email().items()

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from importer.pipeline.types import Snapshot, SnapshotUser
+from users.managers import is_kept_out_of_sync
 from users.models import User
 
 USER_COLUMNS = (
@@ -74,7 +75,6 @@ def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
         id_, email, first_name, last_name, title, department, location, employee_id,
         hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff,
     ) = row  # fmt: skip
-    protected_until = _date(protected_until, dates)
     return SnapshotUser(
         id_,
         email,
@@ -87,7 +87,7 @@ def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
         _date(hire_date, dates),
         manager_id,
         bool(is_active),
-        bool(is_sync_protected) and (protected_until is None or today <= protected_until),
+        is_kept_out_of_sync(is_sync_protected, _date(protected_until, dates), today),
         bool(is_staff),
     )
 

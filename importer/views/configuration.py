@@ -4,7 +4,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -69,10 +68,7 @@ def _options_context(request, form, columns) -> dict:
 
 
 def _protected_users(organization):
-    today = timezone.localdate()
-    return User.objects.filter(organization=organization, is_sync_protected=True).filter(
-        Q(sync_protected_until__isnull=True) | Q(sync_protected_until__gte=today)
-    )
+    return User.objects.filter(organization=organization).kept_out_of_sync(timezone.localdate())
 
 
 @require_GET
@@ -86,13 +82,7 @@ def people(request):
     if only_protected:
         users = users.filter(pk__in=_protected_users(request.organization).values("pk"))
     if query:
-        users = users.filter(
-            Q(email__icontains=query)
-            | Q(first_name__icontains=query)
-            | Q(last_name__icontains=query)
-            | Q(department__icontains=query)
-            | Q(employee_id__iexact=query)
-        )
+        users = users.search(query)
     page = Paginator(users, PEOPLE_PER_PAGE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     rows = [

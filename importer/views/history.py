@@ -135,13 +135,7 @@ def people(request):
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     found = []
     if query:
-        users = User.objects.filter(organization=request.organization)
-        for word in query.split()[:10]:
-            users = users.filter(
-                Q(email__icontains=word)
-                | Q(first_name__icontains=word)
-                | Q(last_name__icontains=word)
-            )
+        users = User.objects.filter(organization=request.organization).search(query)
         found = list(users.order_by("last_name", "first_name", "email")[: PEOPLE_LIMIT + 1])
     return render(
         request,

@@ -5,7 +5,6 @@ the run page says what is wrong and what to do.
 """
 
 import time
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,12 +14,11 @@ from django.utils.html import escape
 from importer import runs
 from importer.models import ImportChange, ImportRun
 from importer.tasks import enqueue, preview_run_task
-from tests.conftest import wait_for_run
+from tests.conftest import FIXTURES, wait_for_run
 from users.models import User
 
 pytestmark = pytest.mark.worker
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # Seconds a worker may take to refuse any of these files: none is read in full.
 REFUSAL_SECONDS = 20
 

@@ -1,4 +1,5 @@
-"""Downloads: users in the import format (the round trip changes nothing), a run's changes, a template."""
+"""Downloads: users in the import format (the round trip changes nothing), a run's changes, a
+template."""
 
 import csv
 import datetime as dt
@@ -164,7 +165,9 @@ def test_a_runs_changes_download_lists_every_field_change(acme, alice, alice_cli
     run = preview(
         acme,
         alice,
-        b"Email,First name,Title\nben@acme.example,Ben,=cmd|' /C calc'!A0\nnew@acme.example,Nia,Intern\n",
+        b"Email,First name,Title\n"
+        b"ben@acme.example,Ben,=cmd|' /C calc'!A0\n"
+        b"new@acme.example,Nia,Intern\n",
         "people.csv",
     )
 

@@ -1,10 +1,12 @@
-"""Faults with real processes: a killed worker, duplicate deliveries, races, a broker that is down."""
+"""Faults with real processes: a killed worker, duplicate deliveries, races, a broker that is
+down."""
 
 import os
 import signal
 import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -51,7 +53,7 @@ def busy_worker_child(worker) -> int:
     children = [int(pid) for pid in output.split()]
 
     def cpu_ticks(pid: int) -> int:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])  # utime + stime
 
     before = {pid: cpu_ticks(pid) for pid in children}

@@ -238,10 +238,8 @@ def test_an_admin_previews_the_revert_then_imports_it_with_the_import_button(
     after = snapshot(staff)
     assert {user_id: after[user_id] for user_id in before} == before
     original = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
-    assert (
-        f'reverted by <a href="{reverse("importer:run-detail", args=[reverting.pk])}">import #{reverting.pk}'
-        in original
-    )
+    reverting_url = reverse("importer:run-detail", args=[reverting.pk])
+    assert f'reverted by <a href="{reverting_url}">import #{reverting.pk}' in original
     history = alice_client.get(reverse("importer:history")).content.decode()
     assert (
         f'Revert of <a href="{reverse("importer:run-detail", args=[run.pk])}">#{run.pk}</a>'

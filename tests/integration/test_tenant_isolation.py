@@ -244,7 +244,8 @@ def test_every_route_given_another_organizations_objects_is_not_found(
 
 
 def test_every_route_given_the_organizations_own_objects_is_found(acme_actor, acme_objects):
-    """The counterpart of the test above: its 404s come from scoping, not from ids that fit nothing."""
+    """The counterpart of the test above: its 404s come from scoping, not from ids that fit
+    nothing."""
     for route in IMPORTER_ROUTES:
         if not names_an_object(route) or route.name in SUPPORT_ONLY:
             continue

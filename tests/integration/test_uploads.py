@@ -208,7 +208,10 @@ class GeneratedBody(io.RawIOBase):
 
 
 def multipart_upload(client, *, token: str, size: int, filename="big.csv") -> tuple:
-    """POST a multipart body with a file of `size` bytes as a browser does; return (response, body)."""
+    """POST a multipart body with a file of `size` bytes as a browser does.
+
+    Return (response, body).
+    """
     head = (
         f"--{BOUNDARY}\r\n"
         'Content-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'

@@ -1,8 +1,6 @@
-from pathlib import Path
-
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from tests.conftest import FIXTURES
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ class Command(BaseCommand):
         for person in demo_people(EMPLOYEES):
             fields = {key: value for key, value in person.items() if key != "manager_index"}
             users.append(User.objects.create_user(**fields, organization=organization))
-        for user, person in zip(users, demo_people(EMPLOYEES)):
+        for user, person in zip(users, demo_people(EMPLOYEES), strict=True):
             if person["manager_index"] is not None:
                 user.manager = users[person["manager_index"]]
                 user.save(update_fields=["manager"])
