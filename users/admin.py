@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import F
 
 from users.models import Organization, User
 
@@ -22,10 +24,45 @@ class UserCreationForm(AdminUserCreationForm):
         fields = ["email"]
 
 
+CHANGED_SINCE_OPENED = (
+    "This person was changed after you opened this page (by an import, or by someone else), "
+    "so saving would write the old values back over that change. Nothing was saved: open the "
+    "page again to see the current values, then make your change."
+)
+
+
 class UserEditForm(UserChangeForm):
+    """A user's page in Django admin, refused on save if the user changed since it was opened."""
+
+    # The version the page was opened at (User.version).
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
     class Meta:
         model = User
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["seen_version"].initial = self.instance.version
+        # The page carries each value as it was opened, so that changed_data names what the
+        # admin changed, not what differs from the database at save time.
+        for name, field in self.fields.items():
+            if name != "seen_version" and not field.disabled:
+                field.show_hidden_initial = True
+
+    def clean(self):
+        cleaned = super().clean()
+        # Django admin saves inside one transaction: locking the organization's row waits for an
+        # import that is being applied to it (which holds that lock), then the version tells
+        # whether it changed this person. The lock lasts until the save's commit.
+        if self.instance.organization_id:
+            Organization.objects.select_for_update().filter(
+                pk=self.instance.organization_id
+            ).first()
+        current = User.objects.filter(pk=self.instance.pk).values_list("version", flat=True)
+        if current.first() != cleaned.get("seen_version"):
+            raise forms.ValidationError(CHANGED_SINCE_OPENED, code="changed_since_opened")
+        return cleaned
 
 
 @admin.register(User)
@@ -38,7 +75,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["email", "first_name", "last_name", "employee_id"]
     raw_id_fields = ["manager"]
     fieldsets = [
-        (None, {"fields": ["email", "password", "organization"]}),
+        (None, {"fields": ["email", "password", "organization", "seen_version"]}),
         (
             "Profile",
             {
@@ -71,9 +108,21 @@ class UserAdmin(BaseUserAdmin):
         ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+
     add_fieldsets = [
         (
             None,
             {"classes": ["wide"], "fields": ["email", "organization", "password1", "password2"]},
         ),
     ]
+
+    def save_model(self, request, obj, form, change):
+        """Write only the fields the admin changed, one version up (see UserEditForm)."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        concrete = {field.name for field in User._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in concrete]
+        User.objects.filter(pk=obj.pk).update(
+            **{name: getattr(obj, name) for name in changed}, version=F("version") + 1
+        )
+        obj.refresh_from_db(fields=["version"])

@@ -60,6 +60,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True, blank=True, help_text="Optional: the protection ends after this day."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # Optimistic concurrency: every import that changes the user and every save in Django admin
+    # adds one, and an admin form opened at an older version is refused instead of writing its
+    # old values back over the change.
+    version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     objects = UserManager()
 

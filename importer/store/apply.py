@@ -145,4 +145,5 @@ def _update_users(run, counter: _Counter) -> None:
         UPDATED_COLUMNS,
         rows(),
         where={"organization_id": run.organization_id},
+        increment=["version"],  # An admin form opened before the import is refused on save.
     )

@@ -139,15 +139,23 @@ def update_rows(
     rows: Iterable[tuple[int, dict]],
     *,
     where: dict | None = None,
+    increment: Sequence[str] = (),
 ) -> None:
     """Set, row by row, only the columns each row names; one statement for every row.
 
     `rows` yields (key value, {column: new value}); a column a row leaves out keeps its value.
-    `where` adds equality conditions (say the organization) that every row must meet.
+    `where` adds equality conditions (say the organization) that every row must meet; each
+    column in `increment` (a row version) goes up by one in every row.
     """
     where = where or {}
     assignments = ", ".join(
-        f"{_quote(column)} = CASE WHEN %s THEN %s ELSE {_quote(column)} END" for column in columns
+        [
+            *(
+                f"{_quote(column)} = CASE WHEN %s THEN %s ELSE {_quote(column)} END"
+                for column in columns
+            ),
+            *(f"{_quote(column)} = {_quote(column)} + 1" for column in increment),
+        ]
     )
     conditions = " AND ".join(
         [f"{_quote(key)} = %s", *(f"{_quote(column)} = %s" for column in where)]
