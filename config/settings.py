@@ -235,6 +235,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # A message unacknowledged this long is delivered again (Redis visibility timeout).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, with the fix that keeps a worker alive through a Redis outage.
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+# A worker whose broker went away keeps trying to reconnect, however long the outage.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
