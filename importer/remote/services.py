@@ -37,6 +37,8 @@ from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
 from importer.remote import http as remote
 from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
+from importer.runs import events
+from users.models import User
 
 logger = logging.getLogger(__name__)
 Cadence = RemoteSource.Cadence
@@ -227,7 +229,7 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         return Outcome(ok=True, run_id=run.pk, download=download)
     if run.status == Status.READY:
         try:
-            runs.request_apply(run, user=None)
+            runs.request_apply(run, acting_user=None)
         except runs.ApplyRefused as refusal:
             return Outcome(ok=False, message=str(refusal), run_id=run.pk)
         runs.apply_run(run.pk)
@@ -398,7 +400,7 @@ def configure_source(
     file_format: str,
     cadence: str,
     daily_hour: int,
-    user,
+    acting_user: User | None,
     now: datetime,
 ) -> list[str]:
     """Save a source's settings from the validated form; return the names of what changed.
@@ -439,7 +441,7 @@ def configure_source(
         source.next_fetch_at is None and cadence != Cadence.MANUAL
     ):
         source.next_fetch_at = first_fetch(cadence, daily_hour, now)
-    source.updated_by = user
+    source.updated_by = acting_user
     with transaction.atomic():
         source.save()
         if changed:
@@ -458,7 +460,13 @@ def configure_source(
                     "A new one (not shown)" if secret_encrypted else "",
                 ]
             ImportConfigChange.objects.create(
-                organization_id=source.organization_id, changed_by=user, changes=log
+                organization_id=source.organization_id,
+                changed_by=acting_user,
+                kind=ImportConfigChange.Kind.REMOTE_SETTINGS,
+                changes=log,
+            )
+            events.remote_settings_changed_event(
+                source=source, acting_user=acting_user, changed=changed
             )
     return changed
 

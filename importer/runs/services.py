@@ -28,7 +28,7 @@ from importer.pipeline.diff import Diff
 from importer.pipeline.parse import read_table
 from importer.pipeline.safeguards import Limits, safeguard_message
 from importer.pipeline.types import Change, FileError, Policy, RowIssue, SnapshotUser
-from importer.runs import revert
+from importer.runs import events, revert
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.snapshot import load_snapshot, users_digest
@@ -48,7 +48,7 @@ def create_run(
     data: bytes,
     name: str,
     source: ImportRun.Source,
-    created_by: User | None = None,
+    acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
 ) -> ImportRun:
     """Store an input and return its new run, queued for preview."""
@@ -56,7 +56,7 @@ def create_run(
         organization=organization,
         source=source,
         trigger=trigger,
-        created_by=created_by,
+        created_by=acting_user,
         input_name=name[:255],
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),
@@ -309,12 +309,15 @@ def _last_applied_row_count(run: ImportRun) -> int | None:
     )
 
 
-def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool = False) -> None:
-    """Mark a ready run for applying; the caller then enqueues apply_run.
+def request_apply(
+    run: ImportRun, *, acting_user: User | None, confirm_safeguard: bool = False
+) -> None:
+    """Mark a ready run for applying, with its audit event; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
     (a second click changes nothing), and when the preview tripped a safeguard but
     `confirm_safeguard` is not set: such an import needs a second, explicit confirmation.
+    `acting_user` is None for the scheduled sync and the command line.
     """
     if run.error_count:
         raise ApplyRefused("This preview has errors: correct the file and preview it again.")
@@ -323,12 +326,19 @@ def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool 
             f"{run.safeguard_message} Nothing was imported. If these numbers are what you "
             f"expect, tick the confirmation box and click Import again."
         )
-    confirmed = ImportRun.objects.filter(pk=run.pk, status=Status.READY, error_count=0).update(
-        status=Status.APPLYING,
-        applied_by=user,
-        apply_requested_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        confirmed = ImportRun.objects.filter(pk=run.pk, status=Status.READY, error_count=0).update(
+            status=Status.APPLYING,
+            applied_by=acting_user,
+            apply_requested_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if confirmed:
+            events.apply_requested_event(
+                run=run,
+                acting_user=acting_user,
+                safeguard_confirmed=bool(run.safeguard_message and confirm_safeguard),
+            )
     if not confirmed:
         run.refresh_from_db()
         raise ApplyRefused(
@@ -363,18 +373,21 @@ def _email_held_run(run_id: int) -> None:
     notify.send_held_run_email(run)
 
 
-def approve_held_run(run: ImportRun, user: User) -> None:
+def approve_held_run(run: ImportRun, *, acting_user: User | None) -> None:
     """Mark a held run for applying, on an admin's approval; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not held (already approved or discarded).
     """
-    approved = ImportRun.objects.filter(pk=run.pk, status=Status.HELD, error_count=0).update(
-        status=Status.APPLYING,
-        applied_by=user,
-        message="",
-        apply_requested_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        approved = ImportRun.objects.filter(pk=run.pk, status=Status.HELD, error_count=0).update(
+            status=Status.APPLYING,
+            applied_by=acting_user,
+            message="",
+            apply_requested_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if approved:
+            events.held_run_approved_event(run=run, acting_user=acting_user)
     run.refresh_from_db()
     if not approved:
         raise ApplyRefused(
@@ -382,19 +395,22 @@ def approve_held_run(run: ImportRun, user: User) -> None:
         )
 
 
-def discard_held_run(run: ImportRun, user: User) -> None:
-    """Close a held run without applying anything.
+def discard_held_run(run: ImportRun, *, acting_user: User) -> None:
+    """Close a held run without applying anything; its audit event names `acting_user`.
 
     Raise ApplyRefused when the run is not held (already approved or discarded).
     """
     now = timezone.now()
-    discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
-        status=Status.DISCARDED,
-        message=f"Discarded by {user.get_full_name()} on {timezone.localtime(now):%d %b %Y, %H:%M}. "
-        f"Nothing was imported.",
-        finished_at=now,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
+            status=Status.DISCARDED,
+            message=f"Discarded by {acting_user.get_full_name()} on "
+            f"{timezone.localtime(now):%d %b %Y, %H:%M}. Nothing was imported.",
+            finished_at=now,
+            updated_at=now,
+        )
+        if discarded:
+            events.held_run_discarded_event(run=run, acting_user=acting_user)
     run.refresh_from_db()
     if not discarded:
         raise ApplyRefused(
@@ -459,15 +475,23 @@ def stuck_runs(now=None) -> list[ImportRun]:
 
 
 def mark_retried(run: ImportRun) -> None:
-    """Note that a stuck run was handed to a worker again, so it is not retried at once."""
-    ImportRun.objects.filter(pk=run.pk, status=run.status).update(updated_at=timezone.now())
+    """Note that a stuck run was handed to a worker again, so it is not retried at once.
+
+    The retry is an audit event of the system's (no acting user).
+    """
+    with transaction.atomic():
+        retried = ImportRun.objects.filter(pk=run.pk, status=run.status).update(
+            updated_at=timezone.now()
+        )
+        if retried:
+            events.run_retried_event(run=run, status=run.status)
 
 
 class RevertRefused(Exception):
     """The run cannot be reverted now; the message says why."""
 
 
-def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
+def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
     """Return a new run, ready to import, whose changes undo the applied run `run`.
 
     The revert run is previewed at once (status READY, users_digest of now), so the normal
@@ -503,14 +527,14 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             active_users=sum(1 for user in snapshot.users if user.is_active),
             row_count=0,
             last_row_count=None,  # A revert has no file: the row-count check does not apply.
-            limits=options_for(run.organization, admin).limits,
+            limits=options_for(run.organization, acting_user).limits,
         )
         now = timezone.now()
         reverting = ImportRun.objects.create(
             organization_id=run.organization_id,
             source=ImportRun.Source.REVERT,
             trigger=ImportRun.Trigger.MANUAL,
-            created_by=admin,
+            created_by=acting_user,
             reverts=run,
             input_name=f"Revert of import #{run.pk}",
             status=Status.READY,
@@ -523,6 +547,7 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             previewed_at=now,
         )
         bulk.insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        events.revert_created_event(run=reverting, acting_user=acting_user)
     return reverting
 
 
@@ -532,7 +557,7 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
 def create_fetch_run(
     *,
     organization: Organization,
-    created_by: User | None = None,
+    acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
     name: str = "",
 ) -> ImportRun:
@@ -541,7 +566,7 @@ def create_fetch_run(
         organization=organization,
         source=ImportRun.Source.REMOTE,
         trigger=trigger,
-        created_by=created_by,
+        created_by=acting_user,
         input_name=name[:255],
     )
 

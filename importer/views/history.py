@@ -170,7 +170,7 @@ def run_revert(request, pk: int):
     """Create the run that undoes an applied run, and show its preview."""
     run = get_run(request, pk)
     try:
-        reverting = runs.create_revert_run(run, admin=request.user)
+        reverting = runs.create_revert_run(run, acting_user=request.user)
     except runs.RevertRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("importer:run-detail", pk=run.pk)

@@ -56,7 +56,7 @@ def create_preview(request):
         data=data,
         name=name,
         source=source,
-        created_by=request.user,
+        acting_user=request.user,
     )
     if not enqueue(preview_run_task, run.pk):
         messages.warning(request, BROKER_DOWN)
@@ -124,7 +124,9 @@ def run_apply(request, pk: int):
     return start_apply(
         request,
         run,
-        lambda: runs.request_apply(run, user=request.user, confirm_safeguard=confirm_safeguard),
+        lambda: runs.request_apply(
+            run, acting_user=request.user, confirm_safeguard=confirm_safeguard
+        ),
     )
 
 

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         refusal = ""
         if apply and run.can_apply:
             try:
-                runs.request_apply(run, user=None, confirm_safeguard=confirm_safeguard)
+                runs.request_apply(run, acting_user=None, confirm_safeguard=confirm_safeguard)
             except runs.ApplyRefused as error:
                 refusal = f"{error} Run again with --confirm-safeguard to import anyway."
             else:
