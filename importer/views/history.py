@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
-from importer.history import exports
+from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
 from importer.runs import revert
 from importer.views.shared import get_run
@@ -20,6 +20,7 @@ from users.access import org_admin_required
 from users.models import User
 
 RUNS_PER_PAGE = 25
+ACTIVITY_PER_PAGE = 50
 TIMELINE_PER_PAGE = 50
 PEOPLE_LIMIT = 50
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -105,6 +106,19 @@ def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+@require_GET
+@org_admin_required
+def activity_log(request):
+    """List the organization's audited actions, newest first: who did what, when."""
+    events = activity.organization_events(request.organization.pk)
+    page = Paginator(events, ACTIVITY_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "importer/activity.html",
+        {"events_page": page, "activity": activity.activities(page), "tab": "history"},
+    )
+
+
 # --- the run page -------------------------------------------------------------------------------
 
 
@@ -130,9 +144,10 @@ def search_changes(changes: QuerySet, query: str) -> QuerySet:
 
 
 def run_details(run: ImportRun) -> dict:
-    """Return what the run page shows besides the preview: who, and whether it can be undone.
+    """Return what the run page shows besides the preview: who, what was done, can it be undone.
 
-    `reverted_in` is the applied run that undid this one, `revert_waiting` a revert previewed
+    `run_activity` lists the audited actions on the run, oldest first. `reverted_in` is the
+    applied run that undid this one, `revert_waiting` a revert previewed
     but not imported yet. For an applied run with changes, `revert_checked` is set with
     `revert_conflicts` (the users in the way) and `revert_nothing_left`. Runs with more than
     REVERT_CHECK_MAX_CHANGES changes get only the check against later runs here; creating the
@@ -148,6 +163,7 @@ def run_details(run: ImportRun) -> dict:
     }
     context = {
         "by_support": bool(run.created_by and run.created_by.is_staff),
+        "run_activity": activity.run_activity(run),
         "reverted_in": reverts.get(ImportRun.Status.APPLIED),
         "revert_waiting": reverts.get(ImportRun.Status.APPLYING)
         or reverts.get(ImportRun.Status.READY),
