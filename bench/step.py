@@ -158,7 +158,7 @@ def apply(_path) -> dict:
 
     run = ImportRun.objects.filter(organization__slug=ORG_SLUG).latest("id")
     started = time.perf_counter()
-    runs.request_apply(run, user=None, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=None, confirm_safeguard=True)
     return _timed_task(run, started, runs.apply_run)
 
 

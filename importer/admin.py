@@ -1,8 +1,16 @@
 from django.contrib import admin
 
 import users.admin
-from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
+from importer.models import (
+    AuditEvent,
+    ImportConfig,
+    ImportConfigChange,
+    ImportRun,
+    RemoteCheck,
+    RemoteSource,
+)
 from importer.remote.http import host_of
+from importer.runs import events
 from users.admin_mixins import ReadOnlyAdminMixin
 from users.models import Organization
 
@@ -50,8 +58,8 @@ class ImportConfigAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ImportConfigChange)
 class ImportConfigChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["changed_at", "organization", "changed_by", "__str__"]
-    list_filter = ["organization"]
+    list_display = ["changed_at", "organization", "kind", "changed_by", "__str__"]
+    list_filter = ["kind", "organization"]
     date_hierarchy = "changed_at"
     readonly_fields = [field.name for field in ImportConfigChange._meta.fields]
 
@@ -111,16 +119,23 @@ class RemoteSourceInline(RemoteSourceStatus, admin.StackedInline):
 
 
 def log_automatic_import_toggles(model_admin, request, organization, formset) -> None:
-    """Write "Enabled automatic import" / "Disabled automatic import" to the organization's history.
+    """Record support staff turning automatic import on or off: an audit event and a LogEntry.
 
-    Django admin's LogEntry keeps who and when; call after the inline formset is saved.
+    The event is the organization's (History's Activity); the LogEntry, "Enabled automatic
+    import" / "Disabled automatic import", the organization's history in Django admin. Call
+    after the inline formset is saved: Django admin's save runs in one transaction, so the
+    switch and its records are kept or rolled back together.
     """
     if formset.model is not RemoteSource:
         return
     for form in formset.forms:
         if "enabled" in form.changed_data and form.instance.pk:
-            enabled = form.instance.enabled
-            message = "Enabled automatic import" if enabled else "Disabled automatic import"
+            source = form.instance
+            if source.enabled:
+                events.remote_enabled_event(source=source, acting_user=request.user)
+            else:
+                events.remote_disabled_event(source=source, acting_user=request.user)
+            message = "Enabled automatic import" if source.enabled else "Disabled automatic import"
             model_admin.log_change(request, organization, message)
 
 
@@ -155,6 +170,20 @@ class RemoteSourceAdmin(ReadOnlyAdminMixin, RemoteSourceStatus, admin.ModelAdmin
     search_fields = ["organization__name", "organization__slug"]
     fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
     readonly_fields = ["organization", "enabled", *REMOTE_STATUS_FIELDS]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every organization's audited actions, newest first; written only by importer.runs.events."""
+
+    list_display = ["created_at", "organization", "kind", "acting_user", "run", "source"]
+    list_filter = ["kind", "organization"]
+    list_select_related = ["organization", "acting_user", "run", "source__organization"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RemoteCheck)

@@ -1,6 +1,7 @@
 """The organization's import options and the users it keeps out of sync: reads and writes.
 
-Every write records who changed what in ImportConfigChange, in the same transaction.
+Every write records who changed what in ImportConfigChange (the Configuration tab's change log)
+and as an audit event (History's Activity), in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.db import transaction
 from importer.models import ImportConfig, ImportConfigChange
 from importer.pipeline.diff import OPTION_LABELS
 from importer.pipeline.types import FIELD_LABELS
+from importer.runs import events
 from users.models import Organization, User
 
 # The options the Configuration form edits, in the order the change log lists them.
@@ -36,9 +38,10 @@ LABELS: dict[str, str] = {
     "column_mapping": "Your column names",
 }
 
-# Log keys for a user's protection: "kept_out_of_sync:<email>".
+# Log keys for a user's protection (kind SYNC_PROTECTION): "kept_out_of_sync:<email>".
 PROTECTION_KEY = "kept_out_of_sync:"
-# Log keys for the automatic import's settings: "remote:<setting>" (importer.sync writes them).
+# Log keys for the automatic import's settings (kind REMOTE_SETTINGS): "remote:<setting>"
+# (importer.remote.services writes them).
 REMOTE_KEY = "remote:"
 REMOTE_LABELS: dict[str, str] = {
     "url": "Automatic import: server URL",
@@ -63,7 +66,7 @@ def option_values(config: ImportConfig) -> dict:
     return {name: getattr(config, name) for name in OPTIONS}
 
 
-def update_config(organization: Organization, values: dict, *, changed_by: User) -> dict:
+def update_config(organization: Organization, values: dict, *, acting_user: User | None) -> dict:
     """Save new option values; return {option: [old, new]} of what changed ({} for nothing).
 
     `values` holds validated options (see ImportConfigForm); lists are stored sorted so that
@@ -83,10 +86,16 @@ def update_config(organization: Organization, values: dict, *, changed_by: User)
                 changes[name] = [old, new]
                 setattr(config, name, new)
         if changes:
-            config.updated_by = changed_by
+            config.updated_by = acting_user
             config.save()
             ImportConfigChange.objects.create(
-                organization=organization, changed_by=changed_by, changes=changes
+                organization=organization,
+                changed_by=acting_user,
+                kind=ImportConfigChange.Kind.OPTIONS,
+                changes=changes,
+            )
+            events.options_changed_event(
+                organization=organization, acting_user=acting_user, changes=changes
             )
     return changes
 
@@ -111,7 +120,12 @@ def protection_text(user: User, today: dt.date) -> str:
 
 
 def set_sync_protection(
-    user: User, *, protected: bool, until: dt.date | None, changed_by: User, today: dt.date
+    user: User,
+    *,
+    protected: bool,
+    until: dt.date | None,
+    acting_user: User | None,
+    today: dt.date,
 ) -> bool:
     """Keep `user` out of sync (until a day, or with no end) or stop; return whether it changed.
 
@@ -125,22 +139,26 @@ def set_sync_protection(
         user.is_sync_protected = protected
         user.sync_protected_until = until
         user.save(update_fields=["is_sync_protected", "sync_protected_until"])
+        new = protection_text(user, today)
         ImportConfigChange.objects.create(
             organization_id=user.organization_id,
-            changed_by=changed_by,
-            changes={f"{PROTECTION_KEY}{user.email}": [old, protection_text(user, today)]},
+            changed_by=acting_user,
+            kind=ImportConfigChange.Kind.SYNC_PROTECTION,
+            changes={f"{PROTECTION_KEY}{user.email}": [old, new]},
         )
+        events.sync_protection_changed_event(user=user, acting_user=acting_user, old=old, new=new)
     return True
 
 
-def describe_changes(changes: dict) -> list[tuple[str, str, str]]:
-    """Return a change log entry as (what, old, new) lines that people read."""
+def describe_changes(changes: dict, *, kind: str) -> list[tuple[str, str, str]]:
+    """Return a change log entry of `kind` as (what, old, new) lines that people read."""
+    Kind = ImportConfigChange.Kind
     lines = []
     for key, (old, new) in changes.items():
-        if key.startswith(PROTECTION_KEY):
-            lines.append((f"Kept out of sync: {key[len(PROTECTION_KEY) :]}", old, new))
-        elif key.startswith(REMOTE_KEY):
-            name = key[len(REMOTE_KEY) :]
+        if kind == Kind.SYNC_PROTECTION:
+            lines.append((f"Kept out of sync: {key.removeprefix(PROTECTION_KEY)}", old, new))
+        elif kind == Kind.REMOTE_SETTINGS:
+            name = key.removeprefix(REMOTE_KEY)
             lines.append((REMOTE_LABELS.get(name, name), str(old) or "None", str(new) or "None"))
         else:
             lines.append((LABELS.get(key, key), _value_text(key, old), _value_text(key, new)))

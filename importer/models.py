@@ -46,7 +46,17 @@ class ImportConfig(models.Model):
 
 
 class ImportConfigChange(models.Model):
-    """Who changed which import option, when: {option: [old, new]}."""
+    """Who changed which import option, when: {option: [old, new]}.
+
+    The Configuration tab's change log, field by field. `kind` says what was changed; the keys
+    of `changes` keep their prefix ("kept_out_of_sync:<email>", "remote:<setting>") so that an
+    entry reads the same whichever way it is looked at.
+    """
+
+    class Kind(models.TextChoices):
+        OPTIONS = "options", "Import options"
+        SYNC_PROTECTION = "sync_protection", "Kept out of sync"
+        REMOTE_SETTINGS = "remote_settings", "Automatic import settings"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="import_config_changes"
@@ -55,6 +65,7 @@ class ImportConfigChange(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     changed_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.OPTIONS)
     changes = models.JSONField(default=dict)
 
     class Meta:
@@ -310,3 +321,49 @@ class RemoteCheck(models.Model):
 
     def __str__(self):
         return f"Check at {self.checked_at:%Y-%m-%d %H:%M}: {self.message}"
+
+
+class AuditEvent(models.Model):
+    """One audited action: who did what to a run, a remote source or the organization, when.
+
+    Written by the functions of importer.runs.events, in the same transaction as the change
+    they record. `data` holds what the kind needs to be read later (see importer.history.activity).
+    """
+
+    class Kind(models.TextChoices):
+        APPLY_REQUESTED = "apply_requested", "Import requested"
+        HELD_RUN_APPROVED = "held_run_approved", "Held import approved"
+        HELD_RUN_DISCARDED = "held_run_discarded", "Held import discarded"
+        REVERT_CREATED = "revert_created", "Revert previewed"
+        RUN_RETRIED = "run_retried", "Stuck run handed to a worker again"
+        OPTIONS_CHANGED = "options_changed", "Import options changed"
+        SYNC_PROTECTION_CHANGED = "sync_protection_changed", "Kept out of sync changed"
+        REMOTE_SETTINGS_CHANGED = "remote_settings_changed", "Automatic import settings changed"
+        REMOTE_ENABLED = "remote_enabled", "Automatic import enabled"
+        REMOTE_DISABLED = "remote_disabled", "Automatic import disabled"
+        ACTING_AS_STARTED = "acting_as_started", "Support opened the import screens"
+        ACTING_AS_STOPPED = "acting_as_stopped", "Support left the import screens"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # None for the system (a scheduled import, the stuck-run recovery) and for a deleted user.
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    run = models.ForeignKey(
+        ImportRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    source = models.ForeignKey(
+        RemoteSource, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"

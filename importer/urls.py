@@ -13,6 +13,7 @@ urlpatterns = [
     path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
     path("history/", history.history, name="history"),
     path("history/people/", history.people, name="history-people"),
+    path("history/activity/", history.activity_log, name="history-activity"),
     path("history/people/<int:user_id>/", history.person_timeline, name="person-timeline"),
     path("runs/<int:pk>/revert/", history.run_revert, name="run-revert"),
     path("runs/<int:pk>/changes.<str:fmt>", history.run_changes_export, name="run-changes-export"),

@@ -145,7 +145,7 @@ def preview_text(organization, admin, text: str):
         data=text.encode(),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()

@@ -38,7 +38,8 @@ from importer.remote import http as remote
 from importer.remote.http import host_of
 from importer.remote.schedule import first_fetch, next_fetch_after_failure, next_regular_fetch
 from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
-from importer.runs import selectors
+from importer.runs import events, selectors
+from users.models import User
 
 logger = logging.getLogger(__name__)
 Cadence = RemoteSource.Cadence
@@ -320,7 +321,7 @@ def configure_source(
     file_format: str,
     cadence: str,
     daily_hour: int,
-    user,
+    acting_user: User | None,
     now: datetime,
 ) -> list[str]:
     """Save a source's settings from the validated form; return the names of what changed.
@@ -361,7 +362,7 @@ def configure_source(
         source.next_fetch_at is None and cadence != Cadence.MANUAL
     ):
         source.next_fetch_at = first_fetch(cadence, daily_hour, now)
-    source.updated_by = user
+    source.updated_by = acting_user
     with transaction.atomic():
         source.save()
         if changed:
@@ -380,7 +381,13 @@ def configure_source(
                     "A new one (not shown)" if secret_encrypted else "",
                 ]
             ImportConfigChange.objects.create(
-                organization_id=source.organization_id, changed_by=user, changes=log
+                organization_id=source.organization_id,
+                changed_by=acting_user,
+                kind=ImportConfigChange.Kind.REMOTE_SETTINGS,
+                changes=log,
+            )
+            events.remote_settings_changed_event(
+                source=source, acting_user=acting_user, changed=changed
             )
     return changed
 

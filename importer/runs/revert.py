@@ -17,6 +17,7 @@ from importer.models import ImportChange, ImportRun
 from importer.pipeline.revert_plan import Conflict, RevertPlan, plan_revert
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
+from importer.runs import events
 from importer.runs.services import options_for
 from importer.store.changes import insert_changes
 from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_digest
@@ -134,7 +135,7 @@ class RevertRefused(Exception):
     """The run cannot be reverted now; the message says why."""
 
 
-def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
+def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
     """Return a new run, ready to import, whose changes undo the applied run `run`.
 
     The revert run is previewed at once (status READY, users_digest of now), so the normal
@@ -170,14 +171,14 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             active_users=sum(1 for user in snapshot.users if user.is_active),
             row_count=0,
             last_row_count=None,  # A revert has no file: the row-count check does not apply.
-            limits=options_for(run.organization, admin).limits,
+            limits=options_for(run.organization, acting_user).limits,
         )
         now = timezone.now()
         reverting = ImportRun.objects.create(
             organization_id=run.organization_id,
             source=ImportRun.Source.REVERT,
             trigger=ImportRun.Trigger.MANUAL,
-            created_by=admin,
+            created_by=acting_user,
             reverts=run,
             input_name=f"Revert of import #{run.pk}",
             status=ImportRun.Status.READY,
@@ -190,6 +191,7 @@ def create_revert_run(run: ImportRun, *, admin: User | None) -> ImportRun:
             previewed_at=now,
         )
         insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        events.revert_created_event(run=reverting, acting_user=acting_user)
     return reverting
 
 

@@ -25,7 +25,7 @@ from importer.pipeline.diff import Diff
 from importer.pipeline.parse import read_table
 from importer.pipeline.safeguards import Limits, safeguard_message
 from importer.pipeline.types import FileError, Policy, RowIssue
-from importer.runs import selectors
+from importer.runs import events, selectors
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import insert_changes
@@ -55,7 +55,7 @@ def create_run(
     data: bytes,
     name: str,
     source: ImportRun.Source,
-    created_by: User | None = None,
+    acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
 ) -> ImportRun:
     """Store an input and return its new run, queued for preview."""
@@ -63,7 +63,7 @@ def create_run(
         organization=organization,
         source=source,
         trigger=trigger,
-        created_by=created_by,
+        created_by=acting_user,
         input_name=name[:255],
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),
@@ -302,12 +302,15 @@ def _options_as_dict(options: ImportOptions) -> dict:
     return snapshot
 
 
-def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool = False) -> None:
-    """Mark a ready run for applying; the caller then enqueues apply_run.
+def request_apply(
+    run: ImportRun, *, acting_user: User | None, confirm_safeguard: bool = False
+) -> None:
+    """Mark a ready run for applying, with its audit event; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
     (a second click changes nothing), and when the preview tripped a safeguard but
     `confirm_safeguard` is not set: such an import needs a second, explicit confirmation.
+    `acting_user` is None for the scheduled sync and the command line.
     """
     if run.error_count:
         raise ApplyRefused("This preview has errors: correct the file and preview it again.")
@@ -316,12 +319,19 @@ def request_apply(run: ImportRun, *, user: User | None, confirm_safeguard: bool 
             f"{run.safeguard_message} Nothing was imported. If these numbers are what you "
             f"expect, tick the confirmation box and click Import again."
         )
-    confirmed = ImportRun.objects.filter(pk=run.pk, status=Status.READY, error_count=0).update(
-        status=Status.APPLYING,
-        applied_by=user,
-        apply_requested_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        confirmed = ImportRun.objects.filter(pk=run.pk, status=Status.READY, error_count=0).update(
+            status=Status.APPLYING,
+            applied_by=acting_user,
+            apply_requested_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if confirmed:
+            events.apply_requested_event(
+                run=run,
+                acting_user=acting_user,
+                safeguard_confirmed=bool(run.safeguard_message and confirm_safeguard),
+            )
     if not confirmed:
         run.refresh_from_db()
         raise ApplyRefused(
@@ -350,7 +360,7 @@ def import_now(
     if run.safeguard_message and hold_on_safeguard:
         hold_run(run.pk)
     else:
-        request_apply(run, user=None, confirm_safeguard=confirm_safeguard)
+        request_apply(run, acting_user=None, confirm_safeguard=confirm_safeguard)
         apply_run(run.pk)
     run.refresh_from_db()
     return run
@@ -382,18 +392,21 @@ def _email_held_run(run_id: int) -> None:
     notify.send_held_run_email(run)
 
 
-def approve_held_run(run: ImportRun, user: User) -> None:
+def approve_held_run(run: ImportRun, *, acting_user: User | None) -> None:
     """Mark a held run for applying, on an admin's approval; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not held (already approved or discarded).
     """
-    approved = ImportRun.objects.filter(pk=run.pk, status=Status.HELD, error_count=0).update(
-        status=Status.APPLYING,
-        applied_by=user,
-        message="",
-        apply_requested_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        approved = ImportRun.objects.filter(pk=run.pk, status=Status.HELD, error_count=0).update(
+            status=Status.APPLYING,
+            applied_by=acting_user,
+            message="",
+            apply_requested_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if approved:
+            events.held_run_approved_event(run=run, acting_user=acting_user)
     run.refresh_from_db()
     if not approved:
         raise ApplyRefused(
@@ -401,19 +414,22 @@ def approve_held_run(run: ImportRun, user: User) -> None:
         )
 
 
-def discard_held_run(run: ImportRun, user: User) -> None:
-    """Close a held run without applying anything.
+def discard_held_run(run: ImportRun, *, acting_user: User) -> None:
+    """Close a held run without applying anything; its audit event names `acting_user`.
 
     Raise ApplyRefused when the run is not held (already approved or discarded).
     """
     now = timezone.now()
-    discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
-        status=Status.DISCARDED,
-        message=f"Discarded by {user.get_full_name()} on "
-        f"{timezone.localtime(now):%d %b %Y, %H:%M}. Nothing was imported.",
-        finished_at=now,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        discarded = ImportRun.objects.filter(pk=run.pk, status=Status.HELD).update(
+            status=Status.DISCARDED,
+            message=f"Discarded by {acting_user.get_full_name()} on "
+            f"{timezone.localtime(now):%d %b %Y, %H:%M}. Nothing was imported.",
+            finished_at=now,
+            updated_at=now,
+        )
+        if discarded:
+            events.held_run_discarded_event(run=run, acting_user=acting_user)
     run.refresh_from_db()
     if not discarded:
         raise ApplyRefused(
@@ -469,8 +485,16 @@ def _fail(run_id: int, expected: str, message: str) -> None:
 
 
 def mark_retried(run: ImportRun) -> None:
-    """Note that a stuck run was handed to a worker again, so it is not retried at once."""
-    ImportRun.objects.filter(pk=run.pk, status=run.status).update(updated_at=timezone.now())
+    """Note that a stuck run was handed to a worker again, so it is not retried at once.
+
+    The retry is an audit event of the system's (no acting user).
+    """
+    with transaction.atomic():
+        retried = ImportRun.objects.filter(pk=run.pk, status=run.status).update(
+            updated_at=timezone.now()
+        )
+        if retried:
+            events.run_retried_event(run=run, status=run.status)
 
 
 # --- Runs whose input is fetched from a remote server (importer.remote.services) ---------
@@ -479,7 +503,7 @@ def mark_retried(run: ImportRun) -> None:
 def create_fetch_run(
     *,
     organization: Organization,
-    created_by: User | None = None,
+    acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
     name: str = "",
 ) -> ImportRun:
@@ -488,7 +512,7 @@ def create_fetch_run(
         organization=organization,
         source=ImportRun.Source.REMOTE,
         trigger=trigger,
-        created_by=created_by,
+        created_by=acting_user,
         input_name=name[:255],
     )
 

@@ -44,7 +44,7 @@ def save_configuration(request):
         context = _options_context(request, form, columns)
         return render(request, "importer/configuration.html", context, status=400)
     values = {**form.cleaned_data, "column_mapping": columns.mapping()}
-    changes = configuration.update_config(request.organization, values, changed_by=request.user)
+    changes = configuration.update_config(request.organization, values, acting_user=request.user)
     if changes:
         messages.success(request, "Saved. The new options apply from the next preview on.")
     else:
@@ -62,7 +62,9 @@ def _options_context(request, form, columns) -> dict:
         "section": "options",
         "form": form,
         "columns": columns,
-        "log": [(entry, configuration.describe_changes(entry.changes)) for entry in log],
+        "log": [
+            (entry, configuration.describe_changes(entry.changes, kind=entry.kind)) for entry in log
+        ],
         "protected_count": _protected_users(organization).count(),
     }
 
@@ -124,7 +126,7 @@ def set_protection(request, pk: int):
             user,
             protected=form.cleaned_data["protected"],
             until=form.cleaned_data["until"],
-            changed_by=request.user,
+            acting_user=request.user,
             today=today,
         )
         if not changed:

@@ -13,7 +13,7 @@ from users.access import org_admin_required
 @org_admin_required
 def approve_run(request, pk: int):
     run = get_run(request, pk)
-    return start_apply(request, run, lambda: runs.approve_held_run(run, request.user))
+    return start_apply(request, run, lambda: runs.approve_held_run(run, acting_user=request.user))
 
 
 @require_POST
@@ -21,7 +21,7 @@ def approve_run(request, pk: int):
 def discard_run(request, pk: int):
     run = get_run(request, pk)
     try:
-        runs.discard_held_run(run, request.user)
+        runs.discard_held_run(run, acting_user=request.user)
     except runs.ApplyRefused as refusal:
         messages.error(request, str(refusal))
     else:

@@ -12,13 +12,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
-from importer.history import exports
+from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
 from importer.views.shared import get_run
 from users.access import org_admin_required
 from users.models import User
 
 RUNS_PER_PAGE = 25
+ACTIVITY_PER_PAGE = 50
 TIMELINE_PER_PAGE = 50
 PEOPLE_LIMIT = 50
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -103,6 +104,19 @@ def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+@require_GET
+@org_admin_required
+def activity_log(request):
+    """List the organization's audited actions, newest first: who did what, when."""
+    events = activity.organization_events(request.organization.pk)
+    page = Paginator(events, ACTIVITY_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "importer/activity.html",
+        {"events_page": page, "activity": activity.activities(page), "tab": "history"},
+    )
+
+
 # --- the run page -------------------------------------------------------------------------------
 
 
@@ -112,7 +126,7 @@ def run_revert(request, pk: int):
     """Create the run that undoes an applied run, and show its preview."""
     run = get_run(request, pk)
     try:
-        reverting = runs.create_revert_run(run, admin=request.user)
+        reverting = runs.create_revert_run(run, acting_user=request.user)
     except runs.RevertRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("importer:run-detail", pk=run.pk)

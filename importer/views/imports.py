@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from importer import progress, runs, uploads
 from importer.forms import PreviewForm
+from importer.history import activity
 from importer.models import ImportChange, ImportRun
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs import selectors
@@ -54,7 +55,7 @@ def create_preview(request):
             data=data,
             name=name,
             source=source,
-            created_by=request.user,
+            acting_user=request.user,
         )
     except runs.InputNotStored as refusal:
         form.add_error(None, refusal.message)
@@ -111,6 +112,7 @@ def _run_context(request, run: ImportRun) -> dict:
     context["q"] = request.GET.get("q", "").strip()
     changes = selectors.search_changes(changes, context["q"])
     context.update(revert_state(run), by_support=bool(run.created_by and run.created_by.is_staff))
+    context["run_activity"] = activity.run_activity(run)
     context["changes_page"] = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")
@@ -127,7 +129,9 @@ def run_apply(request, pk: int):
     return start_apply(
         request,
         run,
-        lambda: runs.request_apply(run, user=request.user, confirm_safeguard=confirm_safeguard),
+        lambda: runs.request_apply(
+            run, acting_user=request.user, confirm_safeguard=confirm_safeguard
+        ),
     )
 
 

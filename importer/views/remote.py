@@ -55,7 +55,7 @@ def remote_save(request):
         file_format=data["file_format"],
         cadence=data["cadence"],
         daily_hour=data["daily_hour"],
-        user=request.user,
+        acting_user=request.user,
         now=timezone.now(),
     )
     if changed:
@@ -125,7 +125,7 @@ def remote_fetch(request):
     ).first()
     if pending is not None:
         return redirect("importer:run-detail", pk=pending.pk)  # A second click: same fetch.
-    run = runs.create_fetch_run(organization=request.organization, created_by=request.user)
+    run = runs.create_fetch_run(organization=request.organization, acting_user=request.user)
     if not enqueue(fetch_remote_task, run.pk):
         messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)

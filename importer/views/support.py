@@ -1,10 +1,16 @@
-"""Support staff opening a company's Import Users screens from Django admin."""
+"""Support staff opening a company's Import Users screens from Django admin.
 
+Acting for a company, and leaving it, are audit events of that company (users.access keeps
+the session; the events are importer's, since users never imports importer).
+"""
+
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from users.access import start_acting_for, stop_acting
+from importer.runs import events
+from users.access import start_acting_for, stop_acting, support_organization
 from users.models import Organization
 
 
@@ -20,7 +26,9 @@ def act_as(request, organization_id: int):
     _require_support(request)
     organization = get_object_or_404(Organization, pk=organization_id)
     if request.method == "POST":
-        start_acting_for(request, organization)
+        with transaction.atomic():
+            start_acting_for(request, organization)
+            events.acting_as_started_event(organization=organization, acting_user=request.user)
         return redirect("importer:import")
     return render(request, "importer/support_act_as.html", {"organization": organization})
 
@@ -29,5 +37,9 @@ def act_as(request, organization_id: int):
 def stop_acting_as(request):
     """Leave the organization a support user acted for and go back to Django admin."""
     _require_support(request)
-    stop_acting(request)
+    organization = support_organization(request)
+    with transaction.atomic():
+        stop_acting(request)
+        if organization is not None:
+            events.acting_as_stopped_event(organization=organization, acting_user=request.user)
     return redirect("admin:users_organization_changelist")

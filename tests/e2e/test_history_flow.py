@@ -19,11 +19,11 @@ def import_in_process(organization, admin, text: str, *, name: str = "people.csv
         data=text.encode(),
         name=name,
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
-    runs.request_apply(run, user=admin, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=admin, confirm_safeguard=True)
     runs.apply_run(run.pk)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.APPLIED, run.message

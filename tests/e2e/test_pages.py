@@ -35,7 +35,7 @@ def previewed_run(organization, admin) -> ImportRun:
         data=text.encode(),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()

@@ -76,7 +76,7 @@ def import_title(organization, admin, email: str, title: str) -> None:
         data=f"email,title\n{admin.email},\n{email},{title}\n".encode(),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.import_now(run.pk)
     run.refresh_from_db()

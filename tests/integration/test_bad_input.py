@@ -137,7 +137,7 @@ def test_a_bad_file_is_refused_and_changes_nothing(worker, alice_client, acme, b
     assert "Correct the errors in the file and upload it again. Nothing was imported." in html
     assert 'id="import-button"' not in html
     with pytest.raises(runs.ApplyRefused):
-        runs.request_apply(run, user=acme.users.get(is_org_admin=True))
+        runs.request_apply(run, acting_user=acme.users.get(is_org_admin=True))
 
 
 def test_an_external_entity_never_reaches_the_page(worker, alice_client):
@@ -168,7 +168,11 @@ def test_an_empty_upload_is_refused_on_the_form(alice_client, acme, bob):
 def test_an_empty_input_from_elsewhere_is_an_invalid_run(worker, acme, alice):
     """An empty file can also come from a remote server or the command line."""
     run = runs.create_run(
-        organization=acme, data=b"", name="empty.csv", source=ImportRun.Source.CLI, created_by=alice
+        organization=acme,
+        data=b"",
+        name="empty.csv",
+        source=ImportRun.Source.CLI,
+        acting_user=alice,
     )
     assert enqueue(preview_run_task, run.pk)
 

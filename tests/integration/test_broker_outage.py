@@ -139,11 +139,11 @@ def test_a_worker_survives_a_redis_outage_mid_apply_and_the_import_is_applied(
         data=people_csv(30_000),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     apply_run_task.apply_async(args=[run.pk], retry=False)
     deadline = time.monotonic() + 30
     while "importer.apply_run" not in log_path.read_text():
@@ -167,7 +167,7 @@ def test_a_worker_survives_a_redis_outage_mid_apply_and_the_import_is_applied(
         data=b"email\nalice@acme.example\n",
         name="later.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     deadline = time.monotonic() + 60
     while True:

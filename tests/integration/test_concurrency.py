@@ -49,7 +49,7 @@ def previewed(organization, admin, data: bytes) -> ImportRun:
         data=data,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     assert enqueue(preview_run_task, run.pk)
     run = wait_for_run(run)

@@ -61,7 +61,7 @@ def preview_in_process(organization, admin, text: str) -> ImportRun:
         data=text.encode(),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
@@ -270,7 +270,7 @@ def test_applying_leaves_skipped_changes_out(alice_client, acme, alice, bob):
     assert run.deactivated_count == 1
     assert run.changes.exclude(skipped_reason="").count() == 2
 
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     runs.apply_run(run.pk)
     run.refresh_from_db()
 

@@ -30,7 +30,7 @@ def preview(organization, admin, data: bytes, name: str) -> ImportRun:
         data=data,
         name=name,
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()

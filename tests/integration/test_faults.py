@@ -35,7 +35,7 @@ def previewed(organization, admin, data: bytes) -> ImportRun:
         data=data,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
@@ -69,11 +69,11 @@ def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_appli
     # transaction after it has written.
     count = 80_000
     first = previewed(acme, alice, people_csv(count))
-    runs.request_apply(first, user=alice)
+    runs.request_apply(first, acting_user=alice)
     runs.apply_run(first.pk)
     run = previewed(acme, alice, people_csv(count, department="Moved"))
     assert run.changed_count == count
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     assert enqueue(apply_run_task, run.pk)
 
     deadline = time.monotonic() + 60
@@ -95,7 +95,9 @@ def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_appli
 
 def test_a_run_left_applying_by_a_dead_worker_is_picked_up_again(worker, acme, alice, settings):
     run = previewed(acme, alice, people_csv(3))
-    runs.request_apply(run, user=alice)  # Confirmed, but the message was lost with its worker.
+    runs.request_apply(
+        run, acting_user=alice
+    )  # Confirmed, but the message was lost with its worker.
     ImportRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(hours=1))
 
     recover_stuck_runs_task.apply()
@@ -108,8 +110,8 @@ def test_a_run_left_applying_by_a_dead_worker_is_picked_up_again(worker, acme, a
 def test_two_imports_of_one_organization_never_interleave(worker, acme, alice):
     first = previewed(acme, alice, people_csv(2000))
     second = previewed(acme, alice, people_csv(2000, domain="other.example"))
-    runs.request_apply(first, user=alice)
-    runs.request_apply(second, user=alice)
+    runs.request_apply(first, acting_user=alice)
+    runs.request_apply(second, acting_user=alice)
     assert enqueue(apply_run_task, first.pk)
     assert enqueue(apply_run_task, second.pk)
 
@@ -133,7 +135,7 @@ def test_a_database_error_mid_apply_rolls_back_and_fails_the_run_with_the_reason
     run = previewed(acme, alice, people_csv(500))
     # Another organization takes one of the addresses after the preview: the insert fails.
     UserFactory(organization=OrganizationFactory(), email="person250@acme.example")
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     assert enqueue(apply_run_task, run.pk)
 
     run = wait_for_run(run)

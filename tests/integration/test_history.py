@@ -29,11 +29,11 @@ def import_text(organization, admin, text: str) -> ImportRun:
         data=text.encode(),
         name="people.csv",
         source=Source.PASTE,
-        created_by=admin,
+        acting_user=admin,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
-    runs.request_apply(run, user=admin, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=admin, confirm_safeguard=True)
     runs.apply_run(run.pk)
     run.refresh_from_db()
     assert run.status == Status.APPLIED, run.message
@@ -169,7 +169,7 @@ def test_the_run_page_finds_changes_by_name_or_email(acme, alice, alice_client):
         organization=acme,
         source=Source.PASTE,
         name="Pasted CSV",
-        created_by=alice,
+        acting_user=alice,
         data=b"email,first_name,last_name,title\n"
         b"ben@acme.example,Ben,Okafor,Lead\ncara@acme.example,Cara,Lima,Chief\nnia@acme.example,Nia,Ito,Intern\n",
     )
@@ -195,7 +195,7 @@ def test_the_run_page_shows_the_input_and_its_checksum(acme, alice, alice_client
         data=b"email\nana@acme.example\n",
         name="people.csv",
         source=Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     runs.preview_run(run.pk)
 
@@ -224,7 +224,7 @@ def test_a_persons_timeline_lists_the_applied_runs_that_changed_them_oldest_firs
         data=b"email,title\nben@acme.example,CTO\n",
         name="x.csv",
         source=Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     runs.preview_run(preview_only.pk)
     ben = ImportChange.objects.get(run=first).user

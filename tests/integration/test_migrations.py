@@ -43,6 +43,41 @@ def test_runs_waiting_to_be_applied_end_stale_and_finished_runs_stay_as_they_wer
         _migrate_to_head()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_change_log_entries_get_the_kind_their_keys_were_prefixed_with():
+    try:
+        before = [("importer", "0005_audit_events")]
+        after = [("importer", "0006_config_change_kinds")]
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        apps = executor.loader.project_state(before).apps
+        Organization = apps.get_model("users", "Organization")
+        ImportConfigChange = apps.get_model("importer", "ImportConfigChange")
+        acme = Organization.objects.create(name="Acme", slug="acme-kinds")
+        made = {
+            kind: ImportConfigChange.objects.create(organization=acme, changes=changes).pk
+            for kind, changes in {
+                "options": {"reactivate": [True, False], "update_managers": [True, False]},
+                "sync_protection": {"kept_out_of_sync:bob@acme.example": ["No", "Yes"]},
+                "remote_settings": {"remote:url": ["", "https://hr.example.com/x.csv"]},
+            }.items()
+        }
+
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+
+        apps = executor.loader.project_state(after).apps
+        ImportConfigChange = apps.get_model("importer", "ImportConfigChange")
+        assert {kind: ImportConfigChange.objects.get(pk=pk).kind for kind, pk in made.items()} == {
+            "options": "options",
+            "sync_protection": "sync_protection",
+            "remote_settings": "remote_settings",
+        }
+    finally:
+        _migrate_to_head()
+
+
 def _migrate_to_head():
     """Apply every migration again, so that the tests after this one see the current schema."""
     executor = MigrationExecutor(connection)

@@ -31,7 +31,7 @@ def previewed(organization, admin, data: bytes) -> ImportRun:
         data=data,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     with progress.Reporter(run.pk) as report:
         runs.preview_run(run.pk, report=report)
@@ -42,7 +42,7 @@ def previewed(organization, admin, data: bytes) -> ImportRun:
 def test_an_import_is_previewed_and_applied_while_the_cache_is_down(acme, alice, cache_down):
     run = previewed(acme, alice, b"email,first_name\nana@acme.example,Ana\nbo@acme.example,Bo\n")
     assert run.status == ImportRun.Status.READY
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
 
     with progress.Reporter(run.pk, interval=0.01) as report:
         runs.apply_run(run.pk, report=report)
@@ -64,7 +64,7 @@ def test_a_running_runs_page_says_the_workers_cannot_be_reached_while_the_cache_
         data=b"email\nana@acme.example\n",
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
 
     for name in ("importer:run-detail", "importer:run-panel"):

@@ -79,7 +79,7 @@ def import_file(organization, data: bytes) -> tuple[int, int]:
     previewing = statements(runs.preview_run, run.pk)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.READY, run.issues[:3]
-    runs.request_apply(run, user=None, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=None, confirm_safeguard=True)
     applying = statements(runs.apply_run, run.pk)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.APPLIED, run.message

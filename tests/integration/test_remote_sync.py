@@ -112,11 +112,11 @@ def test_a_file_already_applied_from_an_upload_is_not_imported_again(https_serve
         data=CSV,
         name="people.csv",
         source="upload",
-        created_by=alice,
+        acting_user=alice,
     )
     runs.preview_run(upload.pk)
     upload.refresh_from_db()
-    runs.request_apply(upload, user=alice)
+    runs.request_apply(upload, acting_user=alice)
     runs.apply_run(upload.pk)
     serve(https_server, etag="")
 

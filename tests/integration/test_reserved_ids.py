@@ -37,7 +37,7 @@ def test_apply_gives_new_users_the_ids_their_preview_reserved(acme, alice, globe
     meanwhile = UserFactory(organization=globex, email="meanwhile@globex.example")
     assert meanwhile.pk not in reserved.values()
 
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     runs.apply_run(run.pk)
 
     run.refresh_from_db()

@@ -24,7 +24,7 @@ def stored_run(organization, admin, *, age_days: int, **fields) -> ImportRun:
         data=b"email\nana@acme.example\n",
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     ImportRun.objects.filter(pk=run.pk).update(
         created_at=timezone.now() - dt.timedelta(days=age_days), **fields

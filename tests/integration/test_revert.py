@@ -34,7 +34,7 @@ def import_text(organization, admin, text: str) -> ImportRun:
 
 
 def apply(run: ImportRun, admin) -> ImportRun:
-    runs.request_apply(run, user=admin, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=admin, confirm_safeguard=True)
     runs.apply_run(run.pk)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.APPLIED, run.message
@@ -112,7 +112,7 @@ def test_it_restores_exactly_the_state_before_a_run(staff, alice):
     )
     assert User.objects.get(email="mia.new@acme.example").employee_id == "1006"
 
-    reverting = runs.create_revert_run(run, admin=alice)
+    reverting = runs.create_revert_run(run, acting_user=alice)
 
     assert reverting.status == ImportRun.Status.READY
     assert (reverting.source, reverting.reverts) == (ImportRun.Source.REVERT, run)
@@ -128,19 +128,19 @@ def test_it_restores_exactly_the_state_before_a_run(staff, alice):
 def test_reverting_the_revert_makes_the_run_again(staff, alice):
     run = import_text(staff, alice, CSV)
     after_run = snapshot(staff)
-    reverting = apply(runs.create_revert_run(run, admin=alice), alice)
+    reverting = apply(runs.create_revert_run(run, acting_user=alice), alice)
 
-    apply(runs.create_revert_run(reverting, admin=alice), alice)
+    apply(runs.create_revert_run(reverting, acting_user=alice), alice)
 
     assert snapshot(staff) == after_run
 
 
 def test_the_revert_run_is_stale_if_users_change_before_it_is_imported(staff, alice):
     run = import_text(staff, alice, CSV)
-    reverting = runs.create_revert_run(run, admin=alice)
+    reverting = runs.create_revert_run(run, acting_user=alice)
     User.objects.filter(email="ana@acme.example").update(title="Edited meanwhile")
 
-    runs.request_apply(reverting, user=alice)
+    runs.request_apply(reverting, acting_user=alice)
     runs.apply_run(reverting.pk)
 
     reverting.refresh_from_db()
@@ -183,7 +183,7 @@ def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, ali
 
     assert "cara@acme.example" in html and "changed outside imports" in html
     with pytest.raises(runs.RevertRefused, match="cara@acme.example"):
-        runs.create_revert_run(run, admin=alice)
+        runs.create_revert_run(run, acting_user=alice)
 
 
 def test_only_applied_runs_with_changes_can_be_reverted(staff, alice):
@@ -192,13 +192,13 @@ def test_only_applied_runs_with_changes_can_be_reverted(staff, alice):
         data=CSV.encode(),
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     runs.preview_run(run.pk)
     run.refresh_from_db()
 
     with pytest.raises(runs.RevertRefused, match="applied"):
-        runs.create_revert_run(run, admin=alice)
+        runs.create_revert_run(run, acting_user=alice)
 
 
 def poll_panel(client, run, *, timeout=60):
@@ -252,12 +252,12 @@ def test_undoing_a_large_import_asks_for_the_safeguard_confirmation_first(acme, 
     run = import_text(acme, alice, "Email,First name,Last name\nalice@acme.example,Alice,\n" + rows)
     assert run.new_count == 20
 
-    reverting = runs.create_revert_run(run, admin=alice)
+    reverting = runs.create_revert_run(run, acting_user=alice)
 
     assert reverting.deactivated_count == 20
     assert "deactivate 20 of 21 active users" in reverting.safeguard_message
     with pytest.raises(runs.ApplyRefused, match="tick the confirmation box"):
-        runs.request_apply(reverting, user=alice)
+        runs.request_apply(reverting, acting_user=alice)
     assert User.objects.filter(organization=acme, is_active=True).count() == 21
     apply(reverting, alice)  # Confirmed: the 20 people are deactivated.
     assert User.objects.filter(organization=acme, is_active=True).count() == 1

@@ -32,7 +32,7 @@ def preview_in_process(organization, data: bytes, *, admin=None, trigger=ImportR
         source=ImportRun.Source.REMOTE
         if trigger == ImportRun.Trigger.SCHEDULED
         else ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
         trigger=trigger,
     )
     runs.preview_run(run.pk)
@@ -41,7 +41,7 @@ def preview_in_process(organization, data: bytes, *, admin=None, trigger=ImportR
 
 
 def applied(run, admin) -> ImportRun:
-    runs.request_apply(run, user=admin, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=admin, confirm_safeguard=True)
     runs.apply_run(run.pk)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.APPLIED
@@ -59,7 +59,7 @@ def test_deactivating_exactly_the_share_limit_needs_no_second_confirmation(acme,
         4,
         "",
     )
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     assert run.status == ImportRun.Status.APPLYING
 
 
@@ -71,10 +71,10 @@ def test_deactivating_one_more_than_the_share_limit_needs_a_second_confirmation(
         "This import would deactivate 5 of 40 active users (12.5 %); the limit is 10 %."
     )
     with pytest.raises(runs.ApplyRefused, match="tick the confirmation box"):
-        runs.request_apply(run, user=alice)
+        runs.request_apply(run, acting_user=alice)
     run.refresh_from_db()
     assert run.status == ImportRun.Status.READY
-    runs.request_apply(run, user=alice, confirm_safeguard=True)
+    runs.request_apply(run, acting_user=alice, confirm_safeguard=True)
     assert run.status == ImportRun.Status.APPLYING
 
 
@@ -224,10 +224,10 @@ def test_an_admin_approves_a_held_run_and_it_is_applied(
 
 
 def test_approving_marks_the_held_run_for_applying(held_run, alice):
-    runs.approve_held_run(held_run, alice)
+    runs.approve_held_run(held_run, acting_user=alice)
     assert (held_run.status, held_run.applied_by) == (ImportRun.Status.APPLYING, alice)
     with pytest.raises(runs.ApplyRefused, match="not held"):
-        runs.approve_held_run(held_run, alice)
+        runs.approve_held_run(held_run, acting_user=alice)
 
 
 def test_an_admin_discards_a_held_run_and_nothing_is_applied(held_run, alice_client, acme):

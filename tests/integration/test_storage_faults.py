@@ -55,7 +55,7 @@ def test_the_sweep_deletes_files_no_run_names_and_keeps_the_runs_inputs(
         data=b"email\nana@acme.example\n",
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     folder = tmp_path / "imports" / str(acme.pk)
     stray = folder / "0123456789abcdef.bin"

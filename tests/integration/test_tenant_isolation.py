@@ -118,7 +118,7 @@ def globex_objects(globex, charlie):
         data=b"email,first_name\nzebulon.quixote@globex.example,Zebulon\n",
         name="globex-zebulon-roster.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=charlie,
+        acting_user=charlie,
     )
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.READY, changed_count=1)
     run.changes.create(
@@ -145,7 +145,7 @@ def acme_objects(acme, alice, bob):
         data=b"email\nnot-an-email\n",
         name="acme.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.INVALID, error_count=1)
     RemoteSource.objects.create(organization=acme, enabled=True)
@@ -358,7 +358,7 @@ def test_an_import_may_not_take_an_address_of_another_organizations_user(acme, a
         data=data,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
 
     runs.preview_run(run.pk)

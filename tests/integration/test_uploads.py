@@ -78,7 +78,7 @@ def test_no_url_serves_the_stored_files(alice_client, acme, alice):
         data=CSV,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     name = run.input_file.name
 
@@ -105,7 +105,7 @@ def stored_run(acme, alice):
         data=CSV,
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
 
 
@@ -161,7 +161,7 @@ def test_a_hostile_file_name_cannot_add_a_header_to_the_download(alice_client, a
         data=CSV,
         name='a"b.csv\r\nX-Evil: 1',
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
 
     response = alice_client.get(download_url(run))

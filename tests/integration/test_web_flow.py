@@ -132,7 +132,7 @@ def test_the_stored_input_downloads_for_its_organizations_admin(alice_client, ac
         data=b"email\nana@acme.example\n",
         name="people.csv",
         source=ImportRun.Source.UPLOAD,
-        created_by=alice,
+        acting_user=alice,
     )
     response = alice_client.get(reverse("importer:run-input", args=[run.pk]))
     assert response.status_code == 200

@@ -27,14 +27,14 @@ def preview(organization, admin, data: bytes, name="people.csv") -> ImportRun:
         data=data,
         name=name,
         source=ImportRun.Source.UPLOAD,
-        created_by=admin,
+        acting_user=admin,
     )
     assert enqueue(preview_run_task, run.pk)
     return wait_for_run(run)
 
 
 def apply(run, admin) -> ImportRun:
-    runs.request_apply(run, user=admin)
+    runs.request_apply(run, acting_user=admin)
     assert enqueue(apply_run_task, run.pk)
     return wait_for_run(run)
 
@@ -96,7 +96,7 @@ def test_a_run_with_row_errors_is_invalid_and_cannot_be_applied(worker, acme, al
     assert run.status == ImportRun.Status.INVALID
     assert [(e["row"], e["code"]) for e in run.errors] == [(3, "invalid_email")]
     with pytest.raises(runs.ApplyRefused):
-        runs.request_apply(run, user=alice)
+        runs.request_apply(run, acting_user=alice)
     assert not User.objects.filter(email="ana@acme.example").exists()
 
 
@@ -122,7 +122,7 @@ def test_a_run_whose_users_changed_after_the_preview_ends_stale(worker, acme, al
 
 def test_a_second_delivery_of_the_apply_task_applies_nothing_twice(worker, acme, alice):
     run = preview(acme, alice, CSV.encode())
-    runs.request_apply(run, user=alice)
+    runs.request_apply(run, acting_user=alice)
     assert enqueue(apply_run_task, run.pk)
     assert enqueue(apply_run_task, run.pk)
     run = wait_for_run(run)
