@@ -8,26 +8,17 @@ from dataclasses import replace
 
 from importer.pipeline.types import (
     FIELD_LABELS,
+    OPTION_LABELS,
     PROFILE_FIELDS,
     Action,
     Change,
     ChangeSet,
-    Policy,
+    ImportOptions,
     Record,
     RowIssue,
     Snapshot,
     SnapshotUser,
 )
-
-# The options' names as the Configuration tab shows them; skip reasons quote them.
-OPTION_LABELS = {
-    "create_users": "Create new users",
-    "update_fields": "Profile fields imports may change",
-    "update_managers": "Update manager relationships",
-    "deactivate_missing": "Deactivate users missing from the file",
-    "reactivate": "Reactivate inactive users present in the file",
-    "clear_blank_fields": "Blank cells clear the stored value",
-}
 
 SKIPPED_CREATE = f"'{OPTION_LABELS['create_users']}' is off."
 SKIPPED_REACTIVATE = f"'{OPTION_LABELS['reactivate']}' is off: the user stays inactive."
@@ -38,7 +29,7 @@ PROTECTED_DEACTIVATE = "Kept out of sync: imports never deactivate this user."
 
 
 def skipped_fields_reason(names: Iterable[str]) -> str:
-    """Return why changes to profile fields left out of the policy's update_fields are skipped."""
+    """Return why changes to profile fields left out of the options's update_fields are skipped."""
     labels = [FIELD_LABELS[name] for name in names]
     listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
     verb = "is" if len(labels) == 1 else "are"
@@ -70,19 +61,19 @@ def _iso(date: dt.date, known: dict[dt.date, str]) -> str:
 def compute_changeset(
     records: list[Record],
     snapshot: Snapshot,
-    policy: Policy,
+    options: ImportOptions,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> ChangeSet:
     """Return what applying `records` to the users in `snapshot` would change; read nothing else.
 
     Changes come in file order, then deactivations by email. Checks that need the whole user
-    base (managers that exist, cycles, emails taken) are reported as row issues. What the policy
+    base (managers that exist, cycles, emails taken) are reported as row issues. What the options
     or a user's protection keeps from happening comes back in `skipped`, each change with the
     reason, so that the preview can say which option caused it. `progress(records done)` is
     called every PROGRESS_EVERY records.
     """
-    diff = Diff(records, snapshot, policy)
+    diff = Diff(records, snapshot, options)
     changes: list[Change] = []
     skipped: list[Change] = []
     for change in diff.changes(progress):
@@ -105,10 +96,10 @@ class Diff:
     `changes()` has been gone through, once.
     """
 
-    def __init__(self, records: list[Record], snapshot: Snapshot, policy: Policy):
+    def __init__(self, records: list[Record], snapshot: Snapshot, options: ImportOptions):
         self.records = records
         self.snapshot = snapshot
-        self.policy = policy
+        self.options = options
         self.users = {user.id: user for user in snapshot.users}
         self.by_email = {user.email: user for user in snapshot.users}
         self.by_employee_id = {u.employee_id: u for u in snapshot.users if u.employee_id}
@@ -125,7 +116,7 @@ class Diff:
 
     def created_rows(self) -> list[int]:
         """Return the rows of the people the import creates (not skipped), in file order."""
-        if not self.policy.create_users:
+        if not self.options.create_users:
             return []
         matches = self.matches
         return [record.row for record in self.kept_records if record.row not in matches]
@@ -218,21 +209,21 @@ class Diff:
             user = self.matches.get(record.row)
             if user is not None:
                 staying[record.email] = user.id
-                keeps_email = user.is_protected or "email" not in self.policy.update_fields
+                keeps_email = user.is_protected or "email" not in self.options.update_fields
                 self.final_email[user.id] = user.email if keeps_email else record.email
-            elif self.policy.create_users:
+            elif self.options.create_users:
                 staying[record.email] = -record.row
                 self.final_email[-record.row] = record.email
         return staying
 
     def _deactivates(self, user: SnapshotUser) -> bool:
         return (
-            self.policy.deactivate_missing
+            self.options.deactivate_missing
             and user.is_active
             and user.id not in self.matched_rows
             and not user.is_protected
             and not user.is_staff
-            and user.id != self.policy.acting_user_id
+            and user.id != self.options.acting_user_id
         )
 
     # Changes ------------------------------------------------------------------------------------
@@ -240,18 +231,18 @@ class Diff:
     def _changes_for(
         self, record: Record, user: SnapshotUser | None, staying: dict[str, Key]
     ) -> list[Change]:
-        """Return the changes a record makes to its user, then those the policy skips."""
+        """Return the changes a record makes to its user, then those the options skips."""
         if user is None:
             return [self._creation(record, staying)]
-        policy = self.policy
+        options = self.options
         # Managers of a user the import may not touch are compared quietly: an unknown manager
         # there is no reason to block the import.
-        sets_manager = policy.update_managers and not user.is_protected
-        fields = self._profile_changes(record, user, policy.update_fields)
+        sets_manager = options.update_managers and not user.is_protected
+        fields = self._profile_changes(record, user, options.update_fields)
         manager_change = self._manager_change(record, user, staying, report=sets_manager)
-        if manager_change is not None and policy.update_managers:
+        if manager_change is not None and options.update_managers:
             fields["manager_email"] = manager_change
-        reactivates = not user.is_active and policy.reactivate
+        reactivates = not user.is_active and options.reactivate
         action = Action.REACTIVATE if reactivates else Action.UPDATE
         if user.is_protected:
             if fields or reactivates:
@@ -260,14 +251,14 @@ class Diff:
         changes = []
         if fields or reactivates:
             changes.append(Change(action, record.email, user.id, record.row, fields))
-        if not user.is_active and not policy.reactivate:
+        if not user.is_active and not options.reactivate:
             changes.append(
                 Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
             )
-        left_out = [name for name in PROFILE_FIELDS if name not in policy.update_fields]
+        left_out = [name for name in PROFILE_FIELDS if name not in options.update_fields]
         held = self._profile_changes(record, user, left_out)
         reasons = [skipped_fields_reason(held)] if held else []
-        if manager_change is not None and not policy.update_managers:
+        if manager_change is not None and not options.update_managers:
             held["manager_email"] = manager_change
             reasons.append(SKIPPED_MANAGER)
         if held:
@@ -287,7 +278,7 @@ class Diff:
             if value and name != "manager_email"
         }
         manager_email = values.get("manager_email")
-        if not self.policy.create_users:
+        if not self.options.create_users:
             if manager_email:
                 fields["manager_email"] = ("", manager_email)
             return Change(Action.CREATE, record.email, None, record.row, fields, SKIPPED_CREATE)
@@ -309,7 +300,7 @@ class Diff:
             if name not in record.values or name not in wanted:
                 continue
             new = record.values[name]
-            if not display(new) and name not in self.policy.clear_blank_fields:
+            if not display(new) and name not in self.options.clear_blank_fields:
                 continue  # A blank cell keeps the stored value.
             if name == "email" and not new:
                 continue  # An email is never cleared.
@@ -327,7 +318,7 @@ class Diff:
         old_manager = self.users.get(user.manager_id) if user.manager_id else None
         old_email = old_manager.email if old_manager else ""
         if not manager_email:
-            if "manager_email" in self.policy.clear_blank_fields and old_manager:
+            if "manager_email" in self.options.clear_blank_fields and old_manager:
                 return (old_email, "")
             return None
         if report:
@@ -348,7 +339,7 @@ class Diff:
         if key is None:
             where = (
                 "in the file"
-                if self.policy.deactivate_missing
+                if self.options.deactivate_missing
                 else "in the file or among the organization's active users"
             )
             self._error(
@@ -373,10 +364,10 @@ class Diff:
                 not user.is_active
                 or user.id in self.matched_rows
                 or user.is_staff
-                or user.id == self.policy.acting_user_id
+                or user.id == self.options.acting_user_id
             ):
                 continue
-            if not self.policy.deactivate_missing:
+            if not self.options.deactivate_missing:
                 reason = SKIPPED_DEACTIVATE
             elif user.is_protected:
                 reason = PROTECTED_DEACTIVATE
@@ -397,7 +388,7 @@ class Diff:
                 manager_of[key] = manager_id
         row_of: dict[Key, int] = {}
         matches = self.matches
-        update_managers = self.policy.update_managers
+        update_managers = self.options.update_managers
         for record in records:
             row = record.row
             user = matches.get(row)

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,8 +26,8 @@ from importer.models import ImportChange, ImportConfig, ImportRun
 from importer.pipeline.columns import map_columns
 from importer.pipeline.diff import Diff
 from importer.pipeline.parse import read_table
-from importer.pipeline.safeguards import Limits, safeguard_message
-from importer.pipeline.types import Change, FileError, Policy, RowIssue, SnapshotUser
+from importer.pipeline.safeguards import safeguard_message
+from importer.pipeline.types import Change, FileError, ImportOptions, Limits, RowIssue, SnapshotUser
 from importer.runs import revert
 from importer.store import bulk
 from importer.store.apply import apply_changes
@@ -66,31 +66,20 @@ def create_run(
     return run
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """Everything the organization's configuration decides about one import."""
-
-    policy: Policy
-    column_mapping: dict[str, str] = field(default_factory=dict)  # header text -> field
-    limits: Limits = field(default_factory=Limits)
-
-
 def options_for(organization: Organization, acting_user: User | None) -> ImportOptions:
     """Return the options in force for an import into `organization` (defaults if never set)."""
     config = ImportConfig.objects.filter(organization=organization).first()
     acting_user_id = acting_user.pk if acting_user else None
     if config is None:
-        return ImportOptions(policy=Policy(acting_user_id=acting_user_id))
+        return ImportOptions(acting_user_id=acting_user_id)
     return ImportOptions(
-        policy=Policy(
-            create_users=config.create_users,
-            update_fields=frozenset(config.update_fields),
-            update_managers=config.update_managers,
-            deactivate_missing=config.deactivate_missing,
-            reactivate=config.reactivate,
-            clear_blank_fields=frozenset(config.clear_blank_fields),
-            acting_user_id=acting_user_id,
-        ),
+        create_users=config.create_users,
+        update_fields=frozenset(config.update_fields),
+        update_managers=config.update_managers,
+        deactivate_missing=config.deactivate_missing,
+        reactivate=config.reactivate,
+        clear_blank_fields=frozenset(config.clear_blank_fields),
+        acting_user_id=acting_user_id,
         column_mapping=dict(config.column_mapping or {}),
         limits=Limits(
             max_deactivation_percent=config.max_deactivation_percent,
@@ -98,11 +87,6 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
             min_row_ratio_percent=config.min_row_ratio_percent,
         ),
     )
-
-
-def policy_for(organization: Organization, acting_user: User | None) -> Policy:
-    """Return how an import into `organization` treats users (see options_for for the rest)."""
-    return options_for(organization, acting_user).policy
 
 
 def preview_run(run_id: int, *, report=progress.ignore) -> None:
@@ -182,7 +166,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
-        diff = Diff(records, snapshot, options.policy)
+        diff = Diff(records, snapshot, options)
         del records
         digest = users_digest(snapshot)
     except FileError as error:
@@ -285,15 +269,20 @@ def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[
 
 
 def _options_as_dict(options: ImportOptions) -> dict:
-    """Return the options in force as the run keeps them (later edits never change a run)."""
-    values = asdict(options.policy)
+    """Return the options in force as the run keeps them (later edits never change a run).
+
+    The keys are OPTION_LABELS': the options' fields, with the limits' beside them.
+    """
+    values = asdict(options)
     values.pop("acting_user_id")
+    limits = values.pop("limits")
+    column_mapping = values.pop("column_mapping")
     snapshot = {
         name: sorted(value) if isinstance(value, frozenset) else value
         for name, value in values.items()
     }
-    snapshot["column_mapping"] = dict(sorted(options.column_mapping.items()))
-    snapshot.update(asdict(options.limits))
+    snapshot["column_mapping"] = dict(sorted(column_mapping.items()))
+    snapshot.update(limits)
     return snapshot
 
 
