@@ -11,32 +11,12 @@ import datetime as dt
 from django.db import transaction
 
 from importer.models import ImportConfig, ImportConfigChange
-from importer.pipeline.diff import OPTION_LABELS
-from importer.pipeline.types import FIELD_LABELS
+from importer.pipeline.types import FIELD_LABELS, OPTION_LABELS
 from importer.runs import events
 from users.models import Organization, User
 
 # The options the Configuration form edits, in the order the change log lists them.
-OPTIONS: tuple[str, ...] = (
-    "create_users",
-    "update_fields",
-    "update_managers",
-    "deactivate_missing",
-    "reactivate",
-    "clear_blank_fields",
-    "max_deactivation_percent",
-    "max_deactivation_count",
-    "min_row_ratio_percent",
-    "column_mapping",
-)
-
-LABELS: dict[str, str] = {
-    **OPTION_LABELS,
-    "max_deactivation_percent": "Most deactivations, as a share of active users",
-    "max_deactivation_count": "Most deactivations, as a number of users",
-    "min_row_ratio_percent": "Least rows, as a share of the last import's",
-    "column_mapping": "Your column names",
-}
+OPTIONS: tuple[str, ...] = tuple(OPTION_LABELS)
 
 # Log keys for a user's protection (kind SYNC_PROTECTION): "kept_out_of_sync:<email>".
 PROTECTION_KEY = "kept_out_of_sync:"
@@ -161,7 +141,9 @@ def describe_changes(changes: dict, *, kind: str) -> list[tuple[str, str, str]]:
             name = key.removeprefix(REMOTE_KEY)
             lines.append((REMOTE_LABELS.get(name, name), str(old) or "None", str(new) or "None"))
         else:
-            lines.append((LABELS.get(key, key), _value_text(key, old), _value_text(key, new)))
+            lines.append(
+                (OPTION_LABELS.get(key, key), _value_text(key, old), _value_text(key, new))
+            )
     return lines
 
 

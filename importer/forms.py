@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 
 from importer.models import ImportRun, RemoteSource
 from importer.pipeline.headers import normalise_header
-from importer.pipeline.types import FIELD_LABELS, FIELDS, PROFILE_FIELDS
+from importer.pipeline.types import FIELD_LABELS, FIELDS, OPTION_LABELS, PROFILE_FIELDS
 from importer.remote import http as remote
 
 
@@ -102,14 +102,14 @@ class ImportConfigForm(forms.Form):
     """The organization's import options. Validates only; importer.configuration saves."""
 
     create_users = _yes_no(
-        "Create new users",
+        OPTION_LABELS["create_users"],
         "Create them",
         "Skip them",
         "People in the file who have no account yet. Skipped people are listed in the preview "
         "as “would create — skipped”.",
     )
     update_fields = forms.MultipleChoiceField(
-        label="Profile fields imports may change",
+        label=OPTION_LABELS["update_fields"],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="An import updates only the ticked fields of existing users; every other field "
@@ -117,28 +117,28 @@ class ImportConfigForm(forms.Form):
         "users always get every field the file has.",
     )
     update_managers = _yes_no(
-        "Update manager relationships",
+        OPTION_LABELS["update_managers"],
         "Update them from the file",
         "Keep managers as they are",
         "Keep them, for example during a review cycle, while profiles still update. New users "
         "still get the manager the file names.",
     )
     deactivate_missing = _yes_no(
-        "Deactivate users missing from the file",
+        OPTION_LABELS["deactivate_missing"],
         "Deactivate them",
         "Leave them as they are",
         "Active users who are not in the file. The admin running the import, support staff and "
         "people kept out of sync are never deactivated.",
     )
     reactivate = _yes_no(
-        "Reactivate inactive users present in the file",
+        OPTION_LABELS["reactivate"],
         "Reactivate them",
         "Leave them inactive",
         "Inactive users whose row is in the file. Left inactive, they are listed in the preview "
         "as “would reactivate — skipped”.",
     )
     clear_blank_fields = forms.MultipleChoiceField(
-        label="Blank cells clear the stored value",
+        label=OPTION_LABELS["clear_blank_fields"],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="For the ticked fields, an empty cell erases the value on the platform. For "
@@ -146,7 +146,7 @@ class ImportConfigForm(forms.Form):
         "email is never cleared.",
     )
     max_deactivation_percent = forms.IntegerField(
-        label="Most deactivations, as a share of active users (%)",
+        label=f"{OPTION_LABELS['max_deactivation_percent']} (%)",
         min_value=0,
         max_value=100,
         help_text="An import that would deactivate a larger share needs a second confirmation; "
@@ -154,14 +154,14 @@ class ImportConfigForm(forms.Form):
         "that deactivate 3 people or fewer never trip it.",
     )
     max_deactivation_count = forms.IntegerField(
-        label="Most deactivations, as a number of users",
+        label=OPTION_LABELS["max_deactivation_count"],
         required=False,
         min_value=0,
         help_text="Leave empty for no count limit. When set, it applies to every import, "
         "however small.",
     )
     min_row_ratio_percent = forms.IntegerField(
-        label="Least rows, as a share of the last import's (%)",
+        label=f"{OPTION_LABELS['min_row_ratio_percent']} (%)",
         min_value=0,
         max_value=100,
         help_text="A file much shorter than the last one imported is usually a truncated or "

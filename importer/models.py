@@ -20,7 +20,11 @@ def default_update_fields() -> list[str]:
 
 
 class ImportConfig(models.Model):
-    """How imports treat an organization's users. One per organization."""
+    """How imports treat an organization's users. One per organization.
+
+    The stored form of the options: runs.options_for turns it into the plain ImportOptions
+    (importer.pipeline.types) that the pipeline reads, and OPTION_LABELS names its fields.
+    """
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="import_config"

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from importer.configuration import LABELS, REMOTE_LABELS
+from importer.configuration import REMOTE_LABELS
 from importer.models import AuditEvent, ImportRun
+from importer.pipeline.types import OPTION_LABELS
 
 Kind = AuditEvent.Kind
 
@@ -73,7 +74,7 @@ def _detail(event: AuditEvent) -> str:
         status = dict(ImportRun.Status.choices).get(data["status"], data["status"])
         return f"It was stuck: {status.lower()}"
     if event.kind == Kind.OPTIONS_CHANGED:
-        return ", ".join(LABELS.get(name, name) for name in data.get("changes", {}))
+        return ", ".join(OPTION_LABELS.get(name, name) for name in data.get("changes", {}))
     if event.kind == Kind.SYNC_PROTECTION_CHANGED:
         return f"{data.get('email', '')}: {data.get('old', '')} → {data.get('new', '')}"
     if event.kind == Kind.REMOTE_SETTINGS_CHANGED:

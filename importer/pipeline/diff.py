@@ -1,33 +1,36 @@
-"""The diff: what importing a file would change. Pure: no database, settings or clock."""
+"""The diff: what importing a file would change. Pure: no database, settings or clock.
+
+Phases, each a function of plain data, in the order an import calls them:
+
+    match_records(records, snapshot, options) -> Matching    who each row is, and who stays
+    manager_issues(matching, options) -> [RowIssue]          managers who will not be there
+    manager_cycle_issues(matching, options) -> [RowIssue]    managers reporting in a circle
+    iter_changes(matching, options) -> Change, Change, …     made and skipped, one at a time
+
+Every issue is known from the matching alone, before the first change: a preview with an
+error makes no change, and one without stores each change while the next is compared.
+compute_changeset puts the phases together into one ChangeSet.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from importer.pipeline.types import (
     FIELD_LABELS,
+    OPTION_LABELS,
     PROFILE_FIELDS,
     Action,
     Change,
     ChangeSet,
-    Policy,
+    ImportOptions,
     Record,
     RowIssue,
     Snapshot,
     SnapshotUser,
 )
-
-# The options' names as the Configuration tab shows them; skip reasons quote them.
-OPTION_LABELS = {
-    "create_users": "Create new users",
-    "update_fields": "Profile fields imports may change",
-    "update_managers": "Update manager relationships",
-    "deactivate_missing": "Deactivate users missing from the file",
-    "reactivate": "Reactivate inactive users present in the file",
-    "clear_blank_fields": "Blank cells clear the stored value",
-}
 
 SKIPPED_CREATE = f"'{OPTION_LABELS['create_users']}' is off."
 SKIPPED_REACTIVATE = f"'{OPTION_LABELS['reactivate']}' is off: the user stays inactive."
@@ -38,7 +41,7 @@ PROTECTED_DEACTIVATE = "Kept out of sync: imports never deactivate this user."
 
 
 def skipped_fields_reason(names: Iterable[str]) -> str:
-    """Return why changes to profile fields left out of the policy's update_fields are skipped."""
+    """Return why changes to profile fields left out of the options' update_fields are skipped."""
     labels = [FIELD_LABELS[name] for name in names]
     listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
     verb = "is" if len(labels) == 1 else "are"
@@ -70,386 +73,489 @@ def _iso(date: dt.date, known: dict[dt.date, str]) -> str:
 def compute_changeset(
     records: list[Record],
     snapshot: Snapshot,
-    policy: Policy,
+    options: ImportOptions,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> ChangeSet:
     """Return what applying `records` to the users in `snapshot` would change; read nothing else.
 
     Changes come in file order, then deactivations by email. Checks that need the whole user
-    base (managers that exist, cycles, emails taken) are reported as row issues. What the policy
-    or a user's protection keeps from happening comes back in `skipped`, each change with the
-    reason, so that the preview can say which option caused it. `progress(records done)` is
-    called every PROGRESS_EVERY records.
+    base (managers that exist, cycles, emails taken) are reported as row issues. What the
+    options or a user's protection keep from happening come back in `skipped`, each change
+    with the reason, so that the preview can say which option caused it. `progress(records
+    done)` is called every PROGRESS_EVERY records.
     """
-    diff = Diff(records, snapshot, policy)
+    matching = match_records(records, snapshot, options)
+    issues = (
+        *matching.issues,
+        *manager_issues(matching, options),
+        *manager_cycle_issues(matching, options),
+    )
     changes: list[Change] = []
     skipped: list[Change] = []
-    for change in diff.changes(progress):
+    touched: set[int] = set()
+    for change in noting_rows(iter_changes(matching, options, progress), touched):
         (skipped if change.skipped_reason else changes).append(change)
     return ChangeSet(
         changes=tuple(changes),
-        issues=tuple(diff.issues),
-        unchanged=diff.unchanged,
+        issues=issues,
+        unchanged=unchanged_count(matching, touched),
         skipped=tuple(skipped),
     )
 
 
-class Diff:
-    """The diff of `records` against `snapshot`, whose changes come one at a time.
+# Matching --------------------------------------------------------------------------------------
 
-    The records are matched to users at once (their issues are in `issues` from then on), so
-    that the people the import creates, and the address of everyone a change may name, are
-    known before the first change: a preview stores the changes as they come, while the
-    database works on the ones before. `issues` is complete, and `unchanged` counted, once
-    `changes()` has been gone through, once.
+
+@dataclass(frozen=True)
+class Matching:
+    """The file's usable records matched to the organization's users, before any change.
+
+    It settles who the import creates and the address of everyone a change may name, so the
+    changes can be made, and stored, one at a time.
     """
 
-    def __init__(self, records: list[Record], snapshot: Snapshot, policy: Policy):
-        self.records = records
-        self.snapshot = snapshot
-        self.policy = policy
-        self.users = {user.id: user for user in snapshot.users}
-        self.by_email = {user.email: user for user in snapshot.users}
-        self.by_employee_id = {u.employee_id: u for u in snapshot.users if u.employee_id}
-        self.issues: list[RowIssue] = []
-        self.unchanged = 0
-        self.matches: dict[int, SnapshotUser] = {}  # record row -> user
-        self.matched_rows: dict[int, int] = {}  # user id -> record row
-        # Each person's email after the import: the file may name a manager by an address the
-        # import does not store (email left out of update_fields, or a protected user).
-        self.final_email: dict[Key, str] = {}
-        self.iso_dates: dict[dt.date, str] = {}  # a file's hire dates repeat
-        self.kept_records = [record for record in records if self._match(record)]
-        self.staying = self._staying_emails(self.kept_records)
+    snapshot: Snapshot
+    records: tuple[Record, ...]  # the usable records, in file order
+    issues: tuple[RowIssue, ...]  # the records that cannot be used, and why
+    users: dict[int, SnapshotUser]  # the snapshot's users by id
+    matches: dict[int, SnapshotUser]  # record row -> its user; a row left out is a new person
+    matched_rows: dict[int, int]  # user id -> the row that describes them
+    # Every email of the resulting user base that can be a manager, with its person (new
+    # people only when the import creates them).
+    staying: dict[str, Key]
+    # Each person's email after the import: the file may name a manager by an address the
+    # import does not store (email left out of update_fields, or a protected user).
+    final_email: dict[Key, str]
 
-    def created_rows(self) -> list[int]:
-        """Return the rows of the people the import creates (not skipped), in file order."""
-        if not self.policy.create_users:
-            return []
-        matches = self.matches
-        return [record.row for record in self.kept_records if record.row not in matches]
 
-    def people_by_email(self) -> dict[str, Key]:
-        """Return every address a change may name (its own, or a manager's), with its person.
+def match_records(
+    records: Iterable[Record], snapshot: Snapshot, options: ImportOptions
+) -> Matching:
+    """Return the records matched to the users of `snapshot`, by employee ID, else by email.
 
-        Users keep their current address here, and also get the one their row gives them;
-        a person the import creates is minus their row.
-        """
-        people: dict[str, Key] = {user.email: user.id for user in self.snapshot.users}
-        # `staying` holds every row's address with its person (new people when created).
-        people.update(self.staying)
-        return people
-
-    def changes(self, progress: Callable[[int], None] | None = None) -> Iterator[Change]:
-        """Yield every change, made or skipped: in file order, then deactivations by email."""
-        staying = self.staying
-        matches = self.matches
-        for done, record in enumerate(self.kept_records):
-            if progress is not None and not done % PROGRESS_EVERY:
-                progress(done)
-            user = matches.get(record.row)
-            if user is None:  # A new person: the whole of a new file, so kept lean.
-                yield self._creation(record, staying)
-                continue
-            found = self._changes_for(record, user, staying)
-            if not found:
-                self.unchanged += 1
-            yield from found
-        yield from self._deactivations()
-        self._check_manager_cycles(self.kept_records, staying)
-
-    # Matching ----------------------------------------------------------------------------------
-
-    def _match(self, record: Record) -> bool:
-        """Find the user a record describes; return False when the record cannot be used."""
+    A record that cannot be used (its email belongs to another organization, it describes a
+    user another row describes, or it would take another user's email) is left out, with an
+    error in `issues`.
+    """
+    by_email = {user.email: user for user in snapshot.users}
+    by_employee_id = {user.employee_id: user for user in snapshot.users if user.employee_id}
+    elsewhere = snapshot.emails_in_other_orgs
+    issues: list[RowIssue] = []
+    kept: list[Record] = []
+    matches: dict[int, SnapshotUser] = {}
+    matched_rows: dict[int, int] = {}
+    for record in records:
         email = record.email
-        if email in self.snapshot.emails_in_other_orgs:
-            self._error(
-                record,
-                "email_in_other_org",
-                "email",
-                email,
-                "This email belongs to a user of another organization on the platform. "
-                "Use the person's address at this company, or contact support.",
-            )
-            return False
-        employee_id = record.get("employee_id") or ""
-        user = self.by_employee_id.get(employee_id) if employee_id else None
-        if user is None:
-            user = self.by_email.get(email)
-        if user is None:
-            return True
-        if user.id in self.matched_rows:
-            first_row = self.matched_rows[user.id]
-            self._error(
-                record,
-                "conflicting_match",
-                "email",
-                email,
-                f"This row and row {first_row} both describe the existing user {user.email} "
-                f"(one by employee ID, one by email). Keep one row per person.",
-            )
-            return False
-        if email != user.email:
-            other = self.by_email.get(email)
-            if other is not None and other.id != user.id:
-                self._error(
+        if email in elsewhere:
+            issues.append(
+                _error(
                     record,
-                    "email_taken",
+                    "email_in_other_org",
                     "email",
                     email,
-                    f"Employee ID {employee_id} belongs to {user.email}, but {email} is already "
-                    f"the address of another user. Fix the email or the employee ID.",
+                    "This email belongs to a user of another organization on the platform. "
+                    "Use the person's address at this company, or contact support.",
                 )
-                return False
-        self.matches[record.row] = user
-        self.matched_rows[user.id] = record.row
-        return True
-
-    def _staying_emails(self, records: list[Record]) -> dict[str, Key]:
-        """Return every email of the resulting user base that can be a manager, with its person."""
-        staying: dict[str, Key] = {}
-        for user in self.snapshot.users:
-            if user.id not in self.matched_rows and user.is_active and not self._deactivates(user):
-                staying[user.email] = user.id
-                self.final_email[user.id] = user.email
-        for record in records:
-            user = self.matches.get(record.row)
-            if user is not None:
-                staying[record.email] = user.id
-                keeps_email = user.is_protected or "email" not in self.policy.update_fields
-                self.final_email[user.id] = user.email if keeps_email else record.email
-            elif self.policy.create_users:
-                staying[record.email] = -record.row
-                self.final_email[-record.row] = record.email
-        return staying
-
-    def _deactivates(self, user: SnapshotUser) -> bool:
-        return (
-            self.policy.deactivate_missing
-            and user.is_active
-            and user.id not in self.matched_rows
-            and not user.is_protected
-            and not user.is_staff
-            and user.id != self.policy.acting_user_id
-        )
-
-    # Changes ------------------------------------------------------------------------------------
-
-    def _changes_for(
-        self, record: Record, user: SnapshotUser | None, staying: dict[str, Key]
-    ) -> list[Change]:
-        """Return the changes a record makes to its user, then those the policy skips."""
+            )
+            continue
+        employee_id = record.get("employee_id") or ""
+        user = by_employee_id.get(employee_id) if employee_id else None
         if user is None:
-            return [self._creation(record, staying)]
-        policy = self.policy
-        # Managers of a user the import may not touch are compared quietly: an unknown manager
-        # there is no reason to block the import.
-        sets_manager = policy.update_managers and not user.is_protected
-        fields = self._profile_changes(record, user, policy.update_fields)
-        manager_change = self._manager_change(record, user, staying, report=sets_manager)
-        if manager_change is not None and policy.update_managers:
-            fields["manager_email"] = manager_change
-        reactivates = not user.is_active and policy.reactivate
-        action = Action.REACTIVATE if reactivates else Action.UPDATE
-        if user.is_protected:
-            if fields or reactivates:
-                return [Change(action, record.email, user.id, record.row, fields, PROTECTED_CHANGE)]
-            return []
-        changes = []
-        if fields or reactivates:
-            changes.append(Change(action, record.email, user.id, record.row, fields))
-        if not user.is_active and not policy.reactivate:
-            changes.append(
-                Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
+            user = by_email.get(email)
+        if user is None:
+            kept.append(record)
+            continue
+        if user.id in matched_rows:
+            issues.append(
+                _error(
+                    record,
+                    "conflicting_match",
+                    "email",
+                    email,
+                    f"This row and row {matched_rows[user.id]} both describe the existing user "
+                    f"{user.email} (one by employee ID, one by email). Keep one row per person.",
+                )
             )
-        left_out = [name for name in PROFILE_FIELDS if name not in policy.update_fields]
-        held = self._profile_changes(record, user, left_out)
-        reasons = [skipped_fields_reason(held)] if held else []
-        if manager_change is not None and not policy.update_managers:
-            held["manager_email"] = manager_change
-            reasons.append(SKIPPED_MANAGER)
-        if held:
-            changes.append(
-                Change(Action.UPDATE, record.email, user.id, record.row, held, " ".join(reasons))
-            )
-        return changes
-
-    def _creation(self, record: Record, staying: dict[str, Key]) -> Change:
-        values = record.values
-        # Every cell of a new file passes here: one comprehension, display() inlined (a value
-        # is text, or a date; blanks are left out).
-        iso = self.iso_dates
-        fields = {
-            name: ("", value if value.__class__ is str else iso.get(value) or _iso(value, iso))
-            for name, value in values.items()
-            if value and name != "manager_email"
-        }
-        manager_email = values.get("manager_email")
-        if not self.policy.create_users:
-            if manager_email:
-                fields["manager_email"] = ("", manager_email)
-            return Change(Action.CREATE, record.email, None, record.row, fields, SKIPPED_CREATE)
-        if manager_email:
-            manager_key = staying.get(manager_email)
-            if manager_key is None or manager_email == record.email:
-                manager_key = self._manager_key(record, manager_email, staying)
-            if manager_key is not None:
-                fields["manager_email"] = ("", self.final_email[manager_key])
-        return Change(Action.CREATE, record.email, None, record.row, fields)
-
-    def _profile_changes(
-        self, record: Record, user: SnapshotUser, names: Iterable[str]
-    ) -> dict[str, tuple[str, str]]:
-        """Return the differences between a record and its user in the fields `names`."""
-        fields: dict[str, tuple[str, str]] = {}
-        wanted = set(names)
-        for name in PROFILE_FIELDS:
-            if name not in record.values or name not in wanted:
-                continue
-            new = record.values[name]
-            if not display(new) and name not in self.policy.clear_blank_fields:
-                continue  # A blank cell keeps the stored value.
-            if name == "email" and not new:
-                continue  # An email is never cleared.
-            old = getattr(user, name)
-            if display(old) != display(new):
-                fields[name] = (display(old), display(new))
-        return fields
-
-    def _manager_change(
-        self, record: Record, user: SnapshotUser, staying: dict[str, Key], *, report: bool = True
-    ) -> tuple[str, str] | None:
-        if "manager_email" not in record.values:
-            return None
-        manager_email = record.get("manager_email") or ""
-        old_manager = self.users.get(user.manager_id) if user.manager_id else None
-        old_email = old_manager.email if old_manager else ""
-        if not manager_email:
-            if "manager_email" in self.policy.clear_blank_fields and old_manager:
-                return (old_email, "")
-            return None
-        if report:
-            new_key = self._manager_key(record, manager_email, staying)
-        else:
-            new_key = staying.get(manager_email) if manager_email != record.email else None
-        if new_key is None or new_key == user.manager_id:
-            return None
-        return (old_email, self.final_email[new_key])
-
-    def _manager_key(
-        self, record: Record, manager_email: str, staying: dict[str, Key]
-    ) -> Key | None:
-        """Return the person a manager email names, reporting a row error when there is none."""
-        if manager_email == record.email:
-            return None  # columns.py reports self_manager.
-        key = staying.get(manager_email)
-        if key is None:
-            where = (
-                "in the file"
-                if self.policy.deactivate_missing
-                else "in the file or among the organization's active users"
-            )
-            self._error(
-                record,
-                "manager_not_found",
-                "manager_email",
-                manager_email,
-                f"The manager {manager_email} is not {where}. Add a row for the manager or "
-                f"correct the address.",
-            )
-        return key
-
-    def _deactivations(self) -> list[Change]:
-        """Return the deactivations of active users missing from the file, made or skipped.
-
-        The acting admin and support staff are left out silently: they are never deactivated
-        by an import, whatever the options say.
-        """
-        changes = []
-        for user in sorted(self.snapshot.users, key=lambda u: u.email):
-            if (
-                not user.is_active
-                or user.id in self.matched_rows
-                or user.is_staff
-                or user.id == self.policy.acting_user_id
-            ):
-                continue
-            if not self.policy.deactivate_missing:
-                reason = SKIPPED_DEACTIVATE
-            elif user.is_protected:
-                reason = PROTECTED_DEACTIVATE
-            else:
-                reason = ""
-            changes.append(Change(Action.DEACTIVATE, user.email, user.id, None, {}, reason))
-        return changes
-
-    # Checks over the whole result ----------------------------------------------------------------
-
-    def _check_manager_cycles(self, records: list[Record], staying: dict[str, Key]) -> None:
-        """Report managers that would report to each other, naming everyone in the circle."""
-        manager_of: dict[Key, Key] = {}
-        users = self.users
-        email_of: dict[Key, str] = {key: email for email, key in staying.items()}
-        for key in email_of:
-            if key > 0 and (manager_id := users[key].manager_id) is not None:
-                manager_of[key] = manager_id
-        row_of: dict[Key, int] = {}
-        matches = self.matches
-        update_managers = self.policy.update_managers
-        for record in records:
-            row = record.row
-            user = matches.get(row)
-            key: Key = user.id if user is not None else -row
-            if key not in email_of:
-                continue
-            row_of[key] = row
-            manager_email = record.values.get("manager_email")
-            if (
-                manager_email
-                and (user is None or (update_managers and not user.is_protected))
-                and (manager := staying.get(manager_email)) is not None
-            ):
-                manager_of[key] = manager
-        reported: set[Key] = set()
-        for start in manager_of:
-            if start in reported:
-                continue
-            path: list[Key] = []
-            seen: dict[Key, int] = {}
-            node: Key | None = start
-            while node is not None and node not in seen and node not in reported:
-                seen[node] = len(path)
-                path.append(node)
-                node = manager_of.get(node)
-            if node is None or node in reported or node not in seen:
-                reported.update(path)
-                continue
-            cycle = path[seen[node] :]
-            reported.update(path)
-            if not any(key in row_of for key in cycle):
-                continue  # A loop that already existed and that this file does not touch.
-            names = " → ".join(email_of.get(key, "?") for key in [*cycle, cycle[0]])
-            for key in cycle:
-                if key in row_of:
-                    self.issues.append(
-                        RowIssue(
-                            code="manager_cycle",
-                            message=f"Managers would report to each other in a circle: {names}. "
-                            f"Correct the manager of one of them.",
-                            row=row_of[key],
-                            column=FIELD_LABELS["manager_email"],
-                            value=email_of.get(manager_of[key], ""),
-                        )
+            continue
+        if email != user.email:
+            other = by_email.get(email)
+            if other is not None and other.id != user.id:
+                issues.append(
+                    _error(
+                        record,
+                        "email_taken",
+                        "email",
+                        email,
+                        f"Employee ID {employee_id} belongs to {user.email}, but {email} is "
+                        f"already the address of another user. Fix the email or the employee ID.",
                     )
+                )
+                continue
+        matches[record.row] = user
+        matched_rows[user.id] = record.row
+        kept.append(record)
+    staying, final_email = _staying_emails(kept, snapshot, matches, matched_rows, options)
+    return Matching(
+        snapshot=snapshot,
+        records=tuple(kept),
+        issues=tuple(issues),
+        users={user.id: user for user in snapshot.users},
+        matches=matches,
+        matched_rows=matched_rows,
+        staying=staying,
+        final_email=final_email,
+    )
 
-    def _error(self, record: Record, code: str, field: str, value: str, message: str) -> None:
-        self.issues.append(
-            RowIssue(
-                code=code, message=message, row=record.row, column=FIELD_LABELS[field], value=value
+
+def _staying_emails(
+    records: list[Record],
+    snapshot: Snapshot,
+    matches: dict[int, SnapshotUser],
+    matched_rows: dict[int, int],
+    options: ImportOptions,
+) -> tuple[dict[str, Key], dict[Key, str]]:
+    """Return every email that can be a manager after the import, and each person's email."""
+    staying: dict[str, Key] = {}
+    final_email: dict[Key, str] = {}
+    for user in snapshot.users:
+        if (
+            user.id not in matched_rows
+            and user.is_active
+            and not _deactivates(user, matched_rows, options)
+        ):
+            staying[user.email] = user.id
+            final_email[user.id] = user.email
+    keeps_emails = "email" not in options.update_fields
+    for record in records:
+        user = matches.get(record.row)
+        if user is not None:
+            staying[record.email] = user.id
+            keeps_email = user.is_protected or keeps_emails
+            final_email[user.id] = user.email if keeps_email else record.email
+        elif options.create_users:
+            staying[record.email] = -record.row
+            final_email[-record.row] = record.email
+    return staying, final_email
+
+
+def _deactivates(user: SnapshotUser, matched_rows: dict[int, int], options: ImportOptions) -> bool:
+    return (
+        options.deactivate_missing
+        and user.is_active
+        and user.id not in matched_rows
+        and not user.is_protected
+        and not user.is_staff
+        and user.id != options.acting_user_id
+    )
+
+
+def created_rows(matching: Matching, options: ImportOptions) -> list[int]:
+    """Return the rows of the people the import creates (not skipped), in file order."""
+    if not options.create_users:
+        return []
+    matches = matching.matches
+    return [record.row for record in matching.records if record.row not in matches]
+
+
+def people_by_email(matching: Matching) -> dict[str, Key]:
+    """Return every address a change may name (its own, or a manager's), with its person.
+
+    Users keep their current address here, and also get the one their row gives them;
+    a person the import creates is minus their row.
+    """
+    people: dict[str, Key] = {user.email: user.id for user in matching.snapshot.users}
+    # `staying` holds every row's address with its person (new people when created).
+    people.update(matching.staying)
+    return people
+
+
+# Checks over the whole result ------------------------------------------------------------------
+
+
+def manager_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]:
+    """Return an error for each row whose manager is neither in the file nor staying.
+
+    Only where the import would set that manager: on a new person it creates, or on a user
+    whose manager imports update. The manager of a user the import may not touch is compared
+    quietly: an unknown manager there is no reason to block the import.
+    """
+    staying = matching.staying
+    matches = matching.matches
+    where = (
+        "in the file"
+        if options.deactivate_missing
+        else "in the file or among the organization's active users"
+    )
+    issues = []
+    for record in matching.records:
+        manager_email = record.values.get("manager_email")
+        if not manager_email or manager_email in staying or manager_email == record.email:
+            continue  # A person named as their own manager: columns.py reports self_manager.
+        user = matches.get(record.row)
+        if user is None:
+            sets_manager = options.create_users
+        else:
+            sets_manager = options.update_managers and not user.is_protected
+        if sets_manager:
+            issues.append(
+                _error(
+                    record,
+                    "manager_not_found",
+                    "manager_email",
+                    manager_email,
+                    f"The manager {manager_email} is not {where}. Add a row for the manager or "
+                    f"correct the address.",
+                )
             )
+    return issues
+
+
+def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]:
+    """Return an error for each row whose manager would report to them, in a circle.
+
+    The message names everyone in the circle; a circle the file does not touch is left alone.
+    """
+    staying = matching.staying
+    users = matching.users
+    manager_of: dict[Key, Key] = {}
+    email_of: dict[Key, str] = {key: email for email, key in staying.items()}
+    for key in email_of:
+        if key > 0 and (manager_id := users[key].manager_id) is not None:
+            manager_of[key] = manager_id
+    row_of: dict[Key, int] = {}
+    matches = matching.matches
+    update_managers = options.update_managers
+    for record in matching.records:
+        row = record.row
+        user = matches.get(row)
+        key: Key = user.id if user is not None else -row
+        if key not in email_of:
+            continue
+        row_of[key] = row
+        manager_email = record.values.get("manager_email")
+        if (
+            manager_email
+            and (user is None or (update_managers and not user.is_protected))
+            and (manager := staying.get(manager_email)) is not None
+        ):
+            manager_of[key] = manager
+    issues = []
+    reported: set[Key] = set()
+    for start in manager_of:
+        if start in reported:
+            continue
+        path: list[Key] = []
+        seen: dict[Key, int] = {}
+        node: Key | None = start
+        while node is not None and node not in seen and node not in reported:
+            seen[node] = len(path)
+            path.append(node)
+            node = manager_of.get(node)
+        if node is None or node in reported or node not in seen:
+            reported.update(path)
+            continue
+        cycle = path[seen[node] :]
+        reported.update(path)
+        if not any(key in row_of for key in cycle):
+            continue  # A loop that already existed and that this file does not touch.
+        names = " → ".join(email_of.get(key, "?") for key in [*cycle, cycle[0]])
+        for key in cycle:
+            if key in row_of:
+                issues.append(
+                    RowIssue(
+                        code="manager_cycle",
+                        message=f"Managers would report to each other in a circle: {names}. "
+                        f"Correct the manager of one of them.",
+                        row=row_of[key],
+                        column=FIELD_LABELS["manager_email"],
+                        value=email_of.get(manager_of[key], ""),
+                    )
+                )
+    return issues
+
+
+def _error(record: Record, code: str, field: str, value: str, message: str) -> RowIssue:
+    return RowIssue(
+        code=code, message=message, row=record.row, column=FIELD_LABELS[field], value=value
+    )
+
+
+# Changes ---------------------------------------------------------------------------------------
+
+
+def iter_changes(
+    matching: Matching,
+    options: ImportOptions,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Change]:
+    """Yield every change, made or skipped: in file order, then deactivations by email.
+
+    `options` are those `matching` was made with. `progress(records done)` is called every
+    PROGRESS_EVERY records.
+    """
+    staying = matching.staying
+    matches = matching.matches
+    final_email = matching.final_email
+    create_users = options.create_users
+    iso_dates: dict[dt.date, str] = {}  # a file's hire dates repeat
+    for done, record in enumerate(matching.records):
+        if progress is not None and not done % PROGRESS_EVERY:
+            progress(done)
+        user = matches.get(record.row)
+        if user is None:  # A new person: the whole of a new file, so kept lean.
+            yield _creation(record, create_users, staying, final_email, iso_dates)
+            continue
+        yield from _changes_for(record, user, matching, options)
+    yield from _deactivations(matching, options)
+
+
+def noting_rows(changes: Iterable[Change], rows: set[int]) -> Iterator[Change]:
+    """Yield `changes` as they come, adding to `rows` the row of each that names a matched user."""
+    add = rows.add
+    for change in changes:
+        if change.user_id is not None and change.row is not None:
+            add(change.row)
+        yield change
+
+
+def unchanged_count(matching: Matching, rows_changed: Collection[int]) -> int:
+    """Return how many records describe a user the import leaves as they are.
+
+    `rows_changed` holds the rows of every change to a matched user, made or skipped (see
+    noting_rows).
+    """
+    return len(matching.matches) - len(rows_changed)
+
+
+def _creation(
+    record: Record,
+    create_users: bool,
+    staying: dict[str, Key],
+    final_email: dict[Key, str],
+    iso: dict[dt.date, str],
+) -> Change:
+    values = record.values
+    # Every cell of a new file passes here: one comprehension, display() inlined (a value
+    # is text, or a date; blanks are left out).
+    fields = {
+        name: ("", value if value.__class__ is str else iso.get(value) or _iso(value, iso))
+        for name, value in values.items()
+        if value and name != "manager_email"
+    }
+    manager_email = values.get("manager_email")
+    if not create_users:
+        if manager_email:
+            fields["manager_email"] = ("", manager_email)
+        return Change(Action.CREATE, record.email, None, record.row, fields, SKIPPED_CREATE)
+    if manager_email and manager_email != record.email:
+        # A manager who is not staying is a manager_not_found error: no change is made then.
+        manager_key = staying.get(manager_email)
+        if manager_key is not None:
+            fields["manager_email"] = ("", final_email[manager_key])
+    return Change(Action.CREATE, record.email, None, record.row, fields)
+
+
+def _changes_for(
+    record: Record, user: SnapshotUser, matching: Matching, options: ImportOptions
+) -> list[Change]:
+    """Return the changes a record makes to its user, then those the options skip."""
+    fields = _profile_changes(record, user, options.update_fields, options)
+    manager_change = _manager_change(record, user, matching, options)
+    if manager_change is not None and options.update_managers:
+        fields["manager_email"] = manager_change
+    reactivates = not user.is_active and options.reactivate
+    action = Action.REACTIVATE if reactivates else Action.UPDATE
+    if user.is_protected:
+        if fields or reactivates:
+            return [Change(action, record.email, user.id, record.row, fields, PROTECTED_CHANGE)]
+        return []
+    changes = []
+    if fields or reactivates:
+        changes.append(Change(action, record.email, user.id, record.row, fields))
+    if not user.is_active and not options.reactivate:
+        changes.append(
+            Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
         )
+    left_out = [name for name in PROFILE_FIELDS if name not in options.update_fields]
+    held = _profile_changes(record, user, left_out, options)
+    reasons = [skipped_fields_reason(held)] if held else []
+    if manager_change is not None and not options.update_managers:
+        held["manager_email"] = manager_change
+        reasons.append(SKIPPED_MANAGER)
+    if held:
+        changes.append(
+            Change(Action.UPDATE, record.email, user.id, record.row, held, " ".join(reasons))
+        )
+    return changes
+
+
+def _profile_changes(
+    record: Record, user: SnapshotUser, names: Iterable[str], options: ImportOptions
+) -> dict[str, tuple[str, str]]:
+    """Return the differences between a record and its user in the fields `names`."""
+    fields: dict[str, tuple[str, str]] = {}
+    wanted = set(names)
+    for name in PROFILE_FIELDS:
+        if name not in record.values or name not in wanted:
+            continue
+        new = record.values[name]
+        if not display(new) and name not in options.clear_blank_fields:
+            continue  # A blank cell keeps the stored value.
+        if name == "email" and not new:
+            continue  # An email is never cleared.
+        old = getattr(user, name)
+        if display(old) != display(new):
+            fields[name] = (display(old), display(new))
+    return fields
+
+
+def _manager_change(
+    record: Record, user: SnapshotUser, matching: Matching, options: ImportOptions
+) -> tuple[str, str] | None:
+    """Return the (old, new) manager of a record's user when the file names another one.
+
+    A manager who is not staying is no change (manager_issues reports them when it matters).
+    """
+    if "manager_email" not in record.values:
+        return None
+    manager_email = record.get("manager_email") or ""
+    old_manager = matching.users.get(user.manager_id) if user.manager_id else None
+    old_email = old_manager.email if old_manager else ""
+    if not manager_email:
+        if "manager_email" in options.clear_blank_fields and old_manager:
+            return (old_email, "")
+        return None
+    new_key = matching.staying.get(manager_email) if manager_email != record.email else None
+    if new_key is None or new_key == user.manager_id:
+        return None
+    return (old_email, matching.final_email[new_key])
+
+
+def _deactivations(matching: Matching, options: ImportOptions) -> list[Change]:
+    """Return the deactivations of active users missing from the file, made or skipped.
+
+    The acting admin and support staff are left out silently: they are never deactivated
+    by an import, whatever the options say.
+    """
+    changes = []
+    matched_rows = matching.matched_rows
+    for user in sorted(matching.snapshot.users, key=lambda u: u.email):
+        if (
+            not user.is_active
+            or user.id in matched_rows
+            or user.is_staff
+            or user.id == options.acting_user_id
+        ):
+            continue
+        if not options.deactivate_missing:
+            reason = SKIPPED_DEACTIVATE
+        elif user.is_protected:
+            reason = PROTECTED_DEACTIVATE
+        else:
+            reason = ""
+        changes.append(Change(Action.DEACTIVATE, user.email, user.id, None, {}, reason))
+    return changes
 
 
 def apply_to_snapshot(snapshot: Snapshot, changeset: ChangeSet) -> Snapshot:

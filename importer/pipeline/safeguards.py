@@ -5,20 +5,11 @@ Pure: given the preview's numbers and the limits in force, say in a sentence wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from importer.pipeline.types import Limits
 
 # Share limits only count when more people than this are concerned: in a small company one
 # leaver is already a large share, and the count limit (when set) still applies to every import.
 MASS_CHANGE_FLOOR = 3
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The organization's safeguard settings, as the Configuration tab sets them."""
-
-    max_deactivation_percent: int = 10  # of the active users; 100 turns the check off
-    max_deactivation_count: int | None = None  # None: no count limit
-    min_row_ratio_percent: int = 80  # of the last applied file's rows; 0 turns the check off
 
 
 def safeguard_message(

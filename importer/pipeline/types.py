@@ -1,6 +1,6 @@
 """Plain data passed between the pipeline's stages.
 
-parse → Table → map columns → Records + RowIssues → diff(snapshot, policy) → ChangeSet → apply.
+parse → Table → map columns → Records + RowIssues → diff(snapshot, options) → ChangeSet → apply.
 Nothing here touches Django's ORM, settings, requests or the clock.
 """
 
@@ -164,9 +164,38 @@ class Snapshot:
     emails_in_other_orgs: frozenset[str] = frozenset()
 
 
+# The options of an import as the Configuration tab names them, in its order. The diff's skip
+# reasons quote them; the form, the change log and the run's stored copy use the same names.
+OPTION_LABELS: dict[str, str] = {
+    "create_users": "Create new users",
+    "update_fields": "Profile fields imports may change",
+    "update_managers": "Update manager relationships",
+    "deactivate_missing": "Deactivate users missing from the file",
+    "reactivate": "Reactivate inactive users present in the file",
+    "clear_blank_fields": "Blank cells clear the stored value",
+    "max_deactivation_percent": "Most deactivations, as a share of active users",
+    "max_deactivation_count": "Most deactivations, as a number of users",
+    "min_row_ratio_percent": "Least rows, as a share of the last import's",
+    "column_mapping": "Your column names",
+}
+
+
 @dataclass(frozen=True)
-class Policy:
-    """How an import treats users (the options in force for one run)."""
+class Limits:
+    """The organization's safeguard settings, as the Configuration tab sets them."""
+
+    max_deactivation_percent: int = 10  # of the active users; 100 turns the check off
+    max_deactivation_count: int | None = None  # None: no count limit
+    min_row_ratio_percent: int = 80  # of the last applied file's rows; 0 turns the check off
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """The options in force for one import: how it treats users, column names, safeguards.
+
+    Plain data: runs.options_for reads it from the organization's ImportConfig (its stored
+    form), and each run keeps a copy of it as it was.
+    """
 
     create_users: bool = True
     update_fields: frozenset[str] = frozenset(FIELDS) - {"manager_email"}
@@ -177,6 +206,9 @@ class Policy:
     clear_blank_fields: frozenset[str] = frozenset()
     # The acting admin is never deactivated by their own import.
     acting_user_id: int | None = None
+    # The organization's own header names: {"Kostenstelle": "department"}.
+    column_mapping: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
 
 class Action(enum.StrEnum):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-from collections import deque
+from collections import Counter
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -19,12 +19,20 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from importer import notify, progress
-from importer.models import ImportChange, ImportConfig, ImportRun
+from importer.models import ImportConfig, ImportRun
 from importer.pipeline.columns import map_columns
-from importer.pipeline.diff import Diff
+from importer.pipeline.diff import (
+    Matching,
+    created_rows,
+    iter_changes,
+    noting_rows,
+    people_by_email,
+    unchanged_count,
+)
 from importer.pipeline.parse import read_table
-from importer.pipeline.safeguards import Limits, safeguard_message
-from importer.pipeline.types import FileError, Policy, RowIssue
+from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
+from importer.pipeline.safeguards import safeguard_message
+from importer.pipeline.types import FileError, ImportOptions, Limits
 from importer.runs import events, selectors
 from importer.store import bulk
 from importer.store.apply import apply_changes
@@ -81,31 +89,20 @@ def create_run(
     return run
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """Everything the organization's configuration decides about one import."""
-
-    policy: Policy
-    column_mapping: dict[str, str] = field(default_factory=dict)  # header text -> field
-    limits: Limits = field(default_factory=Limits)
-
-
 def options_for(organization: Organization, acting_user: User | None) -> ImportOptions:
     """Return the options in force for an import into `organization` (defaults if never set)."""
     config = ImportConfig.objects.filter(organization=organization).first()
     acting_user_id = acting_user.pk if acting_user else None
     if config is None:
-        return ImportOptions(policy=Policy(acting_user_id=acting_user_id))
+        return ImportOptions(acting_user_id=acting_user_id)
     return ImportOptions(
-        policy=Policy(
-            create_users=config.create_users,
-            update_fields=frozenset(config.update_fields),
-            update_managers=config.update_managers,
-            deactivate_missing=config.deactivate_missing,
-            reactivate=config.reactivate,
-            clear_blank_fields=frozenset(config.clear_blank_fields),
-            acting_user_id=acting_user_id,
-        ),
+        create_users=config.create_users,
+        update_fields=frozenset(config.update_fields),
+        update_managers=config.update_managers,
+        deactivate_missing=config.deactivate_missing,
+        reactivate=config.reactivate,
+        clear_blank_fields=frozenset(config.clear_blank_fields),
+        acting_user_id=acting_user_id,
         column_mapping=dict(config.column_mapping or {}),
         limits=Limits(
             max_deactivation_percent=config.max_deactivation_percent,
@@ -113,11 +110,6 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
             min_row_ratio_percent=config.min_row_ratio_percent,
         ),
     )
-
-
-def policy_for(organization: Organization, acting_user: User | None) -> Policy:
-    """Return how an import into `organization` treats users (see options_for for the rest)."""
-    return options_for(organization, acting_user).policy
 
 
 def preview_run(run_id: int, *, report=progress.ignore) -> None:
@@ -165,13 +157,13 @@ def _cyclic_gc_paused():
 
 
 def _compute_preview(run: ImportRun, report) -> None:
+    """Read, check and compare the run's file, then save the preview on the locked run."""
     today = timezone.localdate()
     options = options_for(run.organization, run.created_by)
     report("reading", 0, run.input_size)
     with run.input_file.open("rb") as handle:
         data = handle.read()
     row_count = 0
-    diff = None
     digest = ""
     try:
         table = read_table(
@@ -197,108 +189,120 @@ def _compute_preview(run: ImportRun, report) -> None:
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
-        diff = Diff(records, snapshot, options.policy)
-        del records
+        preview = compute_preview(records, issues, snapshot, options, row_count=row_count)
+        del records  # The matching keeps the usable ones.
         digest = users_digest(snapshot)
     except FileError as error:
-        issues = [RowIssue(code=error.code, message=error.message, row=None)]
-    counts = {action: 0 for action in ImportChange.Action.values}
-    unchanged = 0
+        preview = unreadable_preview(error, row_count=row_count)
     with transaction.atomic():
         locked = ImportRun.objects.select_for_update().get(pk=run.pk)
         if locked.status != Status.PREVIEWING:
             return  # Another delivery of this task finished first.
         locked.changes.all().delete()
+        made: Counter = Counter()
+        unchanged = 0
         safeguard = None
-        if diff is not None:
+        if preview.makes_changes:
             report("comparing", 0, row_count)
-            stored = _store_changes(
+            made, unchanged = _store_changes(
                 locked.pk,
-                diff,
-                blocked=any(issue.is_error for issue in issues),
-                counts=counts,
+                preview.matching,
+                options,
                 progress=lambda done: report("comparing", done, row_count),
             )
-            issues = [*issues, *diff.issues]
-            if stored:
-                unchanged = diff.unchanged
-                safeguard = safeguard_message(
-                    deactivations=counts["deactivate"],
-                    active_users=sum(1 for user in diff.snapshot.users if user.is_active),
-                    row_count=row_count,
-                    last_row_count=selectors.last_applied_row_count(
-                        run.organization_id, excluding=run.pk
-                    ),
-                    limits=options.limits,
-                )
+            safeguard = safeguard_message(
+                deactivations=made["deactivate"],
+                active_users=preview.active_users,
+                row_count=row_count,
+                last_row_count=selectors.last_applied_row_count(
+                    run.organization_id, excluding=run.pk
+                ),
+                limits=options.limits,
+            )
         report("saving", 0, 0)
-        issues.sort(key=lambda issue: (issue.row is not None, issue.row or 0, issue.column))
-        errors = [issue for issue in issues if issue.is_error]
-        locked.row_count = row_count
-        locked.new_count = counts["create"]
-        locked.changed_count = counts["update"]
-        locked.deactivated_count = counts["deactivate"]
-        locked.reactivated_count = counts["reactivate"]
-        locked.unchanged_count = unchanged
-        locked.error_count = len(errors)
-        locked.warning_count = len(issues) - len(errors)
-        locked.issues = [issue.as_dict() for issue in issues]
-        locked.policy = _options_as_dict(options)
-        locked.safeguard_message = safeguard or ""
-        locked.users_digest = digest
-        locked.status = Status.INVALID if errors else Status.READY
-        locked.message = (
-            "Correct the errors in the file and upload it again. Nothing was imported."
-            if errors
-            else ""
+        _save_preview(
+            locked,
+            preview,
+            options,
+            made=made,
+            unchanged=unchanged,
+            safeguard=safeguard or "",
+            digest=digest,
         )
-        locked.previewed_at = timezone.now()
-        locked.save()
 
 
-class _ErrorsFound(Exception):
-    """The diff found errors while its changes were being stored: they are taken back."""
+def _save_preview(
+    run: ImportRun,
+    preview: Preview,
+    options: ImportOptions,
+    *,
+    made: Counter,
+    unchanged: int,
+    safeguard: str,
+    digest: str,
+) -> None:
+    """Save a preview's outcome on its locked run: ready, or invalid when it has errors."""
+    errors = preview.errors
+    run.row_count = preview.row_count
+    run.new_count = made["create"]
+    run.changed_count = made["update"]
+    run.deactivated_count = made["deactivate"]
+    run.reactivated_count = made["reactivate"]
+    run.unchanged_count = unchanged
+    run.error_count = len(errors)
+    run.warning_count = len(preview.issues) - len(errors)
+    run.issues = [issue.as_dict() for issue in preview.issues]
+    run.policy = _options_as_dict(options)
+    run.safeguard_message = safeguard
+    run.users_digest = digest
+    run.status = Status.INVALID if errors else Status.READY
+    run.message = (
+        "Correct the errors in the file and upload it again. Nothing was imported."
+        if errors
+        else ""
+    )
+    run.previewed_at = timezone.now()
+    run.save()
 
 
-def _store_changes(run_id: int, diff: Diff, *, blocked: bool, counts: dict, progress) -> bool:
-    """Store the diff's changes as the diff makes them; return whether they were kept.
+def _store_changes(
+    run_id: int, matching: Matching, options: ImportOptions, *, progress
+) -> tuple[Counter, int]:
+    """Store the changes as the diff makes them; return how many of each action are made, and
+    how many records change nothing.
 
-    The database writes each batch while the diff works out the next (on PostgreSQL, in its
-    own process). Any error, found before (`blocked`) or by the diff itself, blocks the
-    import: then no change is kept, because the rows with errors would count as missing
-    people and the preview would list them as deactivated. The diff still goes to its end
-    for the errors it finds. `counts` gets the number of changes made, by action.
+    Only for a preview without errors: any error blocks the import, and they are all known
+    from the matching. The new people's ids are reserved first, then each change goes to the
+    database as it is made, which writes a batch while the diff works out the next (on
+    PostgreSQL, in its own process).
     """
-    if blocked:
-        deque(diff.changes(progress), maxlen=0)
-        return False
-    try:
-        with transaction.atomic():  # A savepoint: errors take back only these rows.
-            rows = diff.created_rows()
-            reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows)), strict=True))
-            ids = {
-                email: key if key > 0 else reserved[-key]
-                for email, key in diff.people_by_email().items()
-            }
-            made = insert_changes(run_id, diff.changes(progress), ids)
-            if any(issue.is_error for issue in diff.issues):
-                raise _ErrorsFound
-    except _ErrorsFound:
-        return False
-    counts.update(made)
-    return True
+    rows = created_rows(matching, options)
+    reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows)), strict=True))
+    ids = {
+        email: key if key > 0 else reserved[-key]
+        for email, key in people_by_email(matching).items()
+    }
+    changed: set[int] = set()
+    changes = noting_rows(iter_changes(matching, options, progress), changed)
+    made = insert_changes(run_id, changes, ids)
+    return made, unchanged_count(matching, changed)
 
 
 def _options_as_dict(options: ImportOptions) -> dict:
-    """Return the options in force as the run keeps them (later edits never change a run)."""
-    values = asdict(options.policy)
+    """Return the options in force as the run keeps them (later edits never change a run).
+
+    The keys are OPTION_LABELS': the options' fields, with the limits' beside them.
+    """
+    values = asdict(options)
     values.pop("acting_user_id")
+    limits = values.pop("limits")
+    column_mapping = values.pop("column_mapping")
     snapshot = {
         name: sorted(value) if isinstance(value, frozenset) else value
         for name, value in values.items()
     }
-    snapshot["column_mapping"] = dict(sorted(options.column_mapping.items()))
-    snapshot.update(asdict(options.limits))
+    snapshot["column_mapping"] = dict(sorted(column_mapping.items()))
+    snapshot.update(limits)
     return snapshot
 
 

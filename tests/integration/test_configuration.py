@@ -164,7 +164,7 @@ def test_it_refuses_a_field_that_is_not_a_profile_field(alice_client, acme):
     response = save(alice_client, update_fields=["first_name", "is_staff"])
     assert response.status_code == 400
     assert "is_staff is not one of the available choices" in response.content.decode()
-    assert "is_staff" not in runs.options_for(acme, None).policy.update_fields
+    assert "is_staff" not in runs.options_for(acme, None).update_fields
 
 
 # Column names ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from importer.pipeline.diff import apply_to_snapshot, compute_changeset
-from importer.pipeline.types import Action, Policy, Record, Snapshot, SnapshotUser
+from importer.pipeline.types import Action, ImportOptions, Record, Snapshot, SnapshotUser
 
 
 def record(row, email, **values):
@@ -29,7 +29,7 @@ def test_it_creates_people_who_are_new_in_the_file():
     changeset = compute_changeset(
         [record(2, "ana@x.com", first_name="Ana", hire_date=dt.date(2024, 3, 1))],
         snapshot_of(),
-        Policy(),
+        ImportOptions(),
     )
     [change] = changeset.changes
     assert change.action == Action.CREATE
@@ -48,7 +48,7 @@ def test_it_reports_field_level_changes_with_old_and_new_values():
     changeset = compute_changeset(
         [record(2, "ana@x.com", first_name="Ana", title="Lead", department="R&D")],
         snapshot,
-        Policy(),
+        ImportOptions(),
     )
     [change] = changeset.changes
     assert (change.action, change.user_id, change.row) == (Action.UPDATE, 1, 2)
@@ -58,7 +58,7 @@ def test_it_reports_field_level_changes_with_old_and_new_values():
 def test_it_deactivates_users_missing_from_the_file():
     snapshot = snapshot_of(user(7, "gone@x.com"), user(8, "ana@x.com"))
     changeset = compute_changeset(
-        [record(2, "ana@x.com")], snapshot, Policy(deactivate_missing=True)
+        [record(2, "ana@x.com")], snapshot, ImportOptions(deactivate_missing=True)
     )
     assert [(c.action, c.user_id) for c in changeset.changes] == [(Action.DEACTIVATE, 7)]
     assert changeset.unchanged == 1
@@ -71,19 +71,19 @@ def test_it_never_deactivates_the_admin_running_the_import_nor_protected_or_staf
         user(3, "support@x.com", is_staff=True),
         user(4, "gone@x.com"),
     )
-    changeset = compute_changeset([], snapshot, Policy(acting_user_id=1))
+    changeset = compute_changeset([], snapshot, ImportOptions(acting_user_id=1))
     assert [c.user_id for c in changeset.of(Action.DEACTIVATE)] == [4]
 
 
 def test_it_keeps_users_missing_from_the_file_when_deactivation_is_off():
     snapshot = snapshot_of(user(7, "gone@x.com"))
-    changeset = compute_changeset([], snapshot, Policy(deactivate_missing=False))
+    changeset = compute_changeset([], snapshot, ImportOptions(deactivate_missing=False))
     assert changeset.changes == ()
 
 
 def test_it_reactivates_inactive_users_present_in_the_file():
     snapshot = snapshot_of(user(5, "back@x.com", is_active=False, title="Old"))
-    changeset = compute_changeset([record(3, "back@x.com", title="New")], snapshot, Policy())
+    changeset = compute_changeset([record(3, "back@x.com", title="New")], snapshot, ImportOptions())
     [change] = changeset.changes
     assert change.action == Action.REACTIVATE
     assert change.fields == {"title": ("Old", "New")}
@@ -92,7 +92,7 @@ def test_it_reactivates_inactive_users_present_in_the_file():
 def test_it_matches_on_employee_id_so_a_new_email_is_a_change_not_a_new_user():
     snapshot = snapshot_of(user(1, "ana.old@x.com", employee_id="1001"))
     changeset = compute_changeset(
-        [record(2, "ana.new@x.com", employee_id="1001")], snapshot, Policy()
+        [record(2, "ana.new@x.com", employee_id="1001")], snapshot, ImportOptions()
     )
     [change] = changeset.changes
     assert change.action == Action.UPDATE
@@ -101,7 +101,9 @@ def test_it_matches_on_employee_id_so_a_new_email_is_a_change_not_a_new_user():
 
 def test_it_matches_on_email_when_the_user_has_no_employee_id_yet():
     snapshot = snapshot_of(user(1, "ana@x.com"))
-    changeset = compute_changeset([record(2, "ana@x.com", employee_id="1001")], snapshot, Policy())
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", employee_id="1001")], snapshot, ImportOptions()
+    )
     [change] = changeset.changes
     assert change.fields == {"employee_id": ("", "1001")}
 
@@ -109,7 +111,7 @@ def test_it_matches_on_email_when_the_user_has_no_employee_id_yet():
 def test_a_blank_cell_keeps_the_stored_value():
     snapshot = snapshot_of(user(1, "ana@x.com", title="Lead", hire_date=dt.date(2020, 1, 1)))
     changeset = compute_changeset(
-        [record(2, "ana@x.com", title="", hire_date=None)], snapshot, Policy()
+        [record(2, "ana@x.com", title="", hire_date=None)], snapshot, ImportOptions()
     )
     assert changeset.changes == ()
     assert changeset.unchanged == 1
@@ -120,7 +122,7 @@ def test_a_blank_cell_clears_the_value_when_the_policy_says_so():
     changeset = compute_changeset(
         [record(2, "ana@x.com", title="")],
         snapshot,
-        Policy(clear_blank_fields=frozenset({"title"})),
+        ImportOptions(clear_blank_fields=frozenset({"title"})),
     )
     assert changeset.changes[0].fields == {"title": ("Lead", "")}
 
@@ -130,7 +132,7 @@ def test_it_sets_managers_by_email_including_people_new_in_the_same_file():
     changeset = compute_changeset(
         [record(2, "ana@x.com", manager_email="boss@x.com"), record(3, "boss@x.com")],
         snapshot,
-        Policy(),
+        ImportOptions(),
     )
     update, create = changeset.changes
     assert update.fields == {"manager_email": ("", "boss@x.com")}
@@ -149,7 +151,7 @@ def test_a_manager_whose_email_changes_in_the_same_file_is_not_a_manager_change(
             record(3, "ana@x.com", employee_id="2", manager_email="boss.new@x.com"),
         ],
         snapshot,
-        Policy(),
+        ImportOptions(),
     )
     assert [(c.user_id, c.fields) for c in changeset.changes] == [
         (1, {"email": ("boss.old@x.com", "boss.new@x.com")})
@@ -158,7 +160,7 @@ def test_a_manager_whose_email_changes_in_the_same_file_is_not_a_manager_change(
 
 def test_it_reports_a_manager_who_is_not_in_the_file():
     changeset = compute_changeset(
-        [record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot_of(), Policy()
+        [record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot_of(), ImportOptions()
     )
     [issue] = changeset.issues
     assert (issue.code, issue.row, issue.value) == ("manager_not_found", 2, "nobody@x.com")
@@ -167,8 +169,8 @@ def test_it_reports_a_manager_who_is_not_in_the_file():
 def test_an_existing_active_user_counts_as_manager_when_missing_users_are_kept():
     snapshot = snapshot_of(user(1, "boss@x.com"))
     records = [record(2, "ana@x.com", manager_email="boss@x.com")]
-    kept = compute_changeset(records, snapshot, Policy(deactivate_missing=False))
-    deactivated = compute_changeset(records, snapshot, Policy(deactivate_missing=True))
+    kept = compute_changeset(records, snapshot, ImportOptions(deactivate_missing=False))
+    deactivated = compute_changeset(records, snapshot, ImportOptions(deactivate_missing=True))
     assert codes(kept) == []
     assert codes(deactivated) == ["manager_not_found"]
 
@@ -182,7 +184,7 @@ def test_it_reports_a_manager_cycle_naming_everyone_in_it():
             record(5, "d@x.com", manager_email="a@x.com"),
         ],
         snapshot_of(),
-        Policy(),
+        ImportOptions(),
     )
     assert codes(changeset) == ["manager_cycle"] * 3
     assert sorted(issue.row for issue in changeset.issues) == [2, 3, 4]
@@ -194,14 +196,14 @@ def test_it_reports_a_cycle_closed_through_an_existing_users_manager():
     changeset = compute_changeset(
         [record(2, "ana@x.com", manager_email="boss@x.com")],
         snapshot,
-        Policy(deactivate_missing=False),
+        ImportOptions(deactivate_missing=False),
     )
     assert codes(changeset) == ["manager_cycle"]
 
 
 def test_it_refuses_an_email_used_in_another_organization():
     changeset = compute_changeset(
-        [record(2, "taken@x.com")], snapshot_of(elsewhere={"taken@x.com"}), Policy()
+        [record(2, "taken@x.com")], snapshot_of(elsewhere={"taken@x.com"}), ImportOptions()
     )
     assert codes(changeset) == ["email_in_other_org"]
     assert changeset.changes == ()
@@ -212,7 +214,7 @@ def test_it_refuses_an_email_change_onto_another_users_address():
         user(1, "ana@x.com", employee_id="1"), user(2, "ben@x.com", employee_id="2")
     )
     changeset = compute_changeset(
-        [record(2, "ben@x.com", employee_id="1")], snapshot, Policy(deactivate_missing=False)
+        [record(2, "ben@x.com", employee_id="1")], snapshot, ImportOptions(deactivate_missing=False)
     )
     assert codes(changeset) == ["email_taken"]
 
@@ -220,7 +222,9 @@ def test_it_refuses_an_email_change_onto_another_users_address():
 def test_two_rows_describing_one_user_are_reported():
     snapshot = snapshot_of(user(1, "ana@x.com", employee_id="1"))
     changeset = compute_changeset(
-        [record(2, "ana.new@x.com", employee_id="1"), record(3, "ana@x.com")], snapshot, Policy()
+        [record(2, "ana.new@x.com", employee_id="1"), record(3, "ana@x.com")],
+        snapshot,
+        ImportOptions(),
     )
     assert codes(changeset) == ["conflicting_match"]
     assert changeset.issues[0].row == 3
@@ -231,21 +235,23 @@ def test_protected_users_are_neither_changed_nor_deactivated():
         user(1, "ana@x.com", title="CEO", is_protected=True),
         user(2, "ben@x.com", is_protected=True),
     )
-    changeset = compute_changeset([record(2, "ana@x.com", title="Intern")], snapshot, Policy())
+    changeset = compute_changeset(
+        [record(2, "ana@x.com", title="Intern")], snapshot, ImportOptions()
+    )
     assert changeset.changes == ()
 
 
 def test_an_email_differing_only_in_case_is_no_change():
     # Records carry normalised emails (columns.py lower-cases them).
     snapshot = snapshot_of(user(1, "ana@x.com"))
-    assert compute_changeset([record(2, "ana@x.com")], snapshot, Policy()).changes == ()
+    assert compute_changeset([record(2, "ana@x.com")], snapshot, ImportOptions()).changes == ()
 
 
 def test_the_same_inputs_give_the_same_changeset():
     snapshot = snapshot_of(user(1, "a@x.com"), user(2, "b@x.com", title="T"))
     records = [record(2, "b@x.com", title="U"), record(3, "c@x.com")]
-    assert compute_changeset(records, snapshot, Policy()) == compute_changeset(
-        records, snapshot, Policy()
+    assert compute_changeset(records, snapshot, ImportOptions()) == compute_changeset(
+        records, snapshot, ImportOptions()
     )
 
 
@@ -308,7 +314,7 @@ def snapshots(draw):
 @settings(max_examples=300, deadline=None)
 @given(records=files(), snapshot=snapshots(), deactivate=st.booleans())
 def test_importing_the_result_again_gives_no_changes(records, snapshot, deactivate):
-    policy = Policy(deactivate_missing=deactivate)
+    policy = ImportOptions(deactivate_missing=deactivate)
     first = compute_changeset(records, snapshot, policy)
     assume(not first.errors)  # A file with errors is never applied.
     after = apply_to_snapshot(snapshot, first)

@@ -16,7 +16,7 @@ from importer.pipeline.diff import (
     apply_to_snapshot,
     compute_changeset,
 )
-from importer.pipeline.types import Action, Policy, Record, Snapshot, SnapshotUser
+from importer.pipeline.types import Action, ImportOptions, Record, Snapshot, SnapshotUser
 from tests.unit.test_diff import files, snapshots
 
 
@@ -41,7 +41,7 @@ def summary(changes):
 
 def test_it_skips_new_people_when_creating_users_is_off():
     changeset = compute_changeset(
-        [record(2, "ana@x.com", first_name="Ana")], snapshot_of(), Policy(create_users=False)
+        [record(2, "ana@x.com", first_name="Ana")], snapshot_of(), ImportOptions(create_users=False)
     )
     assert changeset.changes == ()
     assert summary(changeset.skipped) == [
@@ -60,7 +60,7 @@ def test_a_skipped_new_person_cannot_be_named_as_a_manager():
     changeset = compute_changeset(
         [record(2, "boss@x.com"), record(3, "ana@x.com", manager_email="boss@x.com")],
         snapshot_of(user(1, "ana@x.com")),
-        Policy(create_users=False),
+        ImportOptions(create_users=False),
     )
     assert [issue.code for issue in changeset.errors] == ["manager_not_found"]
 
@@ -73,7 +73,7 @@ def test_it_changes_only_the_fields_the_policy_lets_imports_change():
     changeset = compute_changeset(
         [record(2, "ana@x.com", title="Lead", department="Sales")],
         snapshot,
-        Policy(update_fields=frozenset({"department"})),
+        ImportOptions(update_fields=frozenset({"department"})),
     )
     assert summary(changeset.changes) == [
         (Action.UPDATE, "ana@x.com", {"department": ("R&D", "Sales")}, "")
@@ -95,7 +95,7 @@ def test_it_names_every_left_out_field_in_one_skipped_change():
     changeset = compute_changeset(
         [record(2, "ana@x.com", title="Lead", location="Berlin", first_name="Anna")],
         snapshot,
-        Policy(update_fields=frozenset()),
+        ImportOptions(update_fields=frozenset()),
     )
     assert changeset.changes == ()
     [skipped] = changeset.skipped
@@ -114,7 +114,7 @@ def test_an_email_left_out_of_the_fields_keeps_the_old_address_under_the_same_em
     changeset = compute_changeset(
         [record(2, "ana.new@x.com", employee_id="7")],
         snapshot,
-        Policy(update_fields=frozenset(PROFILE_FIELDS) - {"email"}),
+        ImportOptions(update_fields=frozenset(PROFILE_FIELDS) - {"email"}),
     )
     assert changeset.changes == ()
     assert changeset.skipped[0].fields == {"email": ("ana.old@x.com", "ana.new@x.com")}
@@ -129,7 +129,7 @@ def test_a_manager_named_by_an_address_the_import_does_not_store_is_set_by_the_s
             record(4, "ben@x.com", manager_email="boss.new@x.com"),
         ],
         snapshot,
-        Policy(update_fields=frozenset(PROFILE_FIELDS) - {"email"}),
+        ImportOptions(update_fields=frozenset(PROFILE_FIELDS) - {"email"}),
     )
     assert [(c.email, c.fields.get("manager_email")) for c in changeset.changes] == [
         ("ana@x.com", ("", "boss.old@x.com")),
@@ -139,7 +139,9 @@ def test_a_manager_named_by_an_address_the_import_does_not_store_is_set_by_the_s
 
 def test_new_users_get_every_field_whatever_the_fields_option_says():
     changeset = compute_changeset(
-        [record(2, "ana@x.com", title="Lead")], snapshot_of(), Policy(update_fields=frozenset())
+        [record(2, "ana@x.com", title="Lead")],
+        snapshot_of(),
+        ImportOptions(update_fields=frozenset()),
     )
     assert changeset.changes[0].fields == {"email": ("", "ana@x.com"), "title": ("", "Lead")}
 
@@ -156,7 +158,7 @@ def test_it_keeps_managers_and_still_updates_profiles_when_manager_updates_are_o
         record(3, "other@x.com"),
         record(4, "ana@x.com", manager_email="other@x.com", title="B"),
     ]
-    changeset = compute_changeset(records, snapshot, Policy(update_managers=False))
+    changeset = compute_changeset(records, snapshot, ImportOptions(update_managers=False))
     assert summary(changeset.changes) == [(Action.UPDATE, "ana@x.com", {"title": ("A", "B")}, "")]
     assert summary(changeset.skipped) == [
         (
@@ -173,7 +175,7 @@ def test_an_unknown_manager_blocks_nothing_when_manager_updates_are_off():
     changeset = compute_changeset(
         [record(2, "ana@x.com", manager_email="nobody@x.com")],
         snapshot,
-        Policy(update_managers=False),
+        ImportOptions(update_managers=False),
     )
     assert changeset.issues == ()
     assert changeset.changes == changeset.skipped == ()
@@ -184,7 +186,7 @@ def test_new_users_still_get_their_manager_when_manager_updates_are_off():
     changeset = compute_changeset(
         [record(2, "boss@x.com"), record(3, "ana@x.com", manager_email="boss@x.com")],
         snapshot,
-        Policy(update_managers=False),
+        ImportOptions(update_managers=False),
     )
     [create] = changeset.changes
     assert create.fields["manager_email"] == ("", "boss@x.com")
@@ -198,7 +200,7 @@ def test_it_lists_missing_users_as_skipped_when_deactivation_is_off():
         user(1, "ana@x.com"), user(2, "gone@x.com"), user(3, "old@x.com", is_active=False)
     )
     changeset = compute_changeset(
-        [record(2, "ana@x.com")], snapshot, Policy(deactivate_missing=False)
+        [record(2, "ana@x.com")], snapshot, ImportOptions(deactivate_missing=False)
     )
     assert changeset.changes == ()
     assert summary(changeset.skipped) == [(Action.DEACTIVATE, "gone@x.com", {}, SKIPPED_DEACTIVATE)]
@@ -207,7 +209,7 @@ def test_it_lists_missing_users_as_skipped_when_deactivation_is_off():
 
 def test_the_acting_admin_and_support_staff_are_not_listed_as_skipped_deactivations():
     snapshot = snapshot_of(user(1, "admin@x.com"), user(2, "support@x.com", is_staff=True))
-    changeset = compute_changeset([], snapshot, Policy(acting_user_id=1))
+    changeset = compute_changeset([], snapshot, ImportOptions(acting_user_id=1))
     assert changeset.changes == changeset.skipped == ()
 
 
@@ -216,7 +218,9 @@ def test_the_acting_admin_and_support_staff_are_not_listed_as_skipped_deactivati
 
 def test_it_leaves_returning_people_inactive_when_reactivation_is_off():
     snapshot = snapshot_of(user(5, "back@x.com", is_active=False))
-    changeset = compute_changeset([record(3, "back@x.com")], snapshot, Policy(reactivate=False))
+    changeset = compute_changeset(
+        [record(3, "back@x.com")], snapshot, ImportOptions(reactivate=False)
+    )
     assert changeset.changes == ()
     assert summary(changeset.skipped) == [(Action.REACTIVATE, "back@x.com", {}, SKIPPED_REACTIVATE)]
     assert "stays inactive" in SKIPPED_REACTIVATE
@@ -225,7 +229,7 @@ def test_it_leaves_returning_people_inactive_when_reactivation_is_off():
 def test_a_returning_person_left_inactive_still_gets_profile_updates():
     snapshot = snapshot_of(user(5, "back@x.com", is_active=False, title="Old"))
     changeset = compute_changeset(
-        [record(3, "back@x.com", title="New")], snapshot, Policy(reactivate=False)
+        [record(3, "back@x.com", title="New")], snapshot, ImportOptions(reactivate=False)
     )
     assert summary(changeset.changes) == [
         (Action.UPDATE, "back@x.com", {"title": ("Old", "New")}, "")
@@ -239,9 +243,9 @@ def test_a_returning_person_left_inactive_still_gets_profile_updates():
 def test_a_blank_manager_cell_clears_the_manager_only_when_the_policy_says_so():
     snapshot = snapshot_of(user(1, "boss@x.com"), user(2, "ana@x.com", manager_id=1))
     records = [record(2, "boss@x.com"), record(3, "ana@x.com", manager_email="")]
-    kept = compute_changeset(records, snapshot, Policy())
+    kept = compute_changeset(records, snapshot, ImportOptions())
     cleared = compute_changeset(
-        records, snapshot, Policy(clear_blank_fields=frozenset({"manager_email"}))
+        records, snapshot, ImportOptions(clear_blank_fields=frozenset({"manager_email"}))
     )
     assert kept.changes == ()
     assert summary(cleared.changes) == [
@@ -252,9 +256,9 @@ def test_a_blank_manager_cell_clears_the_manager_only_when_the_policy_says_so():
 def test_a_blank_date_clears_the_hire_date_only_when_the_policy_says_so():
     snapshot = snapshot_of(user(1, "ana@x.com", hire_date=dt.date(2020, 1, 1)))
     records = [record(2, "ana@x.com", hire_date=None)]
-    assert compute_changeset(records, snapshot, Policy()).changes == ()
+    assert compute_changeset(records, snapshot, ImportOptions()).changes == ()
     cleared = compute_changeset(
-        records, snapshot, Policy(clear_blank_fields=frozenset({"hire_date"}))
+        records, snapshot, ImportOptions(clear_blank_fields=frozenset({"hire_date"}))
     )
     assert cleared.changes[0].fields == {"hire_date": ("2020-01-01", "")}
 
@@ -264,7 +268,9 @@ def test_a_blank_cell_clears_nothing_in_a_field_imports_may_not_change():
     changeset = compute_changeset(
         [record(2, "ana@x.com", title="")],
         snapshot,
-        Policy(update_fields=frozenset({"department"}), clear_blank_fields=frozenset({"title"})),
+        ImportOptions(
+            update_fields=frozenset({"department"}), clear_blank_fields=frozenset({"title"})
+        ),
     )
     assert changeset.changes == ()
     assert changeset.skipped[0].fields == {"title": ("Lead", "")}
@@ -283,7 +289,7 @@ def test_a_protected_user_in_the_file_is_listed_with_what_the_file_would_change(
             record(3, "ana@x.com", title="Intern", manager_email="boss@x.com"),
         ],
         snapshot,
-        Policy(),
+        ImportOptions(),
     )
     assert changeset.changes == ()
     assert summary(changeset.skipped) == [
@@ -298,14 +304,14 @@ def test_a_protected_user_in_the_file_is_listed_with_what_the_file_would_change(
 
 def test_a_protected_inactive_user_is_not_reactivated():
     snapshot = snapshot_of(user(1, "ana@x.com", is_active=False, is_protected=True))
-    changeset = compute_changeset([record(2, "ana@x.com")], snapshot, Policy())
+    changeset = compute_changeset([record(2, "ana@x.com")], snapshot, ImportOptions())
     assert changeset.changes == ()
     assert summary(changeset.skipped) == [(Action.REACTIVATE, "ana@x.com", {}, PROTECTED_CHANGE)]
 
 
 def test_a_protected_user_missing_from_the_file_is_listed_as_not_deactivated():
     snapshot = snapshot_of(user(1, "ana@x.com", is_protected=True), user(2, "gone@x.com"))
-    changeset = compute_changeset([], snapshot, Policy())
+    changeset = compute_changeset([], snapshot, ImportOptions())
     assert summary(changeset.changes) == [(Action.DEACTIVATE, "gone@x.com", {}, "")]
     assert summary(changeset.skipped) == [
         (Action.DEACTIVATE, "ana@x.com", {}, PROTECTED_DEACTIVATE)
@@ -314,7 +320,7 @@ def test_a_protected_user_missing_from_the_file_is_listed_as_not_deactivated():
 
 def test_a_protected_user_who_matches_the_file_is_unchanged_not_skipped():
     snapshot = snapshot_of(user(1, "ana@x.com", title="CEO", is_protected=True))
-    changeset = compute_changeset([record(2, "ana@x.com", title="CEO")], snapshot, Policy())
+    changeset = compute_changeset([record(2, "ana@x.com", title="CEO")], snapshot, ImportOptions())
     assert changeset.skipped == ()
     assert changeset.unchanged == 1
 
@@ -322,7 +328,7 @@ def test_a_protected_user_who_matches_the_file_is_unchanged_not_skipped():
 def test_an_unknown_manager_of_a_protected_user_blocks_nothing():
     snapshot = snapshot_of(user(1, "ana@x.com", is_protected=True))
     changeset = compute_changeset(
-        [record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot, Policy()
+        [record(2, "ana@x.com", manager_email="nobody@x.com")], snapshot, ImportOptions()
     )
     assert changeset.issues == ()
 
@@ -330,7 +336,7 @@ def test_an_unknown_manager_of_a_protected_user_blocks_nothing():
 # Whatever the options, importing the result again changes nothing ----------------------------
 
 policies = st.builds(
-    Policy,
+    ImportOptions,
     create_users=st.booleans(),
     update_fields=st.frozensets(st.sampled_from(PROFILE_FIELDS)),
     update_managers=st.booleans(),

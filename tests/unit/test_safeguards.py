@@ -2,7 +2,8 @@
 
 import pytest
 
-from importer.pipeline.safeguards import MASS_CHANGE_FLOOR, Limits, safeguard_message
+from importer.pipeline.safeguards import MASS_CHANGE_FLOOR, safeguard_message
+from importer.pipeline.types import Limits
 
 
 def check(*, deactivations=0, active_users=1000, row_count=1000, last_row_count=1000, **limits):

@@ -1,0 +1,86 @@
+"""A run's preview before its changes are made: every issue of the file, and its matching.
+
+Pure, like the rest of the pipeline: the caller reads the file, the records and the snapshot,
+and saves the outcome. With no error, the changes come from diff.iter_changes(matching, …).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from importer.pipeline.diff import (
+    Matching,
+    manager_cycle_issues,
+    manager_issues,
+    match_records,
+)
+from importer.pipeline.types import FileError, ImportOptions, Record, RowIssue, Snapshot
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a preview found, known before any change is made.
+
+    `issues` come in the order the run's page lists them: the file's first, then by row and
+    column. `matching` is None when the file could not be read at all.
+    """
+
+    row_count: int
+    issues: tuple[RowIssue, ...]
+    matching: Matching | None = None
+
+    @property
+    def errors(self) -> list[RowIssue]:
+        return [issue for issue in self.issues if issue.is_error]
+
+    @property
+    def makes_changes(self) -> bool:
+        """Return whether the changes are to be made: any error blocks the whole import.
+
+        A row with an error would otherwise count as a missing person, whom the import would
+        deactivate.
+        """
+        return self.matching is not None and not self.errors
+
+    @property
+    def active_users(self) -> int:
+        """Return how many of the organization's users are active before the import."""
+        if self.matching is None:
+            return 0
+        return sum(1 for user in self.matching.snapshot.users if user.is_active)
+
+
+def compute_preview(
+    records: list[Record],
+    issues: list[RowIssue],
+    snapshot: Snapshot,
+    options: ImportOptions,
+    *,
+    row_count: int,
+) -> Preview:
+    """Return the preview of `records` (with the `issues` mapping them found) against `snapshot`.
+
+    The diff's own issues (emails taken, rows describing the same user, managers missing or in
+    a circle) join the mapping's, so a file with column errors still lists them all.
+    """
+    matching = match_records(records, snapshot, options)
+    found = [
+        *issues,
+        *matching.issues,
+        *manager_issues(matching, options),
+        *manager_cycle_issues(matching, options),
+    ]
+    return Preview(row_count=row_count, issues=_in_page_order(found), matching=matching)
+
+
+def unreadable_preview(error: FileError, *, row_count: int = 0) -> Preview:
+    """Return the preview of a file that could not be read: its one issue, and no matching."""
+    issue = RowIssue(code=error.code, message=error.message, row=None)
+    return Preview(row_count=row_count, issues=(issue,))
+
+
+def _in_page_order(issues: list[RowIssue]) -> tuple[RowIssue, ...]:
+    # Stable: issues of one cell keep the order they were found in.
+    return tuple(
+        sorted(issues, key=lambda issue: (issue.row is not None, issue.row or 0, issue.column))
+    )
