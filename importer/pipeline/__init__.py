@@ -6,7 +6,9 @@ Read it in this order, the story of one import:
 - headers.py: which header text names which field ("E-Mail", "Reports To", "Vorname").
 - parse.py: bytes → Table (.xlsx or CSV, encoding and delimiter sniffed, title rows skipped).
 - columns.py: Table → Records + RowIssues (cells cleaned, checked by row and across rows).
-- diff.py: Records + the organization's users (a Snapshot) + the options → the changes.
+- diff.py: Records + the organization's users (a Snapshot) + the options → the changes, in
+  phases: match_records, then the issues found from the matching, then iter_changes.
+- preview.py: compute_preview, everything a preview knows before its changes are stored.
 - safeguards.py: whether the changes pass the organization's limits on mass deactivation.
 - revert_plan.py: the changes that undo an applied import, or the users in the way.
 
