@@ -35,6 +35,23 @@ def test_a_lockout_of_one_account_does_not_lock_another(client, alice, charlie):
     assert response.status_code == 302
 
 
+def test_a_locked_account_stays_locked_whatever_the_case_or_spaces_of_its_email(client, alice):
+    variants = [
+        "Alice@acme.example",
+        "ALICE@ACME.EXAMPLE",
+        " alice@Acme.example ",
+        "aLiCe@acme.example",
+    ]
+    for variant in variants[:-1] + [alice.email, alice.email]:
+        client.post(reverse("login"), {"username": variant, "password": "guess"})
+    for variant in variants:
+        response = client.post(
+            reverse("login"), {"username": variant, "password": "correct-horse-battery"}
+        )
+        assert response.status_code == 429, variant
+    assert "_auth_user_id" not in client.session
+
+
 def test_pages_allow_no_inline_script_and_cannot_be_framed(alice_client):
     response = alice_client.get(reverse("importer:import"))
     policy = response["Content-Security-Policy"]
