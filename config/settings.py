@@ -145,7 +145,15 @@ AXES_USERNAME_FORM_FIELD = "username"
 # Failures count against the address as login looks it up (trimmed, case-folded), so that
 # "Admin@…" is the same account as "admin@…" for the lockout too.
 AXES_USERNAME_CALLABLE = "users.login.lockout_username"
-AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_PROXY", False) else None
+# The address a failure counts against (django-ipware). Behind the TLS proxy
+# (DJANGO_BEHIND_PROXY=true) it is the last X-Forwarded-For entry: the one the proxy itself
+# appended, whatever a client put before it. Without a proxy the header is ignored, so a forged
+# one cannot give each guess a new address.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_PROXY else ("REMOTE_ADDR",)
+)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -324,9 +332,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
