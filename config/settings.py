@@ -301,6 +301,8 @@ REMOTE_MAX_BYTES = env_int("ROSTERSYNC_REMOTE_MAX_BYTES", IMPORT_MAX_UPLOAD_BYTE
 REMOTE_CONNECT_TIMEOUT = env_int("ROSTERSYNC_REMOTE_CONNECT_TIMEOUT", 10)
 REMOTE_READ_TIMEOUT = env_int("ROSTERSYNC_REMOTE_READ_TIMEOUT", 30)
 REMOTE_TOTAL_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TOTAL_TIMEOUT", 120)
+# Seconds Test connection may take in all: it holds a web process while the admin waits.
+REMOTE_TEST_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TEST_TIMEOUT", 10)
 # The organization's admins are emailed when this many scheduled syncs in a row failed.
 REMOTE_FAILURE_EMAIL_AFTER = env_int("ROSTERSYNC_REMOTE_FAILURE_EMAIL_AFTER", 3)
 

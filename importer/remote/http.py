@@ -6,12 +6,15 @@
     True
 
 Every request is https with the certificate verified; connect, read and whole-download times are
-bounded; the body is read as a stream and refused past a size limit. Addresses are guarded by
-requests-hardened: the host name is resolved once, the address is refused if it is loopback,
-private, link-local (cloud metadata), CGNAT or otherwise non-public, and the connection is made to
-that very address (a DNS answer that changes between the check and the connect cannot slip
-through). Redirects are followed here, hop by hop, so each new URL is checked the same way
-before anything is sent to it; credentials go only to the server they were entered for.
+bounded; the body is read as a stream and refused past a size limit. The whole-download limit
+holds whatever the server sends: a watchdog shuts the connection's socket at the deadline, so a
+server dripping a byte a second (which no read timeout catches) is cut off on time.
+
+Addresses are guarded by requests-hardened: the host name is resolved once, the address is refused
+if it is loopback, private, link-local (cloud metadata), CGNAT or otherwise non-public, and the
+connection is made to that very address (a DNS answer that changes between the check and the connect
+cannot slip through). Redirects are followed here, hop by hop, so each new URL is checked the same
+way before anything is sent to it; credentials go only to the server they were entered for.
 
 Hosts in settings.REMOTE_ALLOWED_HOSTS skip the address guard (on-premise servers; loopback in
 tests). A FetchError carries a message a company admin can act on; it never contains the secret,
@@ -21,15 +24,19 @@ the URL's path or query (which may hold a token), nor the server's response.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -197,7 +204,11 @@ def download(
     another host. Raise FetchError for anything but a 200 or 304 with an acceptable body.
     """
     limits = limits or Limits.from_settings()
-    deadline = time.monotonic() + limits.total_timeout
+    with _Deadline(limits.total_timeout) as deadline:
+        return _download(url, headers, etag, last_modified, limits, deadline)
+
+
+def _download(url, headers, etag, last_modified, limits, deadline: _Deadline) -> Download:
     conditional = {}
     if etag:
         conditional["If-None-Match"] = etag
@@ -206,6 +217,8 @@ def download(
     origin = _origin(url)
     for _hop in range(MAX_REDIRECTS + 1):
         host = check_url(url)
+        if deadline.expired:
+            raise _timeout(host, limits)
         request_headers = {"Accept": f"text/csv, {XLSX_CONTENT_TYPE};q=0.9, */*;q=0.1"}
         request_headers.update(conditional)
         if _origin(url) == origin:
@@ -213,6 +226,8 @@ def download(
         try:
             response = _send(url, host, request_headers, limits, deadline)
         except FetchError as error:
+            if deadline.expired:
+                raise _timeout(host, limits) from None
             if error.code == "forbidden_address" and _hop:
                 error.message = (
                     f"The server {origin[1]} redirected to {host}, a private or internal network "
@@ -241,19 +256,81 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def _send(url, host, headers, limits, deadline) -> requests.Response:
+class _Deadline:
+    """The end of a download's total time: past it, every socket it watches is shut down.
+
+    A read timeout bounds each wait for data, not the whole: a server sending one byte every
+    few seconds never trips it. So a timer thread shuts the connection down at the deadline,
+    which makes the blocked read return at once; `expired` then tells a timeout from a break.
+    """
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # Already closed.
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched_pools(deadline: _Deadline) -> dict:
+    """Return connection pool classes whose connections are watched by `deadline`."""
+
+    class Connection(urllib3.connection.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    class Pool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = Connection
+
+    return {"http": urllib3.connectionpool.HTTPConnectionPool, "https": Pool}
+
+
+def _send(url, host, headers, limits, deadline: _Deadline) -> requests.Response:
     manager = _allow_listed if host in limits.allowed_hosts else _guarded
-    connect = min(limits.connect_timeout, max(deadline - time.monotonic(), 0.1))
+    remaining = max(deadline.remaining(), 0.1)
+    connect = min(limits.connect_timeout, remaining)
     with manager.get_session() as session:
         # No proxy, .netrc or CA bundle from the environment: what is sent where is decided here.
         session.trust_env = False
+        session.get_adapter(url).poolmanager.pool_classes_by_scheme = _watched_pools(deadline)
         try:
             return session.get(
                 url,
                 headers=headers,
                 stream=True,
                 allow_redirects=False,
-                timeout=(connect, limits.read_timeout),
+                timeout=(connect, min(limits.read_timeout, remaining)),
                 verify=limits.ca_bundle or True,
             )
         except InvalidIPAddress:
@@ -267,7 +344,7 @@ def _send(url, host, headers, limits, deadline) -> requests.Response:
             raise _error_for(error, host) from None
 
 
-def _read(response: requests.Response, host: str, limits: Limits, deadline: float) -> Download:
+def _read(response: requests.Response, host: str, limits: Limits, deadline: _Deadline) -> Download:
     status = response.status_code
     if status == 304:
         return Download(
@@ -292,11 +369,17 @@ def _read(response: requests.Response, host: str, limits: Limits, deadline: floa
             size += len(chunk)
             if size > limits.max_bytes:
                 raise too_large
-            if time.monotonic() > deadline:
+            if deadline.expired:
                 raise _timeout(host, limits)
             chunks.append(chunk)
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        if deadline.expired:
+            raise _timeout(host, limits) from None
+        if not isinstance(error, requests.RequestException):
+            raise _error_for(requests.ConnectionError(error), host) from None
         raise _error_for(error, host) from None
+    if deadline.expired:  # The shut connection may look like the end of the body.
+        raise _timeout(host, limits)
     return Download(
         status=status,
         content_type=response.headers.get("Content-Type", ""),

@@ -1,5 +1,7 @@
 """The company admin's automatic import settings, and support staff's switch in Django admin."""
 
+import time
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
@@ -354,3 +356,20 @@ def test_company_admins_cannot_enable_it_themselves(alice_client, acme):
 
     assert response.status_code == 302  # To the admin login: not staff.
     assert not RemoteSource.objects.filter(organization=acme).exists()
+
+
+def test_test_connection_to_a_dripping_server_answers_within_its_short_cap(
+    alice_client, enabled, https_server, settings
+):
+    settings.REMOTE_TEST_TIMEOUT = 1
+    https_server.routes["/export.csv"] = Reply(body=CSV * 5, drip=0.2)
+
+    started = time.monotonic()
+    response = alice_client.post(
+        reverse("importer:remote-test"),
+        settings_form(https_server.url("/export.csv")),
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert time.monotonic() - started < 3
+    assert "took too long" in response.content.decode()
