@@ -1,5 +1,4 @@
 import re
-from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -332,8 +331,9 @@ class RemoteSourceForm(forms.Form):
     """The HR server to fetch from, how to log in, and when. Validates only; never saves.
 
     The secret (password, token or header value) is write-only: it is never put back in the
-    page. Left blank, the stored one is kept, but only for the same server host and the same
-    kind of authentication: a stored secret is never sent anywhere it was not entered for.
+    page. Left blank, the stored one is kept, but only for the same server (scheme, host and
+    port) and the same kind of authentication: a stored secret is never sent anywhere it was
+    not entered for.
     """
 
     url = forms.CharField(
@@ -455,4 +455,4 @@ class RemoteSourceForm(forms.Form):
         stored = self.stored
         if not stored.secret_encrypted or stored.auth != auth or not stored.url:
             return False
-        return urlsplit(url).hostname == urlsplit(stored.url).hostname
+        return remote.same_origin(url, stored.url)

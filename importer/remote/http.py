@@ -256,6 +256,20 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Return whether two URLs name the same server: scheme, host and port (443 if unsaid)."""
+    try:
+        (scheme, host, port), (other_scheme, other_host, other_port) = _origin(url), _origin(other)
+    except ValueError:  # A port that is not a number.
+        return False
+    default = {"https": 443, "http": 80}
+    return (scheme, host, port or default.get(scheme)) == (
+        other_scheme,
+        other_host,
+        other_port or default.get(other_scheme),
+    )
+
+
 class _Deadline:
     """The end of a download's total time: past it, every socket it watches is shut down.
 

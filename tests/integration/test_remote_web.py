@@ -9,7 +9,7 @@ from django.urls import reverse
 from importer.models import ImportConfigChange, ImportRun, RemoteSource
 from importer.remote.secrets import decrypt_secret, encrypt_secret
 from tests.factories import UserFactory
-from tests.integration.https_server import Reply
+from tests.integration.https_server import HTTPSServer, Reply
 
 SECRET = "Sup3r-S3cret-T0ken-xyz"
 CSV = b"email,first_name\nana@acme.example,Ana\nben@acme.example,Ben\n"
@@ -171,6 +171,44 @@ def test_a_new_host_or_authentication_needs_the_secret_again(alice_client, enabl
         assert "Enter the secret again" in response.content.decode()
     enabled.refresh_from_db()
     assert enabled.url == "https://hr.example.com/x.csv"
+
+
+def test_the_stored_secret_is_not_kept_for_another_port_of_the_same_host(
+    alice_client, enabled, https_server
+):
+    other = HTTPSServer().start()  # The same host, another port: another server.
+    try:
+        other.routes["/x.csv"] = Reply(body=CSV)
+        alice_client.post(
+            reverse("importer:remote-save"), settings_form(https_server.url("/x.csv"))
+        )
+
+        tested = alice_client.post(
+            reverse("importer:remote-test"), settings_form(other.url("/x.csv"), secret="")
+        )
+        saved = alice_client.post(
+            reverse("importer:remote-save"), settings_form(other.url("/x.csv"), secret="")
+        )
+    finally:
+        other.stop()
+
+    for response in (tested, saved):
+        assert response.status_code == 400
+        assert "Enter the secret again" in response.content.decode()
+    assert other.seen == []
+
+
+def test_the_stored_secret_is_kept_when_only_the_default_port_is_spelt_out(alice_client, enabled):
+    alice_client.post(
+        reverse("importer:remote-save"), settings_form("https://hr.example.com/x.csv")
+    )
+
+    response = alice_client.post(
+        reverse("importer:remote-save"),
+        settings_form("https://HR.example.com:443/other.csv", secret=""),
+    )
+
+    assert response.status_code == 302
 
 
 def test_basic_and_custom_header_authentication_need_their_names(alice_client, enabled):
