@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from importer import progress, runs, uploads
@@ -143,6 +144,7 @@ def run_retry(request, pk: int):
 
 @require_GET
 @org_admin_required
+@cache_control(no_store=True, private=True)  # Personal data: kept by no browser or proxy cache.
 def run_input(request, pk: int):
     """Download the run's stored input, to its organization's admins only."""
     run = get_run(request, pk)
