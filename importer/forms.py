@@ -432,6 +432,20 @@ class RemoteSourceForm(forms.Form):
                 self.add_error("username", "A username for HTTP basic cannot contain a colon.")
         if auth == RemoteSource.Auth.HEADER and not cleaned.get("header_name"):
             self.add_error("header_name", "Enter the name of the header that carries the key.")
+        secret = cleaned.get("secret", "")
+        # A basic password travels base64-encoded (as UTF-8), a token or header value as it is:
+        # an HTTP header can carry only printable ISO-8859-1.
+        if auth in (RemoteSource.Auth.BEARER, RemoteSource.Auth.HEADER) and not remote.sendable(
+            secret
+        ):
+            self.add_error(
+                "secret",
+                "A token or header value can hold only letters, digits and punctuation that an "
+                "HTTP header can carry: this one has a character such as “€”, an emoji or a "
+                "letter outside Western European alphabets. Copy it again from your HR system.",
+            )
+        if auth == RemoteSource.Auth.BASIC and not secret.isprintable():
+            self.add_error("secret", "The password cannot contain tabs or control characters.")
         cleaned["keep_secret"] = False
         if auth != RemoteSource.Auth.NONE and not cleaned.get("secret"):
             if self._may_keep_secret(auth, url):

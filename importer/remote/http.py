@@ -204,6 +204,7 @@ def download(
     another host. Raise FetchError for anything but a 200 or 304 with an acceptable body.
     """
     limits = limits or Limits.from_settings()
+    _check_headers(headers or {})
     with _Deadline(limits.total_timeout) as deadline:
         return _download(url, headers, etag, last_modified, limits, deadline)
 
@@ -249,6 +250,24 @@ def _download(url, headers, etag, last_modified, limits, deadline: _Deadline) ->
         with response:
             return _read(response, host, limits, deadline)
     raise FetchError("redirect", f"The server {host} redirected more than {MAX_REDIRECTS} times.")
+
+
+def sendable(value: str) -> bool:
+    """Return whether `value` can go in an HTTP header: printable ISO-8859-1, no line breaks."""
+    return all(" " <= ch <= "~" or "\xa0" <= ch <= "\xff" or ch == "\t" for ch in value)
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    # Checked before anything is sent: the HTTP library would otherwise fail with the header's
+    # value (a secret) in its error message, which ends up in logs.
+    if all(sendable(name) and sendable(value) for name, value in headers.items()):
+        return
+    raise FetchError(
+        "credentials",
+        "The saved password, token or header value contains a character that cannot be sent to "
+        "a server (such as “€”, a line break, or a letter outside Western European alphabets). "
+        "Enter the secret again on the automatic import settings.",
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -356,6 +375,13 @@ def _send(url, host, headers, limits, deadline: _Deadline) -> requests.Response:
             ) from None
         except requests.RequestException as error:
             raise _error_for(error, host) from None
+        except (UnicodeError, ValueError):
+            # A header value the HTTP library refused: its message holds the value (a secret),
+            # so the error raised carries neither it nor a link to it.
+            failure = FetchError(
+                "bad_url", "The server URL or a header value is not valid. Check the settings."
+            )
+    raise failure
 
 
 def _read(response: requests.Response, host: str, limits: Limits, deadline: _Deadline) -> Download:

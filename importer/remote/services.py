@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,7 +121,7 @@ def sync_source(
     try:
         outcome = _sync(source, now)
     except Exception as error:
-        logger.exception("Sync of remote source %s failed", source_id)
+        _log_unexpected(f"Sync of remote source {source_id} failed", error, _secrets_of(source))
         outcome = Outcome(
             ok=False,
             message=f"The scheduled import failed unexpectedly ({type(error).__name__}). "
@@ -249,6 +250,14 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
         except (remote.FetchError, SecretUnreadable) as error:
             runs.fail_fetch(run_id, str(getattr(error, "message", error)))
             return
+        except Exception as error:  # Never a run left queued without a word.
+            _log_unexpected(f"Fetch into run {run_id} failed", error, _secrets_of(source))
+            runs.fail_fetch(
+                run_id,
+                f"The fetch failed unexpectedly ({type(error).__name__}). Nothing was changed. "
+                "Support has the details in the logs.",
+            )
+            return
         runs.attach_input(run, data=download.data, name=host_of(source.url))
     runs.preview_run(run_id, report=report)
 
@@ -287,6 +296,13 @@ def check_connection(
         download = remote.download(url, headers=headers, limits=limits)
     except remote.FetchError as error:
         return ConnectionReport(ok=False, message=error.message, http_status=error.http_status)
+    except Exception as error:
+        _log_unexpected("Test connection failed", error, list(headers.values()))
+        return ConnectionReport(
+            ok=False,
+            message=f"The test failed unexpectedly ({type(error).__name__}). Support has the "
+            "details in the logs.",
+        )
     found = {
         "http_status": download.status,
         "content_type": download.content_type,
@@ -394,6 +410,31 @@ def _setting_text(name: str, value) -> str:
 
 
 # --- shared -------------------------------------------------------------------------------------
+
+
+def _secrets_of(source: RemoteSource) -> list[str]:
+    """Return the source's secret and the header values made of it ([] if they cannot be read)."""
+    try:
+        return [decrypt_secret(source.secret_encrypted), *credentials(source).values()]
+    except Exception:
+        return []
+
+
+def _log_unexpected(what: str, error: BaseException, secrets: list[str]) -> None:
+    """Log an unexpected failure with its traceback, unless any of `secrets` appears in it.
+
+    An exception raised while sending credentials may quote them (an HTTP library's error about
+    a header value, say): then only the kind of error is logged.
+    """
+    details = "".join(traceback.format_exception(error))
+    if any(secret and secret in details for secret in secrets):
+        logger.error(
+            "%s: %s (details not logged: they contain the source's credentials)",
+            what,
+            type(error).__name__,
+        )
+    else:
+        logger.error("%s", what, exc_info=error)
 
 
 def credentials(source: RemoteSource) -> dict[str, str]:
