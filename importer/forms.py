@@ -396,8 +396,11 @@ class RemoteSourceForm(forms.Form):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
+        stored = self.stored.url
+        if stored and url == remote.masked_url(stored):
+            url = stored  # The page shows the stored URL with its query values hidden.
         try:
-            remote.check_url(url)
+            remote.check_address(url)
         except remote.FetchError as error:
             raise forms.ValidationError(error.message) from None
         return url

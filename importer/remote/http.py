@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -32,7 +33,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3.connection
@@ -41,13 +42,14 @@ import urllib3.exceptions
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from requests_hardened import Config, Manager
-from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress
 
 from importer.pipeline.parse import OLE2_MAGIC, ZIP_MAGIC
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+QUERY_MASK = "••••••"
 CHUNK_BYTES = 64 * 1024
 USER_AGENT = "Rostersync user import"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -188,6 +190,59 @@ def check_url(url: str) -> str:
     if port is not None and not 0 < port < 65536:
         raise FetchError("bad_url", "The server URL's port is not valid.")
     return parts.hostname.lower()
+
+
+def check_address(url: str, *, allowed_hosts=None) -> None:
+    """Raise FetchError when the URL's host is, or resolves to, an address the fetch refuses.
+
+    The rule of the fetch (loopback, private, link-local, CGNAT, multicast…), applied when the
+    settings are saved so that such a URL is refused at once; hosts in `allowed_hosts`
+    (settings.REMOTE_ALLOWED_HOSTS by default) pass. A name that does not resolve now passes:
+    the fetch reports it, and checks the address again when it connects.
+    """
+    host = check_url(url)
+    allowed = settings.REMOTE_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
+    if host in {name.lower() for name in allowed}:
+        return
+    try:
+        port = urlsplit(url).port or 443
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return
+    for *_rest, address in found:
+        ip = ipaddress.ip_address(address[0].split("%", 1)[0])
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+            or any(ip in network for network in EXTRA_BLOCKED_NET_RANGES)
+        ):
+            raise FetchError(
+                "forbidden_address",
+                f"The server {host} is on a private or internal network address, which "
+                "Rostersync does not connect to. Use the server's public https address, or ask "
+                "support to allow this server.",
+            )
+
+
+def masked_url(url: str) -> str:
+    """Return the URL with the values of its query string hidden (they may hold a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    query = "&".join(
+        f"{item.split('=', 1)[0]}={QUERY_MASK}" if "=" in item else item
+        for item in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(query=query))
 
 
 def download(

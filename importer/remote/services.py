@@ -406,6 +406,8 @@ def _setting_text(name: str, value) -> str:
     """Return a remote setting as the change log shows it: a choice's label, the hour."""
     if name == "daily_hour":
         return f"{value:02d}:00"
+    if name == "url":
+        return remote.masked_url(value)
     return dict(RemoteSource._meta.get_field(name).flatchoices).get(value, value)
 
 

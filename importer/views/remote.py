@@ -133,7 +133,7 @@ def remote_fetch(request):
 
 def _initial(source: RemoteSource) -> dict:
     return {
-        "url": source.url,
+        "url": remote.masked_url(source.url),  # A token in the query string is not shown.
         "auth": source.auth,
         "username": source.username,
         "header_name": source.header_name,
