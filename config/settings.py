@@ -199,6 +199,10 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # Most data rows one import may hold.
 IMPORT_MAX_ROWS = env_int("ROSTERSYNC_MAX_ROWS", 250_000)
+# Per company, so that one cannot slow every other: runs waiting for (or in) their preview, and
+# bytes of stored input files (0: no limit).
+IMPORT_MAX_QUEUED_RUNS_PER_ORG = env_int("ROSTERSYNC_MAX_QUEUED_RUNS_PER_ORG", 5)
+IMPORT_ORG_STORAGE_QUOTA_BYTES = env_int("ROSTERSYNC_ORG_STORAGE_QUOTA_BYTES", 2 * 1024**3)
 
 # ---------------------------------------------------------------------------------------------
 # Cache: progress of running imports is shared between the worker and the web through it.

@@ -148,19 +148,27 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         remote.check_spreadsheet(download, source.file_format)
     except (remote.FetchError, SecretUnreadable) as error:
         message = str(error.message if isinstance(error, remote.FetchError) else error)
-        run = runs.create_fetch_run(
-            organization=organization, trigger=ImportRun.Trigger.SCHEDULED, name=host_of(source.url)
-        )
+        try:
+            run = runs.create_fetch_run(
+                organization=organization,
+                trigger=ImportRun.Trigger.SCHEDULED,
+                name=host_of(source.url),
+            )
+        except runs.LimitReached:
+            return Outcome(ok=False, message=message)
         runs.fail_fetch(run.pk, message)
         return Outcome(ok=False, message=message, run_id=run.pk)
 
-    run = runs.create_run(
-        organization=organization,
-        data=download.data,
-        name=host_of(source.url),
-        source=ImportRun.Source.REMOTE,
-        trigger=ImportRun.Trigger.SCHEDULED,
-    )
+    try:
+        run = runs.create_run(
+            organization=organization,
+            data=download.data,
+            name=host_of(source.url),
+            source=ImportRun.Source.REMOTE,
+            trigger=ImportRun.Trigger.SCHEDULED,
+        )
+    except runs.LimitReached as limit:
+        return Outcome(ok=False, message=f"The file was not imported: {limit}")
     try:
         run = runs.import_now(run.pk, hold_on_safeguard=True)
     except runs.ApplyRefused as refusal:
@@ -257,6 +265,11 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
                 f"The fetch failed unexpectedly ({type(error).__name__}). Nothing was changed. "
                 "Support has the details in the logs.",
             )
+            return
+        try:
+            runs.check_room(run.organization, new_bytes=download.size, new_run=False)
+        except runs.LimitReached as limit:
+            runs.fail_fetch(run_id, str(limit))
             return
         runs.attach_input(run, data=download.data, name=host_of(source.url))
     runs.preview_run(run_id, report=report)

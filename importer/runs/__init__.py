@@ -1,5 +1,6 @@
 """Import runs: the only writer of ImportRun. Callers use the services re-exported here."""
 
+from importer.runs.limits import LimitReached, check_room
 from importer.runs.revert import RevertRefused, create_revert_run
 from importer.runs.selectors import stuck_runs
 from importer.runs.services import (
@@ -21,10 +22,12 @@ from importer.runs.services import (
 
 __all__ = [
     "ApplyRefused",
+    "LimitReached",
     "RevertRefused",
     "apply_run",
     "approve_held_run",
     "attach_input",
+    "check_room",
     "create_fetch_run",
     "create_revert_run",
     "create_run",

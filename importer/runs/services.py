@@ -26,6 +26,7 @@ from importer.pipeline.parse import read_table
 from importer.pipeline.safeguards import Limits, safeguard_message
 from importer.pipeline.types import FileError, Policy, RowIssue
 from importer.runs import selectors
+from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import insert_changes
@@ -49,7 +50,11 @@ def create_run(
     created_by: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
 ) -> ImportRun:
-    """Store an input and return its new run, queued for preview."""
+    """Store an input and return its new run, queued for preview.
+
+    Raise LimitReached when the organization has too many runs waiting or too little space left.
+    """
+    check_room(organization, new_bytes=len(data))
     run = ImportRun(
         organization=organization,
         source=source,
@@ -466,7 +471,11 @@ def create_fetch_run(
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
     name: str = "",
 ) -> ImportRun:
-    """Return a new remote run, queued without input: a worker fetches the file into it."""
+    """Return a new remote run, queued without input: a worker fetches the file into it.
+
+    Raise LimitReached when the organization has too many runs waiting.
+    """
+    check_room(organization, new_bytes=0)
     return ImportRun.objects.create(
         organization=organization,
         source=ImportRun.Source.REMOTE,

@@ -49,13 +49,19 @@ def create_preview(request):
             request, "importer/import.html", {"form": form, **_import_context()}, status=400
         )
     data, name, source = form.input()
-    run = runs.create_run(
-        organization=request.organization,
-        data=data,
-        name=name,
-        source=source,
-        created_by=request.user,
-    )
+    try:
+        run = runs.create_run(
+            organization=request.organization,
+            data=data,
+            name=name,
+            source=source,
+            created_by=request.user,
+        )
+    except runs.LimitReached as limit:
+        form.add_error(None, str(limit))
+        return render(
+            request, "importer/import.html", {"form": form, **_import_context()}, status=429
+        )
     if not enqueue(preview_run_task, run.pk):
         messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)

@@ -125,7 +125,11 @@ def remote_fetch(request):
     ).first()
     if pending is not None:
         return redirect("importer:run-detail", pk=pending.pk)  # A second click: same fetch.
-    run = runs.create_fetch_run(organization=request.organization, created_by=request.user)
+    try:
+        run = runs.create_fetch_run(organization=request.organization, created_by=request.user)
+    except runs.LimitReached as limit:
+        messages.error(request, str(limit))
+        return redirect("importer:import")
     if not enqueue(fetch_remote_task, run.pk):
         messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)
