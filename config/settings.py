@@ -146,7 +146,18 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_PROXY", False) else None
+# Failures count against the address as login looks it up (trimmed, case-folded), so that
+# "Admin@…" is the same account as "admin@…" for the lockout too.
+AXES_USERNAME_CALLABLE = "users.login.lockout_username"
+# The address a failure counts against (django-ipware). Behind the TLS proxy
+# (DJANGO_BEHIND_PROXY=true) it is the last X-Forwarded-For entry: the one the proxy itself
+# appended, whatever a client put before it. Without a proxy the header is ignored, so a forged
+# one cannot give each guess a new address.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_PROXY else ("REMOTE_ADDR",)
+)
 # The test run sets ROSTERSYNC_FAST_PASSWORD_HASHER=true (tests/environment.py), for itself and its
 # Celery worker: a password stays hashed and checked, only without the deliberate slowness.
 if env_bool("ROSTERSYNC_FAST_PASSWORD_HASHER", False):
@@ -196,6 +207,10 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # Most data rows one import may hold.
 IMPORT_MAX_ROWS = env_int("ROSTERSYNC_MAX_ROWS", 250_000)
+# Per company, so that one cannot slow every other: runs waiting for (or in) their preview, and
+# bytes of stored input files (0: no limit).
+IMPORT_MAX_QUEUED_RUNS_PER_ORG = env_int("ROSTERSYNC_MAX_QUEUED_RUNS_PER_ORG", 5)
+IMPORT_ORG_STORAGE_QUOTA_BYTES = env_int("ROSTERSYNC_ORG_STORAGE_QUOTA_BYTES", 2 * 1024**3)
 
 # ---------------------------------------------------------------------------------------------
 # Cache: progress of running imports is shared between the worker and the web through it.
@@ -308,6 +323,8 @@ REMOTE_MAX_BYTES = env_int("ROSTERSYNC_REMOTE_MAX_BYTES", IMPORT_MAX_UPLOAD_BYTE
 REMOTE_CONNECT_TIMEOUT = env_int("ROSTERSYNC_REMOTE_CONNECT_TIMEOUT", 10)
 REMOTE_READ_TIMEOUT = env_int("ROSTERSYNC_REMOTE_READ_TIMEOUT", 30)
 REMOTE_TOTAL_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TOTAL_TIMEOUT", 120)
+# Seconds Test connection may take in all: it holds a web process while the admin waits.
+REMOTE_TEST_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TEST_TIMEOUT", 10)
 # The organization's admins are emailed when this many scheduled syncs in a row failed.
 REMOTE_FAILURE_EMAIL_AFTER = env_int("ROSTERSYNC_REMOTE_FAILURE_EMAIL_AFTER", 3)
 
@@ -339,9 +356,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

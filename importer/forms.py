@@ -1,5 +1,4 @@
 import re
-from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -332,8 +331,9 @@ class RemoteSourceForm(forms.Form):
     """The HR server to fetch from, how to log in, and when. Validates only; never saves.
 
     The secret (password, token or header value) is write-only: it is never put back in the
-    page. Left blank, the stored one is kept, but only for the same server host and the same
-    kind of authentication: a stored secret is never sent anywhere it was not entered for.
+    page. Left blank, the stored one is kept, but only for the same server (scheme, host and
+    port) and the same kind of authentication: a stored secret is never sent anywhere it was
+    not entered for.
     """
 
     url = forms.CharField(
@@ -396,8 +396,11 @@ class RemoteSourceForm(forms.Form):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
+        stored = self.stored.url
+        if stored and url == remote.masked_url(stored):
+            url = stored  # The page shows the stored URL with its query values hidden.
         try:
-            remote.check_url(url)
+            remote.check_address(url)
         except remote.FetchError as error:
             raise forms.ValidationError(error.message) from None
         return url
@@ -432,6 +435,20 @@ class RemoteSourceForm(forms.Form):
                 self.add_error("username", "A username for HTTP basic cannot contain a colon.")
         if auth == RemoteSource.Auth.HEADER and not cleaned.get("header_name"):
             self.add_error("header_name", "Enter the name of the header that carries the key.")
+        secret = cleaned.get("secret", "")
+        # A basic password travels base64-encoded (as UTF-8), a token or header value as it is:
+        # an HTTP header can carry only printable ISO-8859-1.
+        if auth in (RemoteSource.Auth.BEARER, RemoteSource.Auth.HEADER) and not remote.sendable(
+            secret
+        ):
+            self.add_error(
+                "secret",
+                "A token or header value can hold only letters, digits and punctuation that an "
+                "HTTP header can carry: this one has a character such as “€”, an emoji or a "
+                "letter outside Western European alphabets. Copy it again from your HR system.",
+            )
+        if auth == RemoteSource.Auth.BASIC and not secret.isprintable():
+            self.add_error("secret", "The password cannot contain tabs or control characters.")
         cleaned["keep_secret"] = False
         if auth != RemoteSource.Auth.NONE and not cleaned.get("secret"):
             if self._may_keep_secret(auth, url):
@@ -455,4 +472,4 @@ class RemoteSourceForm(forms.Form):
         stored = self.stored
         if not stored.secret_encrypted or stored.auth != auth or not stored.url:
             return False
-        return urlsplit(url).hostname == urlsplit(stored.url).hostname
+        return remote.same_origin(url, stored.url)

@@ -6,12 +6,15 @@
     True
 
 Every request is https with the certificate verified; connect, read and whole-download times are
-bounded; the body is read as a stream and refused past a size limit. Addresses are guarded by
-requests-hardened: the host name is resolved once, the address is refused if it is loopback,
-private, link-local (cloud metadata), CGNAT or otherwise non-public, and the connection is made to
-that very address (a DNS answer that changes between the check and the connect cannot slip
-through). Redirects are followed here, hop by hop, so each new URL is checked the same way
-before anything is sent to it; credentials go only to the server they were entered for.
+bounded; the body is read as a stream and refused past a size limit. The whole-download limit
+holds whatever the server sends: a watchdog shuts the connection's socket at the deadline, so a
+server dripping a byte a second (which no read timeout catches) is cut off on time.
+
+Addresses are guarded by requests-hardened: the host name is resolved once, the address is refused
+if it is loopback, private, link-local (cloud metadata), CGNAT or otherwise non-public, and the
+connection is made to that very address (a DNS answer that changes between the check and the connect
+cannot slip through). Redirects are followed here, hop by hop, so each new URL is checked the same
+way before anything is sent to it; credentials go only to the server they were entered for.
 
 Hosts in settings.REMOTE_ALLOWED_HOSTS skip the address guard (on-premise servers; loopback in
 tests). A FetchError carries a message a company admin can act on; it never contains the secret,
@@ -21,26 +24,32 @@ the URL's path or query (which may hold a token), nor the server's response.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from requests_hardened import Config, Manager
-from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddress
 
 from importer.pipeline.parse import OLE2_MAGIC, ZIP_MAGIC
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+QUERY_MASK = "••••••"
 CHUNK_BYTES = 64 * 1024
 USER_AGENT = "Rostersync user import"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -183,6 +192,59 @@ def check_url(url: str) -> str:
     return parts.hostname.lower()
 
 
+def check_address(url: str, *, allowed_hosts=None) -> None:
+    """Raise FetchError when the URL's host is, or resolves to, an address the fetch refuses.
+
+    The rule of the fetch (loopback, private, link-local, CGNAT, multicast…), applied when the
+    settings are saved so that such a URL is refused at once; hosts in `allowed_hosts`
+    (settings.REMOTE_ALLOWED_HOSTS by default) pass. A name that does not resolve now passes:
+    the fetch reports it, and checks the address again when it connects.
+    """
+    host = check_url(url)
+    allowed = settings.REMOTE_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
+    if host in {name.lower() for name in allowed}:
+        return
+    try:
+        port = urlsplit(url).port or 443
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return
+    for *_rest, address in found:
+        ip = ipaddress.ip_address(address[0].split("%", 1)[0])
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+            or any(ip in network for network in EXTRA_BLOCKED_NET_RANGES)
+        ):
+            raise FetchError(
+                "forbidden_address",
+                f"The server {host} is on a private or internal network address, which "
+                "Rostersync does not connect to. Use the server's public https address, or ask "
+                "support to allow this server.",
+            )
+
+
+def masked_url(url: str) -> str:
+    """Return the URL with the values of its query string hidden (they may hold a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    query = "&".join(
+        f"{item.split('=', 1)[0]}={QUERY_MASK}" if "=" in item else item
+        for item in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(query=query))
+
+
 def download(
     url: str,
     *,
@@ -197,7 +259,12 @@ def download(
     another host. Raise FetchError for anything but a 200 or 304 with an acceptable body.
     """
     limits = limits or Limits.from_settings()
-    deadline = time.monotonic() + limits.total_timeout
+    _check_headers(headers or {})
+    with _Deadline(limits.total_timeout) as deadline:
+        return _download(url, headers, etag, last_modified, limits, deadline)
+
+
+def _download(url, headers, etag, last_modified, limits, deadline: _Deadline) -> Download:
     conditional = {}
     if etag:
         conditional["If-None-Match"] = etag
@@ -206,6 +273,8 @@ def download(
     origin = _origin(url)
     for _hop in range(MAX_REDIRECTS + 1):
         host = check_url(url)
+        if deadline.expired:
+            raise _timeout(host, limits)
         request_headers = {"Accept": f"text/csv, {XLSX_CONTENT_TYPE};q=0.9, */*;q=0.1"}
         request_headers.update(conditional)
         if _origin(url) == origin:
@@ -213,6 +282,8 @@ def download(
         try:
             response = _send(url, host, request_headers, limits, deadline)
         except FetchError as error:
+            if deadline.expired:
+                raise _timeout(host, limits) from None
             if error.code == "forbidden_address" and _hop:
                 error.message = (
                     f"The server {origin[1]} redirected to {host}, a private or internal network "
@@ -236,24 +307,118 @@ def download(
     raise FetchError("redirect", f"The server {host} redirected more than {MAX_REDIRECTS} times.")
 
 
+def sendable(value: str) -> bool:
+    """Return whether `value` can go in an HTTP header: printable ISO-8859-1, no line breaks."""
+    return all(" " <= ch <= "~" or "\xa0" <= ch <= "\xff" or ch == "\t" for ch in value)
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    # Checked before anything is sent: the HTTP library would otherwise fail with the header's
+    # value (a secret) in its error message, which ends up in logs.
+    if all(sendable(name) and sendable(value) for name, value in headers.items()):
+        return
+    raise FetchError(
+        "credentials",
+        "The saved password, token or header value contains a character that cannot be sent to "
+        "a server (such as “€”, a line break, or a letter outside Western European alphabets). "
+        "Enter the secret again on the automatic import settings.",
+    )
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def _send(url, host, headers, limits, deadline) -> requests.Response:
+def same_origin(url: str, other: str) -> bool:
+    """Return whether two URLs name the same server: scheme, host and port (443 if unsaid)."""
+    try:
+        (scheme, host, port), (other_scheme, other_host, other_port) = _origin(url), _origin(other)
+    except ValueError:  # A port that is not a number.
+        return False
+    default = {"https": 443, "http": 80}
+    return (scheme, host, port or default.get(scheme)) == (
+        other_scheme,
+        other_host,
+        other_port or default.get(other_scheme),
+    )
+
+
+class _Deadline:
+    """The end of a download's total time: past it, every socket it watches is shut down.
+
+    A read timeout bounds each wait for data, not the whole: a server sending one byte every
+    few seconds never trips it. So a timer thread shuts the connection down at the deadline,
+    which makes the blocked read return at once; `expired` then tells a timeout from a break.
+    """
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # Already closed.
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched_pools(deadline: _Deadline) -> dict:
+    """Return connection pool classes whose connections are watched by `deadline`."""
+
+    class Connection(urllib3.connection.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    class Pool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = Connection
+
+    return {"http": urllib3.connectionpool.HTTPConnectionPool, "https": Pool}
+
+
+def _send(url, host, headers, limits, deadline: _Deadline) -> requests.Response:
     manager = _allow_listed if host in limits.allowed_hosts else _guarded
-    connect = min(limits.connect_timeout, max(deadline - time.monotonic(), 0.1))
+    remaining = max(deadline.remaining(), 0.1)
+    connect = min(limits.connect_timeout, remaining)
     with manager.get_session() as session:
         # No proxy, .netrc or CA bundle from the environment: what is sent where is decided here.
         session.trust_env = False
+        session.get_adapter(url).poolmanager.pool_classes_by_scheme = _watched_pools(deadline)
         try:
             return session.get(
                 url,
                 headers=headers,
                 stream=True,
                 allow_redirects=False,
-                timeout=(connect, limits.read_timeout),
+                timeout=(connect, min(limits.read_timeout, remaining)),
                 verify=limits.ca_bundle or True,
             )
         except InvalidIPAddress:
@@ -265,9 +430,16 @@ def _send(url, host, headers, limits, deadline) -> requests.Response:
             ) from None
         except requests.RequestException as error:
             raise _error_for(error, host) from None
+        except (UnicodeError, ValueError):
+            # A header value the HTTP library refused: its message holds the value (a secret),
+            # so the error raised carries neither it nor a link to it.
+            failure = FetchError(
+                "bad_url", "The server URL or a header value is not valid. Check the settings."
+            )
+    raise failure
 
 
-def _read(response: requests.Response, host: str, limits: Limits, deadline: float) -> Download:
+def _read(response: requests.Response, host: str, limits: Limits, deadline: _Deadline) -> Download:
     status = response.status_code
     if status == 304:
         return Download(
@@ -292,11 +464,17 @@ def _read(response: requests.Response, host: str, limits: Limits, deadline: floa
             size += len(chunk)
             if size > limits.max_bytes:
                 raise too_large
-            if time.monotonic() > deadline:
+            if deadline.expired:
                 raise _timeout(host, limits)
             chunks.append(chunk)
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        if deadline.expired:
+            raise _timeout(host, limits) from None
+        if not isinstance(error, requests.RequestException):
+            raise _error_for(requests.ConnectionError(error), host) from None
         raise _error_for(error, host) from None
+    if deadline.expired:  # The shut connection may look like the end of the body.
+        raise _timeout(host, limits)
     return Download(
         status=status,
         content_type=response.headers.get("Content-Type", ""),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,9 +45,6 @@ from users.models import User
 logger = logging.getLogger(__name__)
 Cadence = RemoteSource.Cadence
 Status = ImportRun.Status
-
-# A test connection runs while the admin waits for the page.
-TEST_TIMEOUT_SECONDS = 30
 
 
 def _lease() -> timedelta:
@@ -124,7 +122,7 @@ def sync_source(
     try:
         outcome = _sync(source, now)
     except Exception as error:
-        logger.exception("Sync of remote source %s failed", source_id)
+        _log_unexpected(f"Sync of remote source {source_id} failed", error, _secrets_of(source))
         outcome = Outcome(
             ok=False,
             message=f"The scheduled import failed unexpectedly ({type(error).__name__}). "
@@ -151,19 +149,27 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         remote.check_spreadsheet(download, source.file_format)
     except (remote.FetchError, SecretUnreadable) as error:
         message = str(error.message if isinstance(error, remote.FetchError) else error)
-        run = runs.create_fetch_run(
-            organization=organization, trigger=ImportRun.Trigger.SCHEDULED, name=host_of(source.url)
-        )
+        try:
+            run = runs.create_fetch_run(
+                organization=organization,
+                trigger=ImportRun.Trigger.SCHEDULED,
+                name=host_of(source.url),
+            )
+        except runs.LimitReached:
+            return Outcome(ok=False, message=message)
         runs.fail_fetch(run.pk, message)
         return Outcome(ok=False, message=message, run_id=run.pk)
 
-    run = runs.create_run(
-        organization=organization,
-        data=download.data,
-        name=host_of(source.url),
-        source=ImportRun.Source.REMOTE,
-        trigger=ImportRun.Trigger.SCHEDULED,
-    )
+    try:
+        run = runs.create_run(
+            organization=organization,
+            data=download.data,
+            name=host_of(source.url),
+            source=ImportRun.Source.REMOTE,
+            trigger=ImportRun.Trigger.SCHEDULED,
+        )
+    except runs.LimitReached as limit:
+        return Outcome(ok=False, message=f"The file was not imported: {limit}")
     try:
         run = runs.import_now(run.pk, hold_on_safeguard=True)
     except runs.ApplyRefused as refusal:
@@ -253,6 +259,19 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
         except (remote.FetchError, SecretUnreadable) as error:
             runs.fail_fetch(run_id, str(getattr(error, "message", error)))
             return
+        except Exception as error:  # Never a run left queued without a word.
+            _log_unexpected(f"Fetch into run {run_id} failed", error, _secrets_of(source))
+            runs.fail_fetch(
+                run_id,
+                f"The fetch failed unexpectedly ({type(error).__name__}). Nothing was changed. "
+                "Support has the details in the logs.",
+            )
+            return
+        try:
+            runs.check_room(run.organization, new_bytes=download.size, new_run=False)
+        except runs.LimitReached as limit:
+            runs.fail_fetch(run_id, str(limit))
+            return
         runs.attach_input(run, data=download.data, name=host_of(source.url))
     runs.preview_run(run_id, report=report)
 
@@ -279,14 +298,25 @@ def check_connection(
     file_format: str,
     column_mapping: dict[str, str] | None = None,
 ) -> ConnectionReport:
-    """Download the file once and count its rows; create no run and remember nothing."""
+    """Download the file once and count its rows; create no run and remember nothing.
+
+    It runs while the admin waits, in a web process: the whole download is cut off after
+    settings.REMOTE_TEST_TIMEOUT seconds (10 by default), connect and reads included.
+    """
     limits = remote.Limits.from_settings(
-        total_timeout=min(settings.REMOTE_TOTAL_TIMEOUT, TEST_TIMEOUT_SECONDS)
+        total_timeout=min(settings.REMOTE_TOTAL_TIMEOUT, settings.REMOTE_TEST_TIMEOUT)
     )
     try:
         download = remote.download(url, headers=headers, limits=limits)
     except remote.FetchError as error:
         return ConnectionReport(ok=False, message=error.message, http_status=error.http_status)
+    except Exception as error:
+        _log_unexpected("Test connection failed", error, list(headers.values()))
+        return ConnectionReport(
+            ok=False,
+            message=f"The test failed unexpectedly ({type(error).__name__}). Support has the "
+            "details in the logs.",
+        )
     found = {
         "http_status": download.status,
         "content_type": download.content_type,
@@ -396,10 +426,37 @@ def _setting_text(name: str, value) -> str:
     """Return a remote setting as the change log shows it: a choice's label, the hour."""
     if name == "daily_hour":
         return f"{value:02d}:00"
+    if name == "url":
+        return remote.masked_url(value)
     return dict(RemoteSource._meta.get_field(name).flatchoices).get(value, value)
 
 
 # --- shared -------------------------------------------------------------------------------------
+
+
+def _secrets_of(source: RemoteSource) -> list[str]:
+    """Return the source's secret and the header values made of it ([] if they cannot be read)."""
+    try:
+        return [decrypt_secret(source.secret_encrypted), *credentials(source).values()]
+    except Exception:
+        return []
+
+
+def _log_unexpected(what: str, error: BaseException, secrets: list[str]) -> None:
+    """Log an unexpected failure with its traceback, unless any of `secrets` appears in it.
+
+    An exception raised while sending credentials may quote them (an HTTP library's error about
+    a header value, say): then only the kind of error is logged.
+    """
+    details = "".join(traceback.format_exception(error))
+    if any(secret and secret in details for secret in secrets):
+        logger.error(
+            "%s: %s (details not logged: they contain the source's credentials)",
+            what,
+            type(error).__name__,
+        )
+    else:
+        logger.error("%s", what, exc_info=error)
 
 
 def credentials(source: RemoteSource) -> dict[str, str]:

@@ -5,6 +5,7 @@ in its docstring); revert.py makes the run that undoes another; selectors.py hol
 several callers share.
 """
 
+from importer.runs.limits import LimitReached, check_room
 from importer.runs.revert import RevertRefused, create_revert_run
 from importer.runs.selectors import stuck_runs
 from importer.runs.services import (
@@ -28,10 +29,12 @@ from importer.runs.services import (
 __all__ = [
     "ApplyRefused",
     "InputNotStored",
+    "LimitReached",
     "RevertRefused",
     "apply_run",
     "approve_held_run",
     "attach_input",
+    "check_room",
     "create_fetch_run",
     "create_revert_run",
     "create_run",

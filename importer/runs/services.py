@@ -34,6 +34,7 @@ from importer.pipeline.preview import Preview, compute_preview, unreadable_previ
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import FileError, ImportOptions, Limits
 from importer.runs import events, selectors
+from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import insert_changes
@@ -66,7 +67,11 @@ def create_run(
     acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
 ) -> ImportRun:
-    """Store an input and return its new run, queued for preview."""
+    """Store an input and return its new run, queued for preview.
+
+    Raise LimitReached when the organization has too many runs waiting or too little space left.
+    """
+    check_room(organization, new_bytes=len(data))
     run = ImportRun(
         organization=organization,
         source=source,
@@ -511,7 +516,11 @@ def create_fetch_run(
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
     name: str = "",
 ) -> ImportRun:
-    """Return a new remote run, queued without input: a worker fetches the file into it."""
+    """Return a new remote run, queued without input: a worker fetches the file into it.
+
+    Raise LimitReached when the organization has too many runs waiting.
+    """
+    check_room(organization, new_bytes=0)
     return ImportRun.objects.create(
         organization=organization,
         source=ImportRun.Source.REMOTE,

@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from importer import runs
@@ -198,6 +199,7 @@ def person_timeline(request, user_id: int):
 
 @require_GET
 @org_admin_required
+@cache_control(no_store=True, private=True)  # Personal data: kept by no browser or proxy cache.
 def run_changes_export(request, pk: int, fmt: str):
     """Download a run's changes, one row per field changed."""
     run = get_run(request, pk)
@@ -209,6 +211,7 @@ def run_changes_export(request, pk: int, fmt: str):
 
 @require_GET
 @org_admin_required
+@cache_control(no_store=True, private=True)
 def users_export(request, fmt: str):
     """Download the organization's active users in the import format."""
     name = f"{request.organization.slug}-users-{timezone.localdate():%Y-%m-%d}"

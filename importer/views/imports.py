@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from importer import progress, runs, uploads
@@ -61,6 +62,11 @@ def create_preview(request):
         form.add_error(None, refusal.message)
         return render(
             request, "importer/import.html", {"form": form, **_import_context()}, status=503
+        )
+    except runs.LimitReached as limit:
+        form.add_error(None, str(limit))
+        return render(
+            request, "importer/import.html", {"form": form, **_import_context()}, status=429
         )
     if not enqueue(preview_run_task, run.pk):
         messages.warning(request, BROKER_DOWN)
@@ -153,6 +159,7 @@ def run_retry(request, pk: int):
 
 @require_GET
 @org_admin_required
+@cache_control(no_store=True, private=True)  # Personal data: kept by no browser or proxy cache.
 def run_input(request, pk: int):
     """Download the run's stored input, to its organization's admins only."""
     run = get_run(request, pk)

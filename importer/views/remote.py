@@ -125,7 +125,11 @@ def remote_fetch(request):
     ).first()
     if pending is not None:
         return redirect("importer:run-detail", pk=pending.pk)  # A second click: same fetch.
-    run = runs.create_fetch_run(organization=request.organization, acting_user=request.user)
+    try:
+        run = runs.create_fetch_run(organization=request.organization, acting_user=request.user)
+    except runs.LimitReached as limit:
+        messages.error(request, str(limit))
+        return redirect("importer:import")
     if not enqueue(fetch_remote_task, run.pk):
         messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)
@@ -133,7 +137,7 @@ def remote_fetch(request):
 
 def _initial(source: RemoteSource) -> dict:
     return {
-        "url": source.url,
+        "url": remote.masked_url(source.url),  # A token in the query string is not shown.
         "auth": source.auth,
         "username": source.username,
         "header_name": source.header_name,

@@ -47,6 +47,10 @@ class Reply:
     content_length: int | None = None
     # Send the body in chunks of this many bytes with no Content-Length (0: all at once).
     chunk_size: int = 0
+    # Seconds between bytes: the body is sent one byte at a time, its length declared (a server
+    # dripping its answer; 0: at once). With drip_head, the status line and headers too.
+    drip: float = 0
+    drip_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,9 @@ class HTTPSServer:
                 reply = server._record(Seen("GET", self.path, dict(self.headers.items())))
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drip:
+                    self._drip(reply)
+                    return
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
@@ -136,6 +143,24 @@ class HTTPSServer:
                         self.wfile.write(reply.body)
                 except (ssl.SSLError, OSError):
                     pass  # The client gave up first (a timeout test, a refused size).
+
+            def _drip(self, reply):
+                head = (
+                    f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n"
+                    + "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
+                    + "\r\n"
+                ).encode()
+                start = 0 if reply.drip_head else len(head)
+                data = head + reply.body
+                try:
+                    self.wfile.write(data[:start])
+                    for index in range(start, len(data)):  # Bounded by the reply's length.
+                        self.wfile.write(data[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                except (ssl.SSLError, OSError):
+                    pass  # The client hung up: what a deadline should make it do.
+                self.close_connection = True
 
             def _send_chunked(self, reply):
                 self.send_header("Transfer-Encoding", "chunked")

@@ -212,3 +212,18 @@ def test_a_runs_changes_download_lists_every_field_change(acme, alice, alice_cli
         "=cmd|' /C calc'!A0",
         None,
     ] in values
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_personal_data_downloads_are_kept_by_no_cache(acme, alice, alice_client, fmt):
+    run = preview(acme, alice, b"Email,First name\nnia@acme.example,Nia\n", "people.csv")
+    urls = [
+        reverse("importer:users-export", args=[fmt]),
+        reverse("importer:run-changes-export", args=[run.pk, fmt]),
+        reverse("importer:run-input", args=[run.pk]),
+    ]
+    for url in urls:
+        response = alice_client.get(url)
+        assert response.status_code == 200, url
+        directives = {part.strip() for part in response["Cache-Control"].split(",")}
+        assert {"no-store", "private"} <= directives, url

@@ -4,6 +4,8 @@ The address guard is shown refusing private targets before connecting: those tes
 the local server received nothing, and no test sends traffic anywhere but loopback.
 """
 
+import time
+
 import pytest
 import trustme
 
@@ -112,6 +114,23 @@ def test_a_slow_server_times_out_with_a_message(https_server, settings):
 
     assert error.code == "timeout"
     assert "took too long" in error.message or "stopped sending" in error.message
+
+
+@pytest.mark.parametrize("drip_head", [False, True], ids=["body", "headers"])
+def test_a_server_dripping_bytes_is_cut_off_at_the_total_time_limit(
+    https_server, settings, drip_head
+):
+    # One byte every 0.2 s never trips the 5 s read timeout; the whole would take 12 s or more.
+    settings.REMOTE_READ_TIMEOUT = 5
+    settings.REMOTE_TOTAL_TIMEOUT = 1
+    https_server.routes["/drip.csv"] = Reply(body=CSV + b"x" * 60, drip=0.2, drip_head=drip_head)
+
+    started = time.monotonic()
+    error = fetch_error(https_server.url("/drip.csv"))
+
+    assert time.monotonic() - started < 3
+    assert error.code == "timeout"
+    assert "took too long" in error.message
 
 
 def test_a_body_over_the_size_limit_is_refused_by_its_declared_length(https_server, settings):

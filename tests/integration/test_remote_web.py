@@ -1,5 +1,9 @@
 """The company admin's automatic import settings, and support staff's switch in Django admin."""
 
+import html
+import re
+import time
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
@@ -7,7 +11,7 @@ from django.urls import reverse
 from importer.models import ImportConfigChange, ImportRun, RemoteSource
 from importer.remote.secrets import decrypt_secret, encrypt_secret
 from tests.factories import UserFactory
-from tests.integration.https_server import Reply
+from tests.integration.https_server import HTTPSServer, Reply
 
 SECRET = "Sup3r-S3cret-T0ken-xyz"
 CSV = b"email,first_name\nana@acme.example,Ana\nben@acme.example,Ben\n"
@@ -169,6 +173,44 @@ def test_a_new_host_or_authentication_needs_the_secret_again(alice_client, enabl
         assert "Enter the secret again" in response.content.decode()
     enabled.refresh_from_db()
     assert enabled.url == "https://hr.example.com/x.csv"
+
+
+def test_the_stored_secret_is_not_kept_for_another_port_of_the_same_host(
+    alice_client, enabled, https_server
+):
+    other = HTTPSServer().start()  # The same host, another port: another server.
+    try:
+        other.routes["/x.csv"] = Reply(body=CSV)
+        alice_client.post(
+            reverse("importer:remote-save"), settings_form(https_server.url("/x.csv"))
+        )
+
+        tested = alice_client.post(
+            reverse("importer:remote-test"), settings_form(other.url("/x.csv"), secret="")
+        )
+        saved = alice_client.post(
+            reverse("importer:remote-save"), settings_form(other.url("/x.csv"), secret="")
+        )
+    finally:
+        other.stop()
+
+    for response in (tested, saved):
+        assert response.status_code == 400
+        assert "Enter the secret again" in response.content.decode()
+    assert other.seen == []
+
+
+def test_the_stored_secret_is_kept_when_only_the_default_port_is_spelt_out(alice_client, enabled):
+    alice_client.post(
+        reverse("importer:remote-save"), settings_form("https://hr.example.com/x.csv")
+    )
+
+    response = alice_client.post(
+        reverse("importer:remote-save"),
+        settings_form("https://HR.example.com:443/other.csv", secret=""),
+    )
+
+    assert response.status_code == 302
 
 
 def test_basic_and_custom_header_authentication_need_their_names(alice_client, enabled):
@@ -354,3 +396,84 @@ def test_company_admins_cannot_enable_it_themselves(alice_client, acme):
 
     assert response.status_code == 302  # To the admin login: not staff.
     assert not RemoteSource.objects.filter(organization=acme).exists()
+
+
+def test_test_connection_to_a_dripping_server_answers_within_its_short_cap(
+    alice_client, enabled, https_server, settings
+):
+    settings.REMOTE_TEST_TIMEOUT = 1
+    https_server.routes["/export.csv"] = Reply(body=CSV * 5, drip=0.2)
+
+    started = time.monotonic()
+    response = alice_client.post(
+        reverse("importer:remote-test"),
+        settings_form(https_server.url("/export.csv")),
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert time.monotonic() - started < 3
+    assert "took too long" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/x.csv",
+        "https://localhost:8443/x.csv",
+        "https://10.1.2.3/x.csv",
+        "https://192.168.0.10/x.csv",
+        "https://169.254.169.254/latest/meta-data",
+        "https://100.64.0.1/x.csv",
+        "https://[::1]/x.csv",
+        "https://[::ffff:127.0.0.1]/x.csv",
+    ],
+)
+def test_a_loopback_or_private_url_is_refused_when_saved(alice_client, enabled, settings, url):
+    settings.REMOTE_ALLOWED_HOSTS = []
+
+    saved = alice_client.post(reverse("importer:remote-save"), settings_form(url))
+    tested = alice_client.post(reverse("importer:remote-test"), settings_form(url))
+
+    for response in (saved, tested):
+        assert response.status_code == 400
+        assert "private or internal network address" in response.content.decode()
+    enabled.refresh_from_db()
+    assert enabled.url == ""
+
+
+def test_an_allow_listed_private_host_can_be_saved(alice_client, enabled, settings):
+    settings.REMOTE_ALLOWED_HOSTS = ["10.1.2.3"]
+
+    response = alice_client.post(
+        reverse("importer:remote-save"), settings_form("https://10.1.2.3/x.csv")
+    )
+
+    assert response.status_code == 302
+
+
+def test_a_token_in_the_query_string_is_not_shown_back_and_survives_a_save(
+    alice_client, enabled, https_server
+):
+    url = https_server.url("/x.csv?format=csv&api_key=QueryT0ken-77a1")
+    https_server.routes["/x.csv"] = Reply(body=CSV)
+    alice_client.post(reverse("importer:remote-save"), settings_form(url))
+
+    page = alice_client.get(reverse("importer:remote")).content.decode()
+    log = alice_client.get(reverse("importer:configuration")).content.decode()
+    changes = str([entry.changes for entry in ImportConfigChange.objects.all()])
+    assert "api_key=" in log  # The change log shows the URL, masked too.
+    for shown_text in (page, log, changes):
+        assert "QueryT0ken-77a1" not in shown_text
+    assert "api_key=" in page
+    shown = re.search(r'name="url"[^>]*value="([^"]+)"', page).group(1)
+
+    # Saving the page as it is (the masked URL) keeps the real one.
+    response = alice_client.post(
+        reverse("importer:remote-save"),
+        settings_form(html.unescape(shown), secret="", cadence="hourly"),
+    )
+
+    assert response.status_code == 302
+    enabled.refresh_from_db()
+    assert enabled.url == url
+    assert https_server.seen == []

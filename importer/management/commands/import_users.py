@@ -40,12 +40,15 @@ class Command(BaseCommand):
             data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         except OSError as error:
             return self._fail(f"Cannot read {path}: {error.strerror}.", as_json=json)
-        run = runs.create_run(
-            organization=organization,
-            data=data,
-            name="stdin" if path == "-" else Path(path).name,
-            source=ImportRun.Source.CLI,
-        )
+        try:
+            run = runs.create_run(
+                organization=organization,
+                data=data,
+                name="stdin" if path == "-" else Path(path).name,
+                source=ImportRun.Source.CLI,
+            )
+        except runs.LimitReached as limit:
+            return self._fail(str(limit), as_json=json)
         refusal = ""
         try:
             run = runs.import_now(run.pk, apply=apply, confirm_safeguard=confirm_safeguard)
