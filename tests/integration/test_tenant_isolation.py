@@ -365,7 +365,46 @@ def test_an_import_may_not_take_an_address_of_another_organizations_user(acme, a
 
     run.refresh_from_db()
     assert run.status == ImportRun.Status.INVALID
-    assert [(issue["row"], issue["code"]) for issue in run.errors] == [(2, "email_in_other_org")]
+    assert [(issue["row"], issue["code"]) for issue in run.errors] == [(2, "email_unavailable")]
     assert not run.changes.exists()
     charlie.refresh_from_db()
     assert charlie.organization.slug == "globex" and charlie.first_name != "Taken"
+
+
+def test_a_refused_address_does_not_say_where_it_lives_nor_reveal_staff_accounts(
+    acme, alice, charlie
+):
+    """Another company's person, a support account and a superuser without a company are refused
+    alike: one code, one message, which names neither the company nor the kind of account."""
+    UserFactory(email="support@rostersync.example", organization=None, is_staff=True)
+    UserFactory(
+        email="root@rostersync.example", organization=None, is_staff=True, is_superuser=True
+    )
+    data = (
+        "email,first_name\n"
+        f"{charlie.email},Other company\n"
+        "support@rostersync.example,Staff\n"
+        "ROOT@rostersync.example,Superuser\n"
+    ).encode()
+    run = runs.create_run(
+        organization=acme,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.PASTE,
+        acting_user=alice,
+    )
+
+    runs.preview_run(run.pk)
+
+    run.refresh_from_db()
+    assert [(issue["row"], issue["code"]) for issue in run.errors] == [
+        (2, "email_unavailable"),
+        (3, "email_unavailable"),
+        (4, "email_unavailable"),
+    ]
+    messages = {issue["message"] for issue in run.errors}
+    assert len(messages) == 1
+    (message,) = messages
+    assert "can't be used for a person of your organization" in message
+    for revealing in ("another organization", "other organization", "globex", "staff", "admin"):
+        assert revealing not in message.lower()
