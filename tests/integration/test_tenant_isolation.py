@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from importer import runs
-from importer.models import ImportConfig, ImportRun, RemoteSource
+from importer.models import AuditEvent, ImportConfig, ImportRun, RemoteSource
+from tests.acting import act_for
 from tests.factories import UserFactory
 from users.access import ACT_AS_SESSION_KEY
 from users.models import Organization, User
@@ -179,9 +180,7 @@ def acme_actor(request, alice, acme, support):
     def login():
         client.force_login(actor)
         if actor.is_staff:
-            session = client.session
-            session[ACT_AS_SESSION_KEY] = acme.pk
-            session.save()
+            act_for(client, acme)
 
     login()
     client.login_again = login
@@ -279,6 +278,27 @@ def test_no_route_shows_or_changes_anything_of_another_organization(
     )
 
 
+def test_every_download_by_support_is_in_the_companys_activity(client, support, acme, acme_objects):
+    """Any route answering with a file, found by the walk, records it when support acts."""
+    client.force_login(support)
+    act_for(client, acme)
+    downloads = 0
+    for route in IMPORTER_ROUTES:
+        if route.name in SUPPORT_ONLY:
+            continue
+        before = AuditEvent.objects.filter(kind=AuditEvent.Kind.SUPPORT_DOWNLOADED).count()
+        response = client.get(route.url(acme_objects))
+        if "attachment" not in response.get("Content-Disposition", ""):
+            continue
+        downloads += 1
+        events = AuditEvent.objects.filter(kind=AuditEvent.Kind.SUPPORT_DOWNLOADED)
+        assert events.count() == before + 1, f"{route.name} sent a file without an event"
+        event = events.order_by("-id").first()
+        assert (event.organization, event.acting_user) == (acme, support)
+        assert event.data["filename"] in response["Content-Disposition"], route.name
+    assert downloads >= 4  # Users, a run's changes, its input, the template.
+
+
 # --- users who are not admins, and visitors who are not logged in ---------------------------
 
 
@@ -292,6 +312,23 @@ def test_a_user_who_is_not_an_admin_is_refused_on_every_import_screen(client, bo
         expected = 404 if route.name in SUPPORT_ONLY else 403
         assert set(statuses.values()) <= {expected, 405}, f"{route.name}: {statuses}"
         assert expected in statuses.values(), f"{route.name}: {statuses}"
+
+
+def test_staff_without_the_act_as_permission_are_refused_on_every_import_screen(
+    client, acme, acme_objects
+):
+    """Act-as routes included: a 403, even with a session that holds a company."""
+    staff = UserFactory(email="pat@rostersync.example", organization=None, is_staff=True)
+    for route in IMPORTER_ROUTES:
+        url = route.url(acme_objects)
+        statuses = {}
+        for method in ("GET", "POST"):
+            client.force_login(staff)
+            act_for(client, acme)
+            statuses[method], _ = send(client, method, url)
+        assert set(statuses.values()) <= {403, 405}, f"{route.name}: {statuses}"
+        assert 403 in statuses.values(), f"{route.name}: {statuses}"
+        assert ACT_AS_SESSION_KEY not in client.session
 
 
 def test_anonymous_visitors_are_sent_to_log_in_on_every_route_but_the_login(
