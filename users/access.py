@@ -32,6 +32,7 @@ STOPPED = "stopped"  # The support user clicked "Stop acting".
 EXPIRED = "expired"  # settings.SUPPORT_ACT_AS_MINUTES passed.
 WITHDRAWN = "withdrawn"  # The user is no longer staff, or lost the permission.
 SWITCHED = "switched"  # The support user opened another company's screens.
+REOPENED = "reopened"  # The support user opened the same company's screens again (a new hour).
 LOGGED_OUT = "logged_out"
 
 

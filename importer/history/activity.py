@@ -27,6 +27,7 @@ STOP_REASONS = {
     "expired": "Their time was up",
     "withdrawn": "Their access was withdrawn",
     "switched": "Went on to another company",
+    "reopened": "Opened them again",
     "logged_out": "Logged out",
 }
 # How far back History's tab says that support worked in the company's screens.

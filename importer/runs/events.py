@@ -123,7 +123,8 @@ def acting_as_stopped_event(
 ) -> AuditEvent:
     """Record that a support user left the organization's import screens, and why.
 
-    `reason` is one of users.access's: stopped, expired, withdrawn, switched, logged_out.
+    `reason` is one of users.access's: stopped, expired, withdrawn, switched, reopened,
+    logged_out.
     """
     return AuditEvent.objects.create(
         organization=organization,

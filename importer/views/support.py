@@ -38,8 +38,9 @@ def act_as(request, organization_id: int):
         with transaction.atomic():
             previous = access.support_organization(request)
             if previous is not None:
+                reason = access.REOPENED if previous == organization else access.SWITCHED
                 events.acting_as_stopped_event(
-                    organization=previous, acting_user=request.user, reason=access.SWITCHED
+                    organization=previous, acting_user=request.user, reason=reason
                 )
             access.start_acting_for(request, organization)
             events.acting_as_started_event(organization=organization, acting_user=request.user)

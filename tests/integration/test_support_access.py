@@ -220,6 +220,7 @@ def test_every_start_and_stop_is_an_event_of_the_company_with_its_reason(
     sam_client.post(reverse("importer:act-as", args=[globex.pk]))  # Acme is left for Globex.
     sam_client.post(reverse("importer:act-as-stop"))
     sam_client.post(reverse("importer:act-as", args=[acme.pk]))
+    sam_client.post(reverse("importer:act-as", args=[acme.pk]))  # Opened again: a new hour.
     sam_client.post(reverse("logout"))
 
     kinds = list(AuditEvent.objects.order_by("id").values_list("organization__slug", "kind"))
@@ -230,8 +231,10 @@ def test_every_start_and_stop_is_an_event_of_the_company_with_its_reason(
         ("globex", Kind.ACTING_AS_STOPPED),
         ("acme", Kind.ACTING_AS_STARTED),
         ("acme", Kind.ACTING_AS_STOPPED),
+        ("acme", Kind.ACTING_AS_STARTED),
+        ("acme", Kind.ACTING_AS_STOPPED),
     ]
-    assert stops(acme) == [(sam.pk, "switched"), (sam.pk, "logged_out")]
+    assert stops(acme) == [(sam.pk, "switched"), (sam.pk, "reopened"), (sam.pk, "logged_out")]
     assert stops(globex) == [(sam.pk, "stopped")]
 
 
