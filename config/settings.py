@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Ends support's choice of a company once its time is up (with its audit event).
+    "importer.acting.SupportActingMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout response.
@@ -211,6 +213,12 @@ IMPORT_MAX_ROWS = env_int("ROSTERSYNC_MAX_ROWS", 250_000)
 # bytes of stored input files (0: no limit).
 IMPORT_MAX_QUEUED_RUNS_PER_ORG = env_int("ROSTERSYNC_MAX_QUEUED_RUNS_PER_ORG", 5)
 IMPORT_ORG_STORAGE_QUOTA_BYTES = env_int("ROSTERSYNC_ORG_STORAGE_QUOTA_BYTES", 2 * 1024**3)
+
+# Minutes support staff may work in a company's screens after choosing it ("Open Import Users"
+# in Django admin); then they choose it again (users.access).
+SUPPORT_ACT_AS_MINUTES = env_int("ROSTERSYNC_ACT_AS_MINUTES", 60)
+if SUPPORT_ACT_AS_MINUTES < 1:
+    raise ImproperlyConfigured("ROSTERSYNC_ACT_AS_MINUTES must be 1 or more.")
 
 # ---------------------------------------------------------------------------------------------
 # Cache: progress of running imports is shared between the worker and the web through it.

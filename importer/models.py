@@ -347,6 +347,7 @@ class AuditEvent(models.Model):
         REMOTE_DISABLED = "remote_disabled", "Automatic import disabled"
         ACTING_AS_STARTED = "acting_as_started", "Support opened the import screens"
         ACTING_AS_STOPPED = "acting_as_stopped", "Support left the import screens"
+        SUPPORT_DOWNLOADED = "support_downloaded", "Support downloaded a file"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audit_events"

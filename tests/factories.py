@@ -26,3 +26,21 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class OrgAdminFactory(UserFactory):
     is_org_admin = True
+
+
+class SupportFactory(UserFactory):
+    """Support staff who may act for a company (the permission, not superuser)."""
+
+    organization = None
+    is_staff = True
+
+    @factory.post_generation
+    def act_as_permission(obj, create, extracted, **kwargs):
+        from django.contrib.auth.models import Permission
+
+        if create and extracted is not False:
+            obj.user_permissions.add(
+                Permission.objects.get(
+                    content_type__app_label="users", codename="act_as_organization"
+                )
+            )

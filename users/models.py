@@ -17,6 +17,11 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Support staff need it to work in a company's Import Users screens (users.access);
+        # superusers have it implicitly. Grant it in Django admin, to a person or a group.
+        permissions = [
+            ("act_as_organization", "Can work in a company's Import Users screens as support")
+        ]
 
     def __str__(self):
         return self.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,6 +13,25 @@ from importer.models import AuditEvent, ImportRun
 from importer.pipeline.types import OPTION_LABELS
 
 Kind = AuditEvent.Kind
+
+# What support staff downloaded (AuditEvent.data["what"] of a support_downloaded event).
+DOWNLOADS = {
+    "users": "Current users",
+    "run_changes": "Changes of an import",
+    "run_input": "Input file of an import",
+    "template": "Empty template",
+}
+# Why support left the screens (data["reason"] of an acting_as_stopped event: users.access).
+STOP_REASONS = {
+    "stopped": "Clicked “Stop acting”",
+    "expired": "Their time was up",
+    "withdrawn": "Their access was withdrawn",
+    "switched": "Went on to another company",
+    "reopened": "Opened them again",
+    "logged_out": "Logged out",
+}
+# How far back History's tab says that support worked in the company's screens.
+SUPPORT_VISIT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,20 @@ def organization_events(organization_id: int) -> QuerySet[AuditEvent]:
         AuditEvent.objects.filter(organization_id=organization_id)
         .select_related("acting_user", "run")
         .order_by("-created_at", "-id")
+    )
+
+
+def latest_support_visit(organization_id: int, *, since: dt.datetime) -> AuditEvent | None:
+    """Return the latest time support staff opened the organization's screens since `since`."""
+    return (
+        AuditEvent.objects.filter(
+            organization_id=organization_id,
+            kind=Kind.ACTING_AS_STARTED,
+            created_at__gte=since,
+        )
+        .select_related("acting_user")
+        .order_by("-created_at", "-id")
+        .first()
     )
 
 
@@ -82,4 +116,9 @@ def _detail(event: AuditEvent) -> str:
         return ", ".join(
             REMOTE_LABELS.get(name, name).removeprefix("Automatic import: ") for name in names
         )
+    if event.kind == Kind.ACTING_AS_STOPPED and data.get("reason"):
+        return STOP_REASONS.get(data["reason"], data["reason"])
+    if event.kind == Kind.SUPPORT_DOWNLOADED:
+        what = DOWNLOADS.get(data.get("what", ""), data.get("what", ""))
+        return f"{what}: {data.get('filename', '')}"
     return ""

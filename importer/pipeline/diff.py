@@ -134,9 +134,9 @@ def match_records(
 ) -> Matching:
     """Return the records matched to the users of `snapshot`, by employee ID, else by email.
 
-    A record that cannot be used (its email belongs to another organization, it describes a
-    user another row describes, or it would take another user's email) is left out, with an
-    error in `issues`.
+    A record that cannot be used (its email belongs to a user outside the organization, support
+    staff included; it describes a user another row describes; or it would take another user's
+    email) is left out, with an error in `issues`.
     """
     by_email = {user.email: user for user in snapshot.users}
     by_employee_id = {user.employee_id: user for user in snapshot.users if user.employee_id}
@@ -151,11 +151,13 @@ def match_records(
             issues.append(
                 _error(
                     record,
-                    "email_in_other_org",
+                    "email_unavailable",
                     "email",
                     email,
-                    "This email belongs to a user of another organization on the platform. "
-                    "Use the person's address at this company, or contact support.",
+                    # Says nothing of where the address lives: another company's, or support's.
+                    "This email address can't be used for a person of your organization. "
+                    "Use the person's work address at this company; if it is right, contact "
+                    "support.",
                 )
             )
             continue

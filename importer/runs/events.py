@@ -118,8 +118,39 @@ def acting_as_started_event(*, organization: Organization, acting_user: User) ->
     )
 
 
-def acting_as_stopped_event(*, organization: Organization, acting_user: User) -> AuditEvent:
-    """Record that a support user left the organization's import screens."""
+def acting_as_stopped_event(
+    *, organization: Organization, acting_user: User, reason: str
+) -> AuditEvent:
+    """Record that a support user left the organization's import screens, and why.
+
+    `reason` is one of users.access's: stopped, expired, withdrawn, switched, reopened,
+    logged_out.
+    """
     return AuditEvent.objects.create(
-        organization=organization, kind=Kind.ACTING_AS_STOPPED, acting_user=acting_user
+        organization=organization,
+        kind=Kind.ACTING_AS_STOPPED,
+        acting_user=acting_user,
+        data={"reason": reason},
+    )
+
+
+def support_downloaded_event(
+    *,
+    organization: Organization,
+    acting_user: User,
+    what: str,
+    filename: str,
+    run: ImportRun | None = None,
+) -> AuditEvent:
+    """Record that a support user acting for the organization downloaded a file.
+
+    `what` names the download (importer.history.activity.DOWNLOADS); `filename` is the name
+    the file was sent under.
+    """
+    return AuditEvent.objects.create(
+        organization=organization,
+        kind=Kind.SUPPORT_DOWNLOADED,
+        acting_user=acting_user,
+        run=run,
+        data={"what": what, "filename": filename},
     )

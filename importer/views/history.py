@@ -15,7 +15,7 @@ from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
-from importer.views.shared import get_run
+from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User
 
@@ -40,6 +40,12 @@ def history(request):
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "last_check": _last_check_since_a_run(request.organization),
+        # The company's admins see that support worked in their screens, and who (Activity).
+        "support_visit": activity.latest_support_visit(
+            request.organization.pk,
+            since=timezone.now() - dt.timedelta(days=activity.SUPPORT_VISIT_DAYS),
+        ),
+        "support_visit_days": activity.SUPPORT_VISIT_DAYS,
         "runs_page": page,
         "form": form,
         "is_filtered": form.is_bound and any(form.data.get(name) for name in form.fields),
@@ -205,7 +211,14 @@ def run_changes_export(request, pk: int, fmt: str):
     run = get_run(request, pk)
     name = f"{request.organization.slug}-import-{run.pk}-changes"
     return _download(
-        fmt, name, exports.CHANGE_HEADERS, exports.change_rows(run), exports.changes_xlsx
+        request,
+        fmt,
+        name,
+        exports.CHANGE_HEADERS,
+        exports.change_rows(run),
+        exports.changes_xlsx,
+        what="run_changes",
+        run=run,
     )
 
 
@@ -216,7 +229,9 @@ def users_export(request, fmt: str):
     """Download the organization's active users in the import format."""
     name = f"{request.organization.slug}-users-{timezone.localdate():%Y-%m-%d}"
     rows = exports.user_rows(request.organization.pk)
-    return _download(fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx)
+    return _download(
+        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="users"
+    )
 
 
 @require_GET
@@ -224,14 +239,17 @@ def users_export(request, fmt: str):
 def template_export(request, fmt: str):
     """Download an empty import file: the header row and one example person."""
     rows = [exports.EXAMPLE_ROW]
+    name = "rostersync-import-template"
     return _download(
-        fmt, "rostersync-import-template", exports.USER_HEADERS, rows, exports.users_xlsx
+        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="template"
     )
 
 
-def _download(fmt: str, name: str, headers, rows, write_xlsx):
+def _download(request, fmt: str, name: str, headers, rows, write_xlsx, *, what: str, run=None):
     if fmt not in EXPORT_FORMATS:
         raise Http404("Downloads come as .csv or .xlsx.")
+    # Support staff's downloads are in the company's Activity (their content is not kept).
+    record_download(request, what=what, filename=f"{name}.{fmt}", run=run)
     if fmt == "xlsx":
         return FileResponse(
             write_xlsx(rows),

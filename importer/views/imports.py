@@ -16,7 +16,7 @@ from importer.pipeline.types import FIELD_LABELS
 from importer.runs import selectors
 from importer.runs.revert import revert_state
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
-from importer.views.shared import BROKER_DOWN, get_run, start_apply
+from importer.views.shared import BROKER_DOWN, get_run, record_download, start_apply
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
@@ -170,4 +170,6 @@ def run_input(request, pk: int):
     except FileNotFoundError:
         raise Http404("The input of this run is no longer stored.") from None
     name = run.input_name if run.source == ImportRun.Source.UPLOAD else f"run-{run.pk}.csv"
-    return FileResponse(handle, as_attachment=True, filename=name or f"run-{run.pk}")
+    name = name or f"run-{run.pk}"
+    record_download(request, what="run_input", filename=name, run=run)
+    return FileResponse(handle, as_attachment=True, filename=name)

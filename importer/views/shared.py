@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 
 from importer import runs
 from importer.models import ImportRun
+from importer.runs import events
 from importer.tasks import apply_run_task, enqueue
 
 BROKER_DOWN = (
@@ -22,6 +23,22 @@ def get_run(request, pk: int) -> ImportRun:
         pk=pk,
         organization=request.organization,
     )
+
+
+def record_download(request, *, what: str, filename: str, run: ImportRun | None = None) -> None:
+    """Record a download by support staff acting for the company in the company's audit events.
+
+    `what` is a key of importer.history.activity.DOWNLOADS. A company admin's own downloads
+    are not recorded. Call it once the file is found, before the response is returned.
+    """
+    if request.is_support:
+        events.support_downloaded_event(
+            organization=request.organization,
+            acting_user=request.user,
+            what=what,
+            filename=filename,
+            run=run,
+        )
 
 
 def start_apply(request, run, mark_for_applying) -> HttpResponse:

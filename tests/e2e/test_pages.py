@@ -133,10 +133,24 @@ def test_support_staff_open_a_companys_screens_from_django_admin_and_leave_again
 
     page.click(f"text=Open Import Users for {acme.name}")
     page.wait_for_url("**/import/")
-    banner = page.locator(".support-banner")
-    assert f"You are working in {acme.name} as support staff" in banner.inner_text()
+    banner = page.locator(".acting-banner")
+    assert f"You are working in {acme.name}’s screens as support" in banner.inner_text()
     screen("support-import")
+    # On a phone the banner wraps: nothing scrolls sideways, "Stop acting" stays in view.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/import/", "/import/history/", "/admin/"):
+        page.goto(path)
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
+        box = page.locator(".acting-banner-stop").bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, path
+        screenshot(f"support-banner-390{path.strip('/').replace('/', '-')}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/import/")
 
-    banner.locator("text=Leave and go back to Django admin").click()
+    page.locator(".acting-banner").get_by_role("button", name="Stop acting").click()
     page.wait_for_url("**/admin/**")
+    assert page.locator(".acting-banner").count() == 0
     screenshot("support-left")

@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from importer import runs
-from importer.models import ImportConfig, ImportRun, RemoteSource
+from importer.models import AuditEvent, ImportConfig, ImportRun, RemoteSource
+from tests.acting import act_for
 from tests.factories import UserFactory
 from users.access import ACT_AS_SESSION_KEY
 from users.models import Organization, User
@@ -179,9 +180,7 @@ def acme_actor(request, alice, acme, support):
     def login():
         client.force_login(actor)
         if actor.is_staff:
-            session = client.session
-            session[ACT_AS_SESSION_KEY] = acme.pk
-            session.save()
+            act_for(client, acme)
 
     login()
     client.login_again = login
@@ -279,6 +278,27 @@ def test_no_route_shows_or_changes_anything_of_another_organization(
     )
 
 
+def test_every_download_by_support_is_in_the_companys_activity(client, support, acme, acme_objects):
+    """Any route answering with a file, found by the walk, records it when support acts."""
+    client.force_login(support)
+    act_for(client, acme)
+    downloads = 0
+    for route in IMPORTER_ROUTES:
+        if route.name in SUPPORT_ONLY:
+            continue
+        before = AuditEvent.objects.filter(kind=AuditEvent.Kind.SUPPORT_DOWNLOADED).count()
+        response = client.get(route.url(acme_objects))
+        if "attachment" not in response.get("Content-Disposition", ""):
+            continue
+        downloads += 1
+        events = AuditEvent.objects.filter(kind=AuditEvent.Kind.SUPPORT_DOWNLOADED)
+        assert events.count() == before + 1, f"{route.name} sent a file without an event"
+        event = events.order_by("-id").first()
+        assert (event.organization, event.acting_user) == (acme, support)
+        assert event.data["filename"] in response["Content-Disposition"], route.name
+    assert downloads >= 4  # Users, a run's changes, its input, the template.
+
+
 # --- users who are not admins, and visitors who are not logged in ---------------------------
 
 
@@ -292,6 +312,23 @@ def test_a_user_who_is_not_an_admin_is_refused_on_every_import_screen(client, bo
         expected = 404 if route.name in SUPPORT_ONLY else 403
         assert set(statuses.values()) <= {expected, 405}, f"{route.name}: {statuses}"
         assert expected in statuses.values(), f"{route.name}: {statuses}"
+
+
+def test_staff_without_the_act_as_permission_are_refused_on_every_import_screen(
+    client, acme, acme_objects
+):
+    """Act-as routes included: a 403, even with a session that holds a company."""
+    staff = UserFactory(email="pat@rostersync.example", organization=None, is_staff=True)
+    for route in IMPORTER_ROUTES:
+        url = route.url(acme_objects)
+        statuses = {}
+        for method in ("GET", "POST"):
+            client.force_login(staff)
+            act_for(client, acme)
+            statuses[method], _ = send(client, method, url)
+        assert set(statuses.values()) <= {403, 405}, f"{route.name}: {statuses}"
+        assert 403 in statuses.values(), f"{route.name}: {statuses}"
+        assert ACT_AS_SESSION_KEY not in client.session
 
 
 def test_anonymous_visitors_are_sent_to_log_in_on_every_route_but_the_login(
@@ -365,7 +402,46 @@ def test_an_import_may_not_take_an_address_of_another_organizations_user(acme, a
 
     run.refresh_from_db()
     assert run.status == ImportRun.Status.INVALID
-    assert [(issue["row"], issue["code"]) for issue in run.errors] == [(2, "email_in_other_org")]
+    assert [(issue["row"], issue["code"]) for issue in run.errors] == [(2, "email_unavailable")]
     assert not run.changes.exists()
     charlie.refresh_from_db()
     assert charlie.organization.slug == "globex" and charlie.first_name != "Taken"
+
+
+def test_a_refused_address_does_not_say_where_it_lives_nor_reveal_staff_accounts(
+    acme, alice, charlie
+):
+    """Another company's person, a support account and a superuser without a company are refused
+    alike: one code, one message, which names neither the company nor the kind of account."""
+    UserFactory(email="support@rostersync.example", organization=None, is_staff=True)
+    UserFactory(
+        email="root@rostersync.example", organization=None, is_staff=True, is_superuser=True
+    )
+    data = (
+        "email,first_name\n"
+        f"{charlie.email},Other company\n"
+        "support@rostersync.example,Staff\n"
+        "ROOT@rostersync.example,Superuser\n"
+    ).encode()
+    run = runs.create_run(
+        organization=acme,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.PASTE,
+        acting_user=alice,
+    )
+
+    runs.preview_run(run.pk)
+
+    run.refresh_from_db()
+    assert [(issue["row"], issue["code"]) for issue in run.errors] == [
+        (2, "email_unavailable"),
+        (3, "email_unavailable"),
+        (4, "email_unavailable"),
+    ]
+    messages = {issue["message"] for issue in run.errors}
+    assert len(messages) == 1
+    (message,) = messages
+    assert "can't be used for a person of your organization" in message
+    for revealing in ("another organization", "other organization", "globex", "staff", "admin"):
+        assert revealing not in message.lower()

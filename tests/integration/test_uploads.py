@@ -12,8 +12,8 @@ from django.urls import Resolver404, resolve, reverse
 
 from importer import runs
 from importer.models import ImportRun
-from tests.factories import UserFactory
-from users.access import ACT_AS_SESSION_KEY
+from tests.acting import act_for
+from tests.factories import SupportFactory
 
 CSV = b"email,first_name\nana@acme.example,Ana\n"
 BOUNDARY = "----rostersync-test-boundary"
@@ -141,17 +141,14 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, stored_run):
 
 
 def test_support_staff_download_only_for_the_company_they_act_for(client, stored_run, acme, globex):
-    staff = UserFactory(email="sam@rostersync.example", organization=None, is_staff=True)
+    staff = SupportFactory(email="sam@rostersync.example")
     client.force_login(staff)
     assert client.get(download_url(stored_run)).status_code == 302  # No company chosen yet.
 
-    session = client.session
-    session[ACT_AS_SESSION_KEY] = globex.pk
-    session.save()
+    act_for(client, globex)
     assert client.get(download_url(stored_run)).status_code == 404
 
-    session[ACT_AS_SESSION_KEY] = acme.pk
-    session.save()
+    act_for(client, acme)
     assert client.get(download_url(stored_run)).status_code == 200
 
 

@@ -205,7 +205,7 @@ def test_it_refuses_an_email_used_in_another_organization():
     changeset = compute_changeset(
         [record(2, "taken@x.com")], snapshot_of(elsewhere={"taken@x.com"}), ImportOptions()
     )
-    assert codes(changeset) == ["email_in_other_org"]
+    assert codes(changeset) == ["email_unavailable"]
     assert changeset.changes == ()
 
 
