@@ -7,6 +7,7 @@ the way out (importer.history.retention sweeps any left by a killed process).
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
@@ -34,8 +35,20 @@ class InputStorage(FileSystemStorage):
                 except FileExistsError:
                     name = self.get_available_name(name)
                     full_path = self.path(name)
+                except OSError as error:
+                    if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                        raise
+                    # A volume without hard links (some network shares): a rename, after the
+                    # name was found free. Names are random, so no other file takes it meanwhile.
+                    if os.path.exists(full_path):
+                        name = self.get_available_name(name)
+                        full_path = self.path(name)
+                        continue
+                    os.rename(temporary, full_path)
+                    break
             if self.file_permissions_mode is not None:
                 os.chmod(full_path, self.file_permissions_mode)
         finally:
-            os.unlink(temporary)
+            if os.path.exists(temporary):
+                os.unlink(temporary)
         return str(name).replace("\\", "/")
