@@ -411,6 +411,16 @@ def _is_clean(
     managers = columns.get("manager_email")
     if managers is not None and any(map(str.__eq__, managers, emails)):
         return False
+    manager_ids = columns.get("manager_employee_id")
+    if (
+        manager_ids is not None
+        and "employee_id" in columns
+        and any(
+            value and value == own
+            for value, own in zip(manager_ids, columns["employee_id"], strict=True)
+        )
+    ):
+        return False
     if len(set(emails)) != len(emails) or not first_row_of_email.keys().isdisjoint(emails):
         return False
     folded = [key for key, _row in ids]
