@@ -6,7 +6,7 @@ from django.template.defaultfilters import filesizeformat
 
 from importer.models import ImportRun, RemoteSource
 from importer.pipeline.headers import normalise_header
-from importer.pipeline.types import FIELD_LABELS, FIELDS, OPTION_LABELS, PROFILE_FIELDS
+from importer.pipeline.types import FIELD_LABELS, FILE_FIELDS, OPTION_LABELS, PROFILE_FIELDS
 from importer.remote import http as remote
 
 
@@ -184,7 +184,7 @@ class ColumnNameForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["field"].choices = [("", "Choose a field…"), *_field_choices(FIELDS)]
+        self.fields["field"].choices = [("", "Choose a field…"), *_field_choices(FILE_FIELDS)]
 
     def clean(self):
         cleaned = super().clean()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from itertools import repeat
 
 from django.core.exceptions import ValidationError
@@ -32,7 +34,7 @@ from importer.pipeline.headers import (
 )
 from importer.pipeline.types import (
     FIELD_LABELS,
-    FIELDS,
+    FILE_FIELDS,
     MAX_LENGTHS,
     Cell,
     FileError,
@@ -76,6 +78,37 @@ _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 _SLASHED_DATE = re.compile(r"(\d{1,2})[/-](\d{1,2})[/-](\d{4})")
 
 
+class AmbiguousDateError(ValueError):
+    """A date such as 03/04/2024 whose day and month cannot be told apart on its own."""
+
+    def __init__(self, message: str, first: int, second: int, year: int):
+        super().__init__(message)
+        self.first, self.second, self.year = first, second, year
+
+    def read(self, order: str) -> dt.date:
+        """Return the date read "month first" or "day first"."""
+        if order == MONTH_FIRST:
+            return dt.date(self.year, self.first, self.second)
+        return dt.date(self.year, self.second, self.first)
+
+
+MONTH_FIRST = "month first"
+DAY_FIRST = "day first"
+
+
+def date_order(text: str) -> str | None:
+    """Return the order a slashed date such as 7/21/2019 can only be read in, or None."""
+    match = _SLASHED_DATE.fullmatch(text)
+    if match is None:
+        return None
+    first, second = int(match.group(1)), int(match.group(2))
+    if first > 12 >= second:
+        return DAY_FIRST
+    if second > 12 >= first:
+        return MONTH_FIRST
+    return None
+
+
 def parse_date(text: str) -> dt.date:
     """Return the date written in `text`; raise ValueError with a message for a person.
 
@@ -90,9 +123,12 @@ def parse_date(text: str) -> dt.date:
     elif match := _SLASHED_DATE.fullmatch(text):
         first, second, year = (int(part) for part in match.groups())
         if first <= 12 and second <= 12 and first != second:
-            raise ValueError(
+            raise AmbiguousDateError(
                 f"'{_clip(text)}' could mean day {first} of month {second} or month {first}, "
-                f"day {second}. {DATE_ADVICE}"
+                f"day {second}. {DATE_ADVICE}",
+                first,
+                second,
+                year,
             )
         day, month = (first, second) if first > 12 or first == second else (second, first)
     else:
@@ -153,6 +189,10 @@ def map_columns(
     email_column = headers[column_of["email"]]
     id_column = headers[column_of["employee_id"]] if "employee_id" in column_of else ""
     manager_column = headers[column_of["manager_email"]] if "manager_email" in column_of else ""
+    manager_id_column = (
+        headers[column_of["manager_employee_id"]] if "manager_employee_id" in column_of else ""
+    )
+    undecodable = _undecodable_issues(table, headers, column_of)
     width = len(headers)
     rows = table.rows
     # Rows are read a block at a time, and each block a column at a time: one pass of a
@@ -162,7 +202,12 @@ def map_columns(
         if progress is not None:
             progress(start)
         block = rows[start : start + PROGRESS_EVERY]
-        issues_of: dict[int, list[RowIssue]] = {}  # row number -> its issues, in check order
+        issues_of: dict[int, list[RowIssue]] = {}  # row number -> its errors, in check order
+        warnings_of: dict[int, list[RowIssue]] = {}  # row number -> its warnings
+        if undecodable:
+            for row in block:
+                if row.number in undecodable:
+                    issues_of[row.number] = list(undecodable[row.number])
         if table.format == "csv":
             # A row exactly as wide as the header always lines up; only others need the check.
             lined_up = []
@@ -171,10 +216,12 @@ def map_columns(
                     ragged := _ragged_row_issue(row.number, row.cells, headers)
                 ):
                     issues_of[row.number] = [ragged]
-                else:
+                elif row.number not in issues_of:
                     lined_up.append(row)
             block = lined_up
-        read = reader.read(block, issues_of)
+        elif undecodable:
+            block = [row for row in block if row.number not in issues_of]
+        read = reader.read(block, issues_of, warnings_of)
         if not issues_of:
             numbers = [row.number for row in block]
             columns = reader.columns
@@ -190,6 +237,8 @@ def map_columns(
                 first_row_of_email.update(zip(columns["email"], numbers, strict=True))
                 first_row_of_id.update(ids)
                 records.extend(map(Record, numbers, read))
+                for number in sorted(warnings_of):
+                    issues.extend(warnings_of[number])
                 continue
         for row, values in zip(block, read, strict=True):
             number = row.number
@@ -211,6 +260,19 @@ def map_columns(
                         "leave the cell empty.",
                     )
                 )
+            employee_id = values.get("employee_id")
+            if employee_id and values.get("manager_employee_id") == employee_id:
+                row_issues = issues_of.setdefault(number, [])
+                row_issues.append(
+                    _issue(
+                        "self_manager",
+                        number,
+                        manager_id_column,
+                        employee_id,
+                        "A person cannot be their own manager. Write their manager's employee "
+                        "ID, or leave the cell empty.",
+                    )
+                )
             flagged = {issue.column for issue in row_issues} if row_issues else ()
             if email and email_column not in flagged:
                 first = first_row_of_email.setdefault(email, number)
@@ -226,7 +288,6 @@ def map_columns(
                             "remove one of the rows or correct the address.",
                         )
                     )
-            employee_id = values.get("employee_id")
             if employee_id and id_column not in flagged:
                 first = first_row_of_id.setdefault(employee_id.casefold(), number)
                 if first != number:
@@ -243,9 +304,97 @@ def map_columns(
                     )
             if not row_issues:
                 records.append(Record(row=number, values=values))
-        for number in sorted(issues_of):
-            issues.extend(issues_of[number])
+            else:
+                # Who the row is about, for a report naming them as manager (see diff).
+                subject = {"subject": email or "", "subject_id": employee_id or ""}
+                issues_of[number] = [replace(issue, **subject) for issue in row_issues]
+        for number in sorted(issues_of.keys() | warnings_of.keys()):
+            issues.extend(issues_of.get(number, ()))
+            issues.extend(warnings_of.get(number, ()))
+    if reader.ambiguous_dates:
+        records, issues = _resolve_ambiguous_dates(reader, records, issues, headers, column_of)
     return records, issues
+
+
+def _undecodable_issues(
+    table: Table, headers: tuple[str, ...], column_of: Mapping[str, int]
+) -> dict[int, list[RowIssue]]:
+    """Return, by row, an error for each imported cell with bytes that are not UTF-8."""
+    read = set(column_of.values())
+    found: dict[int, list[RowIssue]] = {}
+    cells_of = {row.number: row.cells for row in table.rows} if table.undecodable else {}
+    for number, index, hexed in table.undecodable:
+        if index not in read or number not in cells_of:
+            continue
+        cell = cells_of[number][index]
+        found.setdefault(number, []).append(
+            _issue(
+                "invalid_utf8",
+                number,
+                headers[index],
+                _as_text(cell),
+                f"The file is UTF-8, but this value holds bytes that are not (hex {hexed}, "
+                "shown as \ufffd): part of it was pasted in from a file in another encoding. "
+                "Retype the value and save the file as CSV UTF-8.",
+            )
+        )
+    return found
+
+
+def _resolve_ambiguous_dates(
+    reader: _ColumnReader,
+    records: list[Record],
+    issues: list[RowIssue],
+    headers: tuple[str, ...],
+    column_of: Mapping[str, int],
+) -> tuple[list[Record], list[RowIssue]]:
+    """Read the hire dates such as 3/4/2019 in the order the rest of their column shows.
+
+    When the column's other slashed dates show one order only (7/21/2019 can only be month
+    first), the ambiguous ones follow it, with one warning that names the column and the
+    order. Otherwise each is an invalid_date error and its row gives no record.
+    """
+    header = headers[column_of["hire_date"]]
+    ambiguous = reader.ambiguous_dates
+    if len(reader.date_orders) == 1:
+        (order,) = reader.date_orders
+        record_of = {record.row: record for record in records}
+        for number, _text, error in ambiguous:
+            if (record := record_of.get(number)) is not None:
+                record.values["hire_date"] = error.read(order)
+        number, text, error = ambiguous[0]
+        others = f" and {len(ambiguous) - 1:,} other dates" if len(ambiguous) > 1 else ""
+        example = error.read(order).isoformat()
+        found = RowIssue(
+            code="date_order_inferred",
+            row=number,
+            column=header,
+            value=text,
+            severity=Severity.WARNING,
+            message=f"Column '{header}' writes its dates {order} (its other dates show it), so "
+            f"{text}{others} are read {order}: {text} is {example}. Write dates as YYYY-MM-DD "
+            "to leave no doubt.",
+        )
+        return records, _by_row([*issues, found])
+    rejected = {number for number, _text, _error in ambiguous}
+    shown = "both orders" if reader.date_orders else "no order"
+    errors = [
+        _issue(
+            "invalid_date",
+            number,
+            header,
+            text,
+            f"{error} The other dates in column '{header}' show {shown}.",
+        )
+        for number, text, error in ambiguous
+    ]
+    kept = [record for record in records if record.row not in rejected]
+    return kept, _by_row([*issues, *errors])
+
+
+def _by_row(issues: list[RowIssue]) -> list[RowIssue]:
+    # Stable: the issues of one row keep their order.
+    return sorted(issues, key=lambda issue: (issue.row is not None, issue.row or 0))
 
 
 def _is_clean(
@@ -261,6 +410,16 @@ def _is_clean(
     emails = columns["email"]
     managers = columns.get("manager_email")
     if managers is not None and any(map(str.__eq__, managers, emails)):
+        return False
+    manager_ids = columns.get("manager_employee_id")
+    if (
+        manager_ids is not None
+        and "employee_id" in columns
+        and any(
+            value and value == own
+            for value, own in zip(manager_ids, columns["employee_id"], strict=True)
+        )
+    ):
         return False
     if len(set(emails)) != len(emails) or not first_row_of_email.keys().isdisjoint(emails):
         return False
@@ -354,17 +513,78 @@ def _ragged_row_issue(
     )
 
 
+# Values a spreadsheet shows for a formula that failed (Excel, then LibreOffice's "Err:502").
+SPREADSHEET_ERRORS = frozenset(
+    (
+        "#N/A",
+        "#REF!",
+        "#VALUE!",
+        "#DIV/0!",
+        "#NAME?",
+        "#NUM!",
+        "#NULL!",
+        "#SPILL!",
+        "#CALC!",
+        "#GETTING_DATA",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+        "#PYTHON!",
+    )
+)
+_LIBREOFFICE_ERROR = re.compile(r"Err:\d{3}|#NAME\?|#N/A")
+# Fields whose value identifies a person: an error cell there blocks the row. In any other
+# field it is a warning, and the cell counts as absent (the stored value is kept).
+KEY_FIELDS = frozenset(("email", "employee_id", "manager_email", "manager_employee_id"))
+ID_FIELDS = ("employee_id", "manager_employee_id")
+
+# Joins a column's values for one search over all of them: a private-use character, which is
+# neither a control character nor changed by NFC.
+_SEPARATOR = "\ue000"
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A line break or tab inside a value (a spreadsheet cell typed with Alt+Enter) reads as a space.
+_BREAKS = re.compile(r"[ \t\n\x0b\x0c\r\x85]*[\t\n\x0b\x0c\r\x85][ \t\n\x0b\x0c\r\x85]*")
+# An ID that a script wrote as a float: 1001.0 (pandas makes an integer column with a blank float).
+_FLOAT_ID = re.compile(r"(\d+)\.0+")
+_SCIENTIFIC_ID = re.compile(r"[+-]?\d+(?:\.\d+)?[eE][+-]?\d+")
+_NUMBER_LIKE = re.compile(r"\d\.\d|\d[eE][+-]?\d")
+# "Alice Smith <alice@example.com>" (as Outlook copies it), "<alice@example.com>", and
+# "mailto:alice@example.com" (a link's target, with an optional ?subject=…).
+_NAMED_ADDRESS = re.compile(r"[^<>]*<\s*(?:mailto:)?([^<>\s]+)\s*>")
+_MAILTO = re.compile(r"mailto:([^?\s]+)(?:\?\S*)?")
+
+
+def is_spreadsheet_error(text: str) -> bool:
+    """Return whether `text` is what a spreadsheet shows for a failed formula (#N/A, Err:502)."""
+    return text in SPREADSHEET_ERRORS or _LIBREOFFICE_ERROR.fullmatch(text) is not None
+
+
+def _visible(text: str) -> str:
+    """Return `text` with each control character written out as \\xNN, for a message."""
+    return _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def _embedded_address(text: str) -> str | None:
+    """Return the address in "Name <address>" or "mailto:address", or None."""
+    match = _NAMED_ADDRESS.fullmatch(text) or _MAILTO.fullmatch(text)
+    return clean_text(match.group(1)) if match else None
+
+
 class _ColumnReader:
     """Read blocks of data rows into field values, a column at a time.
 
-    Remembers across blocks what repeats: emails checked, dates read, text values shared.
+    Remembers across blocks what repeats: emails checked, dates read, text values shared; and
+    across the whole file, the hire dates whose day and month only the rest of the column can
+    tell apart.
     """
 
     def __init__(self, headers: tuple[str, ...], column_of: dict[str, int]):
         # (field, column index, header) in the order of FIELDS, as the issues are reported.
         self.plan = [
             (field, column_of[field], headers[column_of[field]])
-            for field in FIELDS
+            for field in FILE_FIELDS
             if field in column_of
         ]
         self.names = [field for field, _index, _header in self.plan]
@@ -372,27 +592,41 @@ class _ColumnReader:
         self.dates_read: dict[Cell, tuple[dt.date | None, str]] = {}
         self.shared: dict[str, str] = {}
         self.columns: dict[str, list] = {}  # the last block's values, by field
+        # (position in the block, field) of the cells the last block leaves out of its records.
+        self.dropped: list[tuple[int, str]] = []
+        # The orders (MONTH_FIRST, DAY_FIRST) the hire date column's slashed dates show, and its
+        # ambiguous dates: (row, text, the error) in file order.
+        self.date_orders: set[str] = set()
+        self.ambiguous_dates: list[tuple[int, str, AmbiguousDateError]] = []
 
     def read(
-        self, rows: list[Row], issues_of: dict[int, list[RowIssue]]
+        self,
+        rows: list[Row],
+        issues_of: dict[int, list[RowIssue]],
+        warnings_of: dict[int, list[RowIssue]],
     ) -> list[dict[str, str | dt.date | None]]:
-        """Return the field values of each of `rows`; add their problems to `issues_of`."""
+        """Return the field values of each of `rows`; add their errors to `issues_of` and
+        their warnings to `warnings_of`."""
         numbers = [row.number for row in rows]
         cell_rows = [row.cells for row in rows]
         columns = []
+        self.dropped = []
         for field, index, header in self.plan:
             try:
                 cells = [cells[index] for cells in cell_rows]
             except IndexError:  # A short row (CSV): its missing cells are blank.
                 cells = [cells[index] if index < len(cells) else "" for cells in cell_rows]
             if field == "hire_date":
-                columns.append(self._dates(cells, numbers, header, issues_of))
+                columns.append(self._dates(cells, numbers, header, issues_of, warnings_of))
             else:
-                columns.append(self._texts(field, cells, numbers, header, issues_of))
+                columns.append(self._texts(field, cells, numbers, header, issues_of, warnings_of))
         names = self.names
         self.columns = dict(zip(names, columns, strict=True))
         # Each row has one value per name, as checked just above: per row, strict= would cost time.
-        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
+        read = [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
+        for position, field in self.dropped:
+            del read[position][field]
+        return read
 
     def _texts(
         self,
@@ -401,6 +635,7 @@ class _ColumnReader:
         numbers: list[int],
         header: str,
         issues_of: dict[int, list[RowIssue]],
+        warnings_of: dict[int, list[RowIssue]],
     ) -> list[str]:
         try:
             values = list(map(str.strip, cells, repeat(EDGE_CHARACTERS, len(cells))))
@@ -410,6 +645,85 @@ class _ColumnReader:
         if "\0'" in "\0".join(["", *values]):
             for position in [position for position, value in enumerate(values) if value[:1] == "'"]:
                 values[position] = unescape_formula_prefix(values[position])
+
+        def report(position: int, code: str, value: str, message: str) -> None:
+            number = numbers[position]
+            issues_of.setdefault(number, []).append(_issue(code, number, header, value, message))
+
+        def warn(position: int, code: str, value: str, message: str) -> None:
+            number = numbers[position]
+            warnings_of.setdefault(number, []).append(
+                replace(_issue(code, number, header, value, message), severity=Severity.WARNING)
+            )
+
+        # Positions already reported: the checks below leave them alone.
+        flagged: set[int] = set()
+        # One search of the joined column finds what is rare: control characters, decomposed
+        # text, spreadsheet errors, IDs written as numbers.
+        joined = _SEPARATOR.join(values)
+        if _CONTROLS.search(joined):
+            for position, value in enumerate(values):
+                if not _CONTROLS.search(value):
+                    continue
+                values[position] = value = _BREAKS.sub(" ", value)
+                if found := _CONTROLS.search(value):
+                    flagged.add(position)
+                    report(
+                        position,
+                        "control_character",
+                        _visible(value),
+                        "The value holds the invisible control character "
+                        f"U+{ord(found.group()):04X}, which no name contains (often left by a "
+                        "damaged export). Retype the value, or export the file again.",
+                    )
+        if not unicodedata.is_normalized("NFC", joined):
+            # A Mac writes accents as separate marks (NFD); stored and compared, they are one
+            # character, so that an unchanged file changes nothing.
+            values = [
+                value
+                if unicodedata.is_normalized("NFC", value)
+                else unicodedata.normalize("NFC", value)
+                for value in values
+            ]
+        if "#" in joined or "Err:" in joined:
+            for position, value in enumerate(values):
+                if position in flagged or not is_spreadsheet_error(value):
+                    continue
+                flagged.add(position)
+                if field in KEY_FIELDS:
+                    report(
+                        position,
+                        "spreadsheet_error",
+                        value,
+                        f"The cell shows the spreadsheet error {value}, not a value: the formula "
+                        "behind it failed. Fix the formula, or type the value itself.",
+                    )
+                else:
+                    values[position] = ""
+                    self.dropped.append((position, field))
+                    warn(
+                        position,
+                        "spreadsheet_error",
+                        value,
+                        f"The cell shows the spreadsheet error {value}, not a value: it is "
+                        "ignored and the stored value is kept. Fix the formula to import it.",
+                    )
+        if field in ID_FIELDS and _NUMBER_LIKE.search(joined):
+            for position, value in enumerate(values):
+                if position in flagged:
+                    continue
+                if match := _FLOAT_ID.fullmatch(value):
+                    values[position] = match.group(1)  # 1001.0 is the ID 1001
+                elif _SCIENTIFIC_ID.fullmatch(value):
+                    flagged.add(position)
+                    report(
+                        position,
+                        "invalid_employee_id",
+                        value,
+                        f"'{_clip(value)}' is a number in scientific notation, which has lost "
+                        "the ID's digits. Format the column as text in the spreadsheet and type "
+                        "the IDs again, or export them as text.",
+                    )
         typed = values  # What the cell says: a problem is shown as the person wrote it.
         if field in ("email", "manager_email"):
             values = [value.lower() for value in values]
@@ -419,12 +733,8 @@ class _ColumnReader:
             share = self.shared.setdefault
             values = [share(value, value) for value in values]
 
-        def report(position: int, code: str, value: str, message: str) -> None:
-            number = numbers[position]
-            issues_of.setdefault(number, []).append(_issue(code, number, header, value, message))
-
         limit = MAX_LENGTHS[field]
-        too_long = ()
+        too_long: set[int] = set()
         if values and max(map(len, values)) > limit:
             too_long = {position for position, value in enumerate(values) if len(value) > limit}
             for position in sorted(too_long):
@@ -437,7 +747,11 @@ class _ColumnReader:
                     f"{limit}. Shorten it.",
                 )
         if field == "email":
-            for position in [position for position, value in enumerate(values) if not value]:
+            for position in [
+                position
+                for position, value in enumerate(values)
+                if not value and position not in flagged
+            ]:
                 report(
                     position,
                     "missing_email",
@@ -445,7 +759,9 @@ class _ColumnReader:
                     "This row has no email. Every person needs an email address; fill it in or "
                     "delete the row.",
                 )
-            for position in self._not_emails(values, too_long):
+            for position in self._not_emails(values, too_long | flagged):
+                if self._take_address(position, values, typed, warn):
+                    continue
                 report(
                     position,
                     "invalid_email",
@@ -454,7 +770,9 @@ class _ColumnReader:
                     "address, e.g. jane.roe@example.com.",
                 )
         elif field == "manager_email":
-            for position in self._not_emails(values, too_long):
+            for position in self._not_emails(values, too_long | flagged):
+                if self._take_address(position, values, typed, warn):
+                    continue
                 report(
                     position,
                     "invalid_manager_email",
@@ -464,15 +782,40 @@ class _ColumnReader:
                 )
         return values
 
-    def _not_emails(self, values: list[str], too_long: Collection[int]) -> list[int]:
-        """Return the positions of the values, neither blank nor too long, that are no email."""
+    def _take_address(
+        self, position: int, values: list[str], typed: list[str], warn: Callable
+    ) -> bool:
+        """Replace a "Name <address>" or "mailto:" value by its address, with a warning.
+
+        Return False when the value holds no valid address that way.
+        """
+        address = _embedded_address(values[position])
+        if address is None or len(address) > MAX_LENGTHS["email"]:
+            return False
+        checked = self.emails_checked
+        if address not in checked:
+            checked[address] = _is_email(address)
+        if not checked[address]:
+            return False
+        values[position] = self.shared.setdefault(address, address)
+        warn(
+            position,
+            "address_extracted",
+            typed[position],
+            f"'{_clip(typed[position])}' is read as the address {address} (the name, brackets "
+            "or 'mailto:' around it are left out). Write just the address to avoid this warning.",
+        )
+        return True
+
+    def _not_emails(self, values: list[str], skip: Collection[int]) -> list[int]:
+        """Return the positions of the values, neither blank nor in `skip`, that are no email."""
         checked = self.emails_checked
         for value in {value for value in values if value not in checked}:
             checked[value] = _is_email(value) if value else True
         return [
             position
             for position, value in enumerate(values)
-            if not checked[value] and position not in too_long
+            if not checked[value] and position not in skip
         ]
 
     def _dates(
@@ -481,21 +824,46 @@ class _ColumnReader:
         numbers: list[int],
         header: str,
         issues_of: dict[int, list[RowIssue]],
+        warnings_of: dict[int, list[RowIssue]],
     ) -> list[dt.date | None]:
         known = self.dates_read
         for cell in {cell for cell in cells if cell not in known}:
             known[cell] = _read_date(cell)
+            if isinstance(cell, str) and (order := date_order(clean_text(cell))):
+                self.date_orders.add(order)
         read = [known[cell] for cell in cells]
         for position in [position for position, (_date, problem) in enumerate(read) if problem]:
             number = numbers[position]
-            issues_of.setdefault(number, []).append(
-                _issue("invalid_date", number, header, _as_text(cells[position]), read[position][1])
-            )
+            text = _as_text(cells[position])
+            problem = read[position][1]
+            if problem == _SPREADSHEET_ERROR_PROBLEM:
+                self.dropped.append((position, "hire_date"))
+                warnings_of.setdefault(number, []).append(
+                    RowIssue(
+                        code="spreadsheet_error",
+                        row=number,
+                        column=header,
+                        value=text,
+                        severity=Severity.WARNING,
+                        message=f"The cell shows the spreadsheet error {text}, not a date: it is "
+                        "ignored and the stored value is kept. Fix the formula to import it.",
+                    )
+                )
+            elif isinstance(problem, AmbiguousDateError):
+                # Decided once the whole column is read (see resolve_ambiguous_dates).
+                self.ambiguous_dates.append((number, text, problem))
+            else:
+                issues_of.setdefault(number, []).append(
+                    _issue("invalid_date", number, header, text, problem)
+                )
         return [date for date, _problem in read]
 
 
-def _read_date(cell: Cell | None) -> tuple[dt.date | None, str]:
-    """Return (date or None, error message or "")."""
+_SPREADSHEET_ERROR_PROBLEM = "spreadsheet error"
+
+
+def _read_date(cell: Cell | None) -> tuple[dt.date | None, str | AmbiguousDateError]:
+    """Return (date or None, error message, the AmbiguousDateError itself, or "")."""
     if isinstance(cell, dt.datetime):
         return cell.date(), ""
     if isinstance(cell, dt.date):
@@ -503,7 +871,11 @@ def _read_date(cell: Cell | None) -> tuple[dt.date | None, str]:
     text = _as_text(cell)
     if not text:
         return None, ""
+    if is_spreadsheet_error(text):
+        return None, _SPREADSHEET_ERROR_PROBLEM
     try:
         return parse_date(text), ""
+    except AmbiguousDateError as error:
+        return None, error
     except ValueError as error:
         return None, str(error)

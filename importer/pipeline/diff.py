@@ -15,8 +15,9 @@ compute_changeset puts the phases together into one ChangeSet.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from importer.pipeline.types import (
     FIELD_LABELS,
@@ -28,6 +29,7 @@ from importer.pipeline.types import (
     ImportOptions,
     Record,
     RowIssue,
+    Severity,
     Snapshot,
     SnapshotUser,
 )
@@ -127,17 +129,34 @@ class Matching:
     # Each person's email after the import: the file may name a manager by an address the
     # import does not store (email left out of update_fields, or a protected user).
     final_email: dict[Key, str]
+    # The current address of each user whose row gives them a new one, with that row: a
+    # report may still name the manager by it (it is in `staying` too, when nobody takes it).
+    old_emails: dict[str, int] = field(default_factory=dict)
+    # The email and employee ID of each row left out for an error, with the row.
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_ids: dict[str, int] = field(default_factory=dict)
 
 
 def match_records(
-    records: Iterable[Record], snapshot: Snapshot, options: ImportOptions
+    records: Iterable[Record],
+    snapshot: Snapshot,
+    options: ImportOptions,
+    *,
+    rejected: Iterable[RowIssue] = (),
 ) -> Matching:
     """Return the records matched to the users of `snapshot`, by employee ID, else by email.
 
     A record that cannot be used (its email belongs to a user outside the organization, support
-    staff included; it describes a user another row describes; or it would take another user's
-    email) is left out, with an error in `issues`.
+    staff included; it describes a user another row describes; or it would take the email of a
+    user who keeps it) is left out, with an error in `issues`. Users who swap addresses (each
+    matched by employee ID to a row with the other's address) are no conflict: the apply parks
+    the addresses first.
+    A manager given by employee ID becomes that person's email in the record.
+
+    `rejected` are the errors that kept rows out of `records` (see RowIssue.subject): a report
+    naming such a row's person as manager is told about that row.
     """
+    records = list(records)
     by_email = {user.email: user for user in snapshot.users}
     by_employee_id = {user.employee_id: user for user in snapshot.users if user.employee_id}
     elsewhere = snapshot.emails_in_other_orgs
@@ -145,6 +164,16 @@ def match_records(
     kept: list[Record] = []
     matches: dict[int, SnapshotUser] = {}
     matched_rows: dict[int, int] = {}
+    # (record, its user, the other user whose address the record gives it)
+    taking: list[tuple[Record, SnapshotUser, SnapshotUser]] = []
+    rejected_emails: dict[str, int] = {}
+    rejected_ids: dict[str, int] = {}
+    for issue in rejected:
+        if issue.row is not None and issue.is_error:
+            if issue.subject:
+                rejected_emails.setdefault(issue.subject, issue.row)
+            if issue.subject_id:
+                rejected_ids.setdefault(issue.subject_id, issue.row)
     for record in records:
         email = record.email
         if email in elsewhere:
@@ -183,21 +212,32 @@ def match_records(
         if email != user.email:
             other = by_email.get(email)
             if other is not None and other.id != user.id:
-                issues.append(
-                    _error(
-                        record,
-                        "email_taken",
-                        "email",
-                        email,
-                        f"Employee ID {employee_id} belongs to {user.email}, but {email} is "
-                        f"already the address of another user. Fix the email or the employee ID.",
-                    )
-                )
-                continue
+                taking.append((record, user, other))
         matches[record.row] = user
         matched_rows[user.id] = record.row
         kept.append(record)
+    if taking:
+        left_out = _addresses_still_taken(taking, matches, matched_rows, options, issues)
+        kept = [record for record in kept if record.row not in left_out]
+        for row in left_out:
+            del matched_rows[matches.pop(row).id]
+    if any("manager_employee_id" in record.values for record in kept):
+        kept = _managers_by_employee_id(kept, snapshot, matched_rows, options, issues)
+        kept_rows = {record.row for record in kept}
+        for row in [row for row in matches if row not in kept_rows]:
+            del matched_rows[matches.pop(row).id]
+    usable = {record.row for record in kept}
+    for record in records:
+        if record.row not in usable:
+            rejected_emails.setdefault(record.email, record.row)
+            if employee_id := record.get("employee_id"):
+                rejected_ids.setdefault(employee_id, record.row)
     staying, final_email = _staying_emails(kept, snapshot, matches, matched_rows, options)
+    old_emails: dict[str, int] = {}
+    for row, user in matches.items():
+        if final_email[user.id] != user.email and user.email not in staying:
+            old_emails[user.email] = row
+            staying[user.email] = user.id
     return Matching(
         snapshot=snapshot,
         records=tuple(kept),
@@ -207,7 +247,138 @@ def match_records(
         matched_rows=matched_rows,
         staying=staying,
         final_email=final_email,
+        old_emails=old_emails,
+        rejected=rejected_emails,
+        rejected_ids=rejected_ids,
     )
+
+
+def _addresses_still_taken(
+    taking: list[tuple[Record, SnapshotUser, SnapshotUser]],
+    matches: dict[int, SnapshotUser],
+    matched_rows: dict[int, int],
+    options: ImportOptions,
+    issues: list[RowIssue],
+) -> set[int]:
+    """Return the rows that would take the address of a user who keeps it; report each.
+
+    An address is free when its user is matched to another row that gives them a new one
+    (a swap, or a longer rotation): the file describes both, and the apply parks the
+    addresses before it writes them. Rows left out free nothing, so this runs until settled.
+    """
+    changes_email = "email" in options.update_fields
+    left_out: set[int] = set()
+    settled = False
+    while not settled:
+        settled = True
+        for record, user, other in taking:
+            if record.row in left_out:
+                continue
+            other_row = matched_rows.get(other.id)
+            frees_address = (
+                other_row is not None
+                and other_row not in left_out
+                and changes_email
+                and not other.is_protected
+                and not user.is_protected
+            )
+            if frees_address:
+                continue
+            left_out.add(record.row)
+            settled = False
+            employee_id = record.get("employee_id") or ""
+            issues.append(
+                _error(
+                    record,
+                    "email_taken",
+                    "email",
+                    record.email,
+                    f"Employee ID {employee_id} belongs to {user.email}, but {record.email} is "
+                    f"the address of another user, {_who(other)}, who keeps it: "
+                    + (
+                        f"their row {other_row} cannot be imported."
+                        if other_row is not None and other_row in left_out
+                        else "the file does not give them a new address. Give them one in "
+                        "the file (two people may swap addresses in one import), or fix "
+                        "this row's email or employee ID."
+                    ),
+                )
+            )
+    return left_out
+
+
+def _who(user: SnapshotUser) -> str:
+    name = f"{user.first_name} {user.last_name}".strip()
+    return (
+        f"{name} (employee ID {user.employee_id})"
+        if user.employee_id and name
+        else (name or (f"employee ID {user.employee_id}" if user.employee_id else "a user"))
+    )
+
+
+def _managers_by_employee_id(
+    records: list[Record],
+    snapshot: Snapshot,
+    matched_rows: dict[int, int],
+    options: ImportOptions,
+    issues: list[RowIssue],
+) -> list[Record]:
+    """Return the records with each manager given by employee ID turned into their email.
+
+    The ID is looked up among the file's rows first, then among the organization's users
+    who stay. An ID nobody has, or a manager email column that names someone else, is an
+    error, and the row is left out.
+    """
+    email_of_id: dict[str, str] = {}
+    for user in snapshot.users:
+        if (
+            user.employee_id
+            and user.id not in matched_rows
+            and user.is_active
+            and not _deactivates(user, matched_rows, options)
+        ):
+            email_of_id[user.employee_id] = user.email
+    for record in records:
+        if employee_id := record.get("employee_id"):
+            email_of_id[employee_id] = record.email  # the file wins over the stored ID
+    kept = []
+    for record in records:
+        values = {name: value for name, value in record.values.items()}
+        manager_id = values.pop("manager_employee_id", None)
+        if not manager_id:
+            values.setdefault("manager_email", "")
+            kept.append(Record(record.row, values))
+            continue
+        manager_email = email_of_id.get(manager_id)
+        if manager_email is None:
+            issues.append(
+                _error(
+                    record,
+                    "manager_not_found",
+                    "manager_employee_id",
+                    manager_id,
+                    f"No one in the file or among the organization's active users has the "
+                    f"employee ID {manager_id}. Add a row for the manager or correct the ID.",
+                )
+            )
+            continue
+        given = values.get("manager_email")
+        if given and given != manager_email:
+            issues.append(
+                _error(
+                    record,
+                    "manager_columns_disagree",
+                    "manager_employee_id",
+                    manager_id,
+                    f"The manager email column names {given}, but the manager employee ID "
+                    f"{manager_id} is {manager_email}. Correct one of them, or delete one "
+                    "of the two columns.",
+                )
+            )
+            continue
+        values["manager_email"] = manager_email
+        kept.append(Record(record.row, values))
+    return kept
 
 
 def _staying_emails(
@@ -280,48 +451,96 @@ def manager_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]
 
     Only where the import would set that manager: on a new person it creates, or on a user
     whose manager imports update. The manager of a user the import may not touch is compared
-    quietly: an unknown manager there is no reason to block the import.
+    quietly: an unknown manager there is no reason to block the import. A manager whose own
+    row has an error is said so once, at the first row naming them; a manager named by the
+    address their row replaces is that person, with a warning.
     """
     staying = matching.staying
     matches = matching.matches
+    old_emails = matching.old_emails
+    rejected = matching.rejected
     where = (
         "in the file"
         if options.deactivate_missing
         else "in the file or among the organization's active users"
     )
     issues = []
+    told: set[str] = set()
     for record in matching.records:
         manager_email = record.values.get("manager_email")
-        if not manager_email or manager_email in staying or manager_email == record.email:
+        if not manager_email or manager_email == record.email:
             continue  # A person named as their own manager: columns.py reports self_manager.
+        if manager_email in staying:
+            if manager_email in old_emails and manager_email not in told:
+                told.add(manager_email)
+                row = old_emails[manager_email]
+                new_email = matching.final_email[staying[manager_email]]
+                issues.append(
+                    replace(
+                        _error(
+                            record,
+                            "manager_old_email",
+                            "manager_email",
+                            manager_email,
+                            f"{manager_email} is the old address of row {row}, which changes it "
+                            f"to {new_email}: the reports naming {manager_email} get that "
+                            f"person as manager. Write {new_email} to avoid this warning.",
+                        ),
+                        severity=Severity.WARNING,
+                    )
+                )
+            continue
         user = matches.get(record.row)
         if user is None:
             sets_manager = options.create_users
         else:
             sets_manager = options.update_managers and not user.is_protected
-        if sets_manager:
-            issues.append(
-                _error(
-                    record,
-                    "manager_not_found",
-                    "manager_email",
-                    manager_email,
-                    f"The manager {manager_email} is not {where}. Add a row for the manager or "
-                    f"correct the address.",
+        if not sets_manager:
+            continue
+        if manager_email in rejected:
+            if manager_email not in told:
+                told.add(manager_email)
+                row = rejected[manager_email]
+                issues.append(
+                    _error(
+                        record,
+                        "manager_row_invalid",
+                        "manager_email",
+                        manager_email,
+                        f"The manager {manager_email} is in row {row}, which has an error: "
+                        f"correct row {row}, and every row naming this manager can be imported.",
+                    )
                 )
+            continue
+        issues.append(
+            _error(
+                record,
+                "manager_not_found",
+                "manager_email",
+                manager_email,
+                f"The manager {manager_email} is not {where}. Add a row for the manager or "
+                f"correct the address.",
             )
+        )
     return issues
 
 
-def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]:
-    """Return an error for each row whose manager would report to them, in a circle.
+# A circle's message names this many people, then how many more.
+CYCLE_NAMES_SHOWN = 10
 
-    The message names everyone in the circle; a circle the file does not touch is left alone.
+
+def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]:
+    """Return one error for each circle of managers reporting to each other.
+
+    The error is on the circle's first row in the file; its message names the first
+    CYCLE_NAMES_SHOWN people and rows of the circle and how many more. A circle the file
+    does not touch is left alone.
     """
     staying = matching.staying
     users = matching.users
     manager_of: dict[Key, Key] = {}
     email_of: dict[Key, str] = {key: email for email, key in staying.items()}
+    email_of.update(matching.final_email)  # an old address in staying must not win
     for key in email_of:
         if key > 0 and (manager_id := users[key].manager_id) is not None:
             manager_of[key] = manager_id
@@ -359,22 +578,35 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
             continue
         cycle = path[seen[node] :]
         reported.update(path)
-        if not any(key in row_of for key in cycle):
+        in_file = [key for key in cycle if key in row_of]
+        if not in_file:
             continue  # A loop that already existed and that this file does not touch.
-        names = " → ".join(email_of.get(key, "?") for key in [*cycle, cycle[0]])
-        for key in cycle:
-            if key in row_of:
-                issues.append(
-                    RowIssue(
-                        code="manager_cycle",
-                        message=f"Managers would report to each other in a circle: {names}. "
-                        f"Correct the manager of one of them.",
-                        row=row_of[key],
-                        column=FIELD_LABELS["manager_email"],
-                        value=email_of.get(manager_of[key], ""),
-                    )
-                )
+        # Start the circle at its first row in the file, so that the message reads in order.
+        first = min(in_file, key=row_of.__getitem__)
+        at = cycle.index(first)
+        cycle = cycle[at:] + cycle[:at]
+        shown = cycle[:CYCLE_NAMES_SHOWN]
+        names = " → ".join(_in_circle(key, email_of, row_of) for key in shown)
+        if len(cycle) > CYCLE_NAMES_SHOWN:
+            names += f" → … {len(cycle) - CYCLE_NAMES_SHOWN:,} more → {email_of[first]}"
+        else:
+            names += f" → {email_of[first]}"
+        issues.append(
+            RowIssue(
+                code="manager_cycle",
+                message=f"{len(cycle):,} people would report to each other in a circle: {names}. "
+                "Correct the manager of one of them.",
+                row=row_of[first],
+                column=FIELD_LABELS["manager_email"],
+                value=email_of.get(manager_of[first], ""),
+            )
+        )
     return issues
+
+
+def _in_circle(key: Key, email_of: dict[Key, str], row_of: dict[Key, int]) -> str:
+    email = email_of.get(key, "?")
+    return f"{email} (row {row_of[key]})" if key in row_of else email
 
 
 def _error(record: Record, code: str, field: str, value: str, message: str) -> RowIssue:
@@ -507,7 +739,10 @@ def _profile_changes(
         if name == "email" and not new:
             continue  # An email is never cleared.
         old = getattr(user, name)
-        if display(old) != display(new):
+        if display(old) != display(new) and (
+            # A value stored decomposed (NFD) before files were normalised reads the same.
+            old.__class__ is not str or unicodedata.normalize("NFC", old) != new
+        ):
             fields[name] = (display(old), display(new))
     return fields
 

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from importer.pipeline.types import FIELDS, Cell
+from importer.pipeline.types import FILE_FIELDS, Cell
 
 MISSING_EMAIL_COLUMN_MESSAGE = (
     "No email column found. The first row of the table must name its columns, one of them the "
@@ -57,6 +57,8 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Given name",
         "First",
         "Forename",
+        "Legal first name",
+        "Preferred first name",
         "Vorname",
         "Rufname",
     ),
@@ -64,6 +66,7 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Last name",
         "Surname",
         "Family name",
+        "Legal last name",
         "Last",
         "Nachname",
         "Familienname",
@@ -122,6 +125,7 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Mitarbeiter-ID",
         "Pers.-Nr.",
         "Associate ID",
+        "Worker ID",
         "ID",
     ),
     "hire_date": (
@@ -156,6 +160,27 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "E-Mail Vorgesetzter",
         "Führungskraft",
         "Führungskraft E-Mail",
+    ),
+    "manager_employee_id": (
+        "Manager ID",
+        "Manager employee ID",
+        "Manager employee number",
+        "Manager number",
+        "Manager no",
+        "Manager personnel number",
+        "Manager staff ID",
+        "Reports to ID",
+        "Reports to employee ID",
+        "Supervisor ID",
+        "Supervisor employee ID",
+        "Supervisor number",
+        "Line manager ID",
+        "Vorgesetzter ID",
+        "Vorgesetzter Personalnummer",
+        "Personalnummer Vorgesetzter",
+        "Personalnummer des Vorgesetzten",
+        "Führungskraft ID",
+        "Führungskraft Personalnummer",
     ),
 }
 
@@ -214,7 +239,7 @@ def normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]
     return {
         normalise_header(header): field
         for header, field in extra_synonyms.items()
-        if field in FIELDS and normalise_header(header)
+        if field in FILE_FIELDS and normalise_header(header)
     }
 
 

@@ -17,9 +17,11 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import openpyxl
 from defusedxml import DefusedXmlException
@@ -150,6 +152,8 @@ def _read_xlsx(
         _check_expanded_size(members, max_xml_bytes)
         _check_is_workbook(archive, members)
         _check_no_doctype(archive, members)
+        if _is_strict(archive):
+            data = _as_transitional(archive, members)
     try:
         with warnings.catch_warnings():
             # openpyxl warns about features it drops (data validation, default styles); harmless.
@@ -176,6 +180,73 @@ def _read_xlsx(
         # openpyxl raises many types (KeyError, ValueError, TypeError, zlib.error, BadZipFile...)
         # for damaged or odd files; to the person uploading they all mean the same.
         raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+
+
+# Excel's "Strict Open XML Spreadsheet" writes the same parts as an ordinary workbook under
+# other namespace names (ISO/IEC 29500 Strict), which openpyxl does not know: it finds no sheet.
+# Each Strict name has a Transitional twin; renaming them gives the workbook openpyxl reads.
+_STRICT_NAMESPACES = (
+    (
+        b"http://purl.oclc.org/ooxml/spreadsheetml/main",
+        b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships/extendedProperties",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/extended-properties",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/extendedProperties",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/extended-properties",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/customProperties",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/custom-properties",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/officeDocument/docPropsVTypes",
+        b"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes",
+    ),
+    (
+        b"http://purl.oclc.org/ooxml/drawingml/",
+        b"http://schemas.openxmlformats.org/drawingml/2006/",
+    ),
+)
+_STRICT_MARK = b"http://purl.oclc.org/ooxml/spreadsheetml/main"
+
+
+def _is_strict(archive: zipfile.ZipFile) -> bool:
+    """Return whether the workbook is written in Strict Open XML."""
+    try:
+        with archive.open("xl/workbook.xml") as part:
+            return _STRICT_MARK in part.read(PROLOG_SCAN_BYTES)
+    except Exception:
+        raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+
+
+def _as_transitional(archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInfo]) -> bytes:
+    """Return a Strict workbook rewritten with the Transitional namespaces, in a new zip.
+
+    The sizes were checked before (_check_expanded_size), so unpacking the parts is bounded.
+    """
+    copy = io.BytesIO()
+    try:
+        with zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+            for member in members:
+                content = archive.read(member)
+                if member.filename.endswith((".xml", ".rels")):
+                    for strict, transitional in _STRICT_NAMESPACES:
+                        content = content.replace(strict, transitional)
+                    content = content.replace(b' conformance="strict"', b"")
+                target.writestr(member.filename, content)
+    except FileError:
+        raise
+    except Exception:
+        raise FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE) from None
+    return copy.getvalue()
 
 
 def _is_caused_by(error: BaseException, kind: type[BaseException]) -> bool:
@@ -460,10 +531,18 @@ def _header_text(cell: Cell) -> str:
 
 
 def _decode_text(data: bytes) -> str:
-    """Return `data` as text, guessing its encoding the way spreadsheet programs write CSV."""
+    """Return `data` as text, decoding it the way spreadsheet programs write CSV.
+
+    UTF-16 (with or without its mark) and UTF-8 (with or without) are read as such. A file that
+    is UTF-8 but for a few bytes stays UTF-8: each byte that does not decode becomes a lone
+    surrogate (U+DC80–U+DCFF, Python's "surrogateescape"), which _read_csv_rows reports by cell.
+    Only a file with no valid UTF-8 sequence beyond ASCII, or fewer than its invalid bytes, is
+    read in a single-byte legacy encoding (Windows-1252 or Mac Roman), and only when the result
+    reads as text (see _legacy_decoding); otherwise the file is refused with a request for UTF-8.
+    """
     if data.startswith(codecs.BOM_UTF8):
-        # The mark promises UTF-8; a stray invalid byte becomes "�" where a person can see it.
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+        # The mark promises UTF-8, whatever the bytes after it.
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="surrogateescape")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode_utf16(data, "utf-16")
     if utf16 := _sniff_utf16_without_bom(data):
@@ -471,8 +550,71 @@ def _decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        # Windows-1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined; read them as Latin-1.
-        return data.decode("latin-1").translate(_CP1252_FROM_LATIN1)
+        pass
+    text = data.decode("utf-8", errors="surrogateescape")
+    undecodable = len(_UNDECODABLE.findall(text))
+    multibyte = len(_NON_ASCII.findall(text)) - undecodable
+    if multibyte > undecodable:
+        return text
+    legacy = _legacy_decoding(data)
+    if legacy is None:
+        raise FileError("unreadable_file", UNKNOWN_ENCODING_MESSAGE)
+    return legacy
+
+
+UNKNOWN_ENCODING_MESSAGE = (
+    "The file's text encoding could not be recognised: it is not UTF-8, and read as "
+    "Windows-1252 or Mac Roman it gives characters no name contains. Save it again as "
+    '"CSV UTF-8" (Excel: File → Save As → CSV UTF-8), or as .xlsx.'
+)
+UNDECODABLE = "\udc80-\udcff"
+_UNDECODABLE = re.compile(f"[{UNDECODABLE}]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# C0 controls other than tab, line feed and carriage return; DEL; the C1 controls.
+_LEGACY_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")
+# Punctuation that sits between two letters in real names: apostrophes, the Catalan middle dot.
+_INSIDE_WORDS = frozenset("\u2019\u2018\u02bc\u00b7\u2010\u2011")
+_LATIN1_LETTERS = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]")
+
+
+def _legacy_decoding(data: bytes) -> str | None:
+    """Return `data` decoded in the legacy encoding that reads as text, or None.
+
+    A decoding reads as text when it has no control character and no non-ASCII symbol between
+    two letters (Windows-1252's "Jürgen" read as Mac Roman is "J¸rgen"). When both do, the one
+    with more accented Latin letters wins (Mac Roman's "Jörg" read as Windows-1252 is "Jšrg":
+    a letter, but not a Latin-1 one); a tie goes to Windows-1252, far the more common.
+    """
+    best: tuple[int, str] | None = None
+    for decode in (_decode_cp1252, _decode_mac_roman):
+        text = decode(data)
+        if _LEGACY_CONTROLS.search(text) or _has_symbol_inside_word(text):
+            continue
+        score = len(_LATIN1_LETTERS.findall(text))
+        if best is None or score > best[0]:
+            best = (score, text)
+    return best[1] if best else None
+
+
+def _decode_cp1252(data: bytes) -> str:
+    # Windows-1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined; read as Latin-1 they are
+    # C1 controls, which rule this decoding out.
+    return data.decode("latin-1").translate(_CP1252_FROM_LATIN1)
+
+
+def _decode_mac_roman(data: bytes) -> str:
+    return data.decode("mac_roman")
+
+
+def _has_symbol_inside_word(text: str) -> bool:
+    for match in _NON_ASCII.finditer(text):
+        char = match.group()
+        if char.isalpha() or char in _INSIDE_WORDS or unicodedata.combining(char):
+            continue
+        start = match.start()
+        if 0 < start < len(text) - 1 and text[start - 1].isalpha() and text[start + 1].isalpha():
+            return True
+    return False
 
 
 _CP1252_FROM_LATIN1 = {
@@ -554,7 +696,7 @@ def _read_csv(
                 progress=progress,
             )
             if table is not None:
-                return table
+                return _with_undecodable_marked(table) if _UNDECODABLE.search(text) else table
     except csv.Error:
         raise FileError(
             "unreadable_file",
@@ -562,6 +704,30 @@ def _read_csv(
             f"{CSV_FIELD_LIMIT // (1024 * 1024)} MB). Check the file, or upload it as .xlsx.",
         ) from None
     raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+
+
+def _with_undecodable_marked(table: Table) -> Table:
+    """Return `table` with each undecodable byte shown as "\ufffd", and the cells listed.
+
+    `Table.undecodable` gets (row, column index, the bytes in hex) for every such cell, so
+    that columns.py reports the ones it would import; no lone surrogate goes further.
+    """
+    found: list[tuple[int, int, str]] = []
+
+    def marked(number: int, cells: Sequence[Cell]) -> tuple[Cell, ...]:
+        result = []
+        for index, cell in enumerate(cells):
+            if isinstance(cell, str) and _UNDECODABLE.search(cell):
+                raw = cell.encode("utf-8", errors="surrogateescape")
+                hexed = " ".join(f"{ord(char) - 0xDC00:02X}" for char in _UNDECODABLE.findall(cell))
+                found.append((number, index, hexed))
+                cell = raw.decode("utf-8", errors="replace")
+            result.append(cell)
+        return tuple(result)
+
+    headers = marked(table.header_row, table.headers)
+    rows = tuple(Row(row.number, marked(row.number, row.cells)) for row in table.rows)
+    return replace(table, headers=headers, rows=rows, undecodable=tuple(found))
 
 
 def _delimiter_candidates(text: str) -> list[str]:

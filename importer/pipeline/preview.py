@@ -14,7 +14,17 @@ from importer.pipeline.diff import (
     manager_issues,
     match_records,
 )
-from importer.pipeline.types import FileError, ImportOptions, Record, RowIssue, Snapshot
+from importer.pipeline.types import (
+    FileError,
+    ImportOptions,
+    Record,
+    RowIssue,
+    Severity,
+    Snapshot,
+)
+
+# Most issues a run stores; the rest are counted (see Preview.issues_to_store).
+MAX_STORED_ISSUES = 1000
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,35 @@ class Preview:
     @property
     def errors(self) -> list[RowIssue]:
         return [issue for issue in self.issues if issue.is_error]
+
+    def issues_to_store(self, limit: int = MAX_STORED_ISSUES) -> list[dict]:
+        """Return the issues as a run stores them: the first `limit`, errors first.
+
+        No file can make a run's row or page huge: past the limit, one last entry (row None,
+        code "more_issues") says how many errors and warnings are left out.
+        """
+        issues = self.issues
+        if len(issues) <= limit:
+            return [issue.as_dict() for issue in issues]
+        errors = [issue for issue in issues if issue.is_error]
+        warnings = [issue for issue in issues if not issue.is_error]
+        kept = (errors + warnings)[:limit]
+        left_errors = len(errors) - min(len(errors), limit)
+        left_warnings = len(warnings) - (limit - (len(errors) - left_errors))
+        parts = [
+            f"{count:,} more {noun}{'' if count == 1 else 's'}"
+            for count, noun in ((left_errors, "error"), (left_warnings, "warning"))
+            if count
+        ]
+        more = RowIssue(
+            code="more_issues",
+            row=None,
+            severity=Severity.ERROR if left_errors else Severity.WARNING,
+            message=f"{' and '.join(parts)} not listed: only the first {limit:,} issues are "
+            "kept. Correct the ones listed (often one fix in the spreadsheet mends many rows) "
+            "and upload the file again to see the rest.",
+        )
+        return [issue.as_dict() for issue in _in_page_order(kept)] + [more.as_dict()]
 
     @property
     def makes_changes(self) -> bool:
@@ -63,7 +102,7 @@ def compute_preview(
     The diff's own issues (emails taken, rows describing the same user, managers missing or in
     a circle) join the mapping's, so a file with column errors still lists them all.
     """
-    matching = match_records(records, snapshot, options)
+    matching = match_records(records, snapshot, options, rejected=issues)
     found = [
         *issues,
         *matching.issues,

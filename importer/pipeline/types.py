@@ -29,6 +29,10 @@ FIELDS: tuple[str, ...] = (
 # The fields stored on the user as they are; the manager is a relation, handled apart.
 PROFILE_FIELDS: tuple[str, ...] = FIELDS[:-1]
 
+# The fields a file's columns may name: the import format's, and the manager by employee ID
+# (as HR systems export it), which the diff turns into the manager's email.
+FILE_FIELDS: tuple[str, ...] = (*FIELDS, "manager_employee_id")
+
 FIELD_LABELS: dict[str, str] = {
     "email": "Email",
     "first_name": "First name",
@@ -39,6 +43,7 @@ FIELD_LABELS: dict[str, str] = {
     "employee_id": "Employee ID",
     "hire_date": "Hire date",
     "manager_email": "Manager email",
+    "manager_employee_id": "Manager employee ID",
 }
 
 # Longest value each text field accepts: the User model's max_length, written out because the
@@ -52,6 +57,7 @@ MAX_LENGTHS: dict[str, int] = {
     "location": 150,
     "employee_id": 64,
     "manager_email": 254,
+    "manager_employee_id": 64,
 }
 
 
@@ -85,6 +91,9 @@ class Table:
     rows: tuple[Row, ...]
     # Ragged rows can only happen in CSV: a spreadsheet pads rows to its width.
     format: str = "csv"  # "csv" or "xlsx"
+    # Cells of a UTF-8 file with bytes that are not UTF-8: (row, column index, the bytes in hex).
+    # The cells show each such byte as "\ufffd"; columns.py reports those it would import.
+    undecodable: tuple[tuple[int, int, str], ...] = ()
 
 
 class Severity(enum.StrEnum):
@@ -102,6 +111,10 @@ class RowIssue:
     column: str = ""
     value: str = ""
     severity: Severity = Severity.ERROR
+    # The email and employee ID of the row an error keeps out, when known: a report naming
+    # that person as manager is then told that the manager's row has an error. Not stored.
+    subject: str = field(default="", compare=False, repr=False)
+    subject_id: str = field(default="", compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:

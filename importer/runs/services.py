@@ -256,7 +256,7 @@ def _save_preview(
     run.unchanged_count = unchanged
     run.error_count = len(errors)
     run.warning_count = len(preview.issues) - len(errors)
-    run.issues = [issue.as_dict() for issue in preview.issues]
+    run.issues = preview.issues_to_store()
     run.policy = _options_as_dict(options)
     run.safeguard_message = safeguard
     run.users_digest = digest

@@ -6,7 +6,9 @@ manager a change sets. So a constant number of statements, whatever the number o
 
 1. insert the new users straight from their changes, in SQL (`INSERT … SELECT`: the values
    come out of the changes' JSON in the database, and never pass through Python);
-2. update, deactivate and reactivate the existing users in one statement, each only in the
+2. give a placeholder address to the users whose address another change takes (people who
+   swap addresses): one statement, which changes no row when nobody does;
+3. update, deactivate and reactivate the existing users in one statement, each only in the
    columns its change names.
 
 Foreign keys are checked at commit on both databases, so a report may come before their manager.
@@ -43,6 +45,8 @@ def apply_changes(run, progress: ProgressCallback) -> None:
     # One statement: its progress is the reporter's repeated figure until it returns.
     created = _insert_users(run) if run.new_count else 0
     progress("applying", created, total)
+    if run.changed_count or run.reactivated_count:
+        _park_given_away_emails(run)
     _update_users(run, _Counter(progress, total, done=created))
     progress("applying", total, total)
 
@@ -112,6 +116,28 @@ def _new_value(name: str) -> str:
 def _stored(name: str, new: str):
     """Return a field's new value as stored: a blank hire date is none (ISO text otherwise)."""
     return (new or None) if name == "hire_date" else new
+
+
+def _park_given_away_emails(run) -> None:
+    """Park the address of each user whose address another change of `run` gives away.
+
+    Email is unique, and the users are updated one row at a time: when two people swap
+    addresses, the first update would find the other still holding its new address. Parked
+    first (as parked-<id>@rostersync.invalid), they take their new addresses one by one.
+    """
+    quote = connection.ops.quote_name
+    new_email = _new_value("email")
+    changes = quote(ImportChange._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(User._meta.db_table)} SET email = 'parked-' || id || "
+            "'@rostersync.invalid' WHERE organization_id = %s AND id IN ("
+            f"SELECT user_id FROM {changes} WHERE run_id = %s AND skipped_reason = '' "
+            f"AND action <> %s AND {new_email} IS NOT NULL) AND email IN ("
+            f"SELECT {new_email} FROM {changes} WHERE run_id = %s AND skipped_reason = '' "
+            f"AND action <> %s AND {new_email} IS NOT NULL)",
+            [run.organization_id, run.pk, str(CREATE), run.pk, str(CREATE)],
+        )
 
 
 def _update_users(run, counter: _Counter) -> None:
