@@ -323,6 +323,8 @@ for _key in REMOTE_FERNET_KEYS:
         ) from None
 # Hosts the fetch may reach although they resolve to loopback or private addresses (on-premise
 # HR servers; 127.0.0.1 and localhost in tests). Every other private address is refused.
+# Requests one API token may make in a minute (importer/api.py); 0 for no limit.
+API_RATE_LIMIT_PER_MINUTE = env_int("ROSTERSYNC_API_RATE_LIMIT_PER_MINUTE", 120)
 REMOTE_ALLOWED_HOSTS = [host.lower() for host in env_list("ROSTERSYNC_REMOTE_ALLOWED_HOSTS", [])]
 # A CA bundle that replaces the system's for remote fetches (tests, an on-premise private CA).
 REMOTE_CA_BUNDLE = os.environ.get("ROSTERSYNC_REMOTE_CA_BUNDLE", "")

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from importer.views import configuration, held_runs, history, imports, remote, support
+from importer.views import (
+    api_tokens,
+    configuration,
+    held_runs,
+    history,
+    imports,
+    remote,
+    support,
+)
 
 app_name = "importer"
 urlpatterns = [
@@ -30,6 +38,11 @@ urlpatterns = [
         "configuration/people/<int:pk>/protection/",
         configuration.set_protection,
         name="people-protection",
+    ),
+    path("configuration/api/", api_tokens.api_tokens, name="api-tokens"),
+    path("configuration/api/new/", api_tokens.api_token_create, name="api-token-create"),
+    path(
+        "configuration/api/<int:pk>/revoke/", api_tokens.api_token_revoke, name="api-token-revoke"
     ),
     path("configuration/remote/", remote.remote_settings, name="remote"),
     path("configuration/remote/save/", remote.remote_save, name="remote-save"),

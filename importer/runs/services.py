@@ -19,7 +19,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from importer import notify, progress
-from importer.models import ImportConfig, ImportRun
+from importer.models import ApiToken, ImportConfig, ImportRun
 from importer.pipeline.columns import map_columns
 from importer.pipeline.diff import (
     Matching,
@@ -66,10 +66,14 @@ def create_run(
     source: ImportRun.Source,
     acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
+    api_token: ApiToken | None = None,
+    idempotency_key: str = "",
 ) -> ImportRun:
     """Store an input and return its new run, queued for preview.
 
     Raise LimitReached when the organization has too many runs waiting or too little space left.
+    `api_token` and `idempotency_key` record an upload through the API (the key is unique in
+    the organization: a second run with it raises IntegrityError).
     """
     check_room(organization, new_bytes=len(data))
     run = ImportRun(
@@ -77,6 +81,8 @@ def create_run(
         source=source,
         trigger=trigger,
         created_by=acting_user,
+        api_token=api_token,
+        idempotency_key=idempotency_key,
         input_name=name[:255],
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),

@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils.html import escape
 
+from importer import tokens
 from importer.history.exports import FORMULA_PREFIXES
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 from importer.runs import events
@@ -269,6 +270,16 @@ def hostile_objects(db):
         last_error=MARKUP["title"],
     )
     RemoteCheck.objects.create(source=source, message=MARKUP["location"])
+    token, _secret = tokens.create_token(
+        organization=organization,
+        name=MARKUP["title"][:100],
+        scopes=["imports:write"],
+        expires_at=None,
+        acting_user=admin_user,
+    )
+    ImportRun.objects.create(
+        organization=organization, source=ImportRun.Source.API, api_token=token
+    )
     events.options_changed_event(
         organization=organization,
         acting_user=admin_user,
