@@ -434,3 +434,73 @@ class ApiToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class WebhookEndpoint(models.Model):
+    """Where a company wants to hear about its imports: an https URL and the events it takes.
+
+    A standard endpoint gets JSON signed in the style of Standard Webhooks (importer.webhooks);
+    a Slack one gets an incoming-webhook message. The signing secret is encrypted at rest.
+    After settings.WEBHOOK_PAUSE_AFTER_FAILURES failed attempts in a row the endpoint is paused
+    (`paused_at`) and the company's admins are emailed.
+    """
+
+    class Kind(models.TextChoices):
+        STANDARD = "standard", "Signed JSON (Standard Webhooks)"
+        SLACK = "slack", "Slack incoming webhook"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField("URL", max_length=2000)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STANDARD)
+    events = models.JSONField(default=list)
+    secret_encrypted = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"Webhook {self.name}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row, then its delivery log.
+
+    Written in the transaction of the change it tells about, so that no event is lost or sent
+    for a change rolled back; a task delivers it (importer.tasks), retrying with backoff.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32)
+    message_id = models.CharField(max_length=40, unique=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.event} to {self.endpoint} ({self.get_status_display()})"

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from importer.models import ApiToken
-from importer.runs import events
+from importer.runs import events, outbox
 from users.models import Organization, User
 
 SECRET_PREFIX = "rsk_"
@@ -59,6 +59,7 @@ def create_token(
             created_by=acting_user,
         )
         events.api_token_created_event(token=token, acting_user=acting_user)
+        outbox.record_token_event(token, outbox.Event.TOKEN_CREATED)
     return token, secret
 
 
@@ -70,6 +71,7 @@ def revoke_token(token: ApiToken, *, acting_user: User | None) -> bool:
         )
         if revoked:
             events.api_token_revoked_event(token=token, acting_user=acting_user)
+            outbox.record_token_event(token, outbox.Event.TOKEN_REVOKED)
     token.refresh_from_db()
     return bool(revoked)
 
