@@ -4,10 +4,11 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from importer.models import ApiToken, ImportRun, RemoteSource
+from importer.models import ApiToken, ImportRun, RemoteSource, WebhookEndpoint
 from importer.pipeline.headers import normalise_header
 from importer.pipeline.types import FIELD_LABELS, FIELDS, OPTION_LABELS, PROFILE_FIELDS
 from importer.remote import http as remote
+from importer.runs.outbox import Event
 
 
 class PreviewForm(forms.Form):
@@ -503,3 +504,35 @@ class ApiTokenForm(forms.Form):
                 f"{expires_on:%d %b %Y} has passed. Choose today or a later day, or leave it empty."
             )
         return expires_on
+
+
+class WebhookEndpointForm(forms.Form):
+    """A new notification endpoint: its name, https URL, format and events. Validates only."""
+
+    name = forms.CharField(label="Name", max_length=100, help_text="“HR channel”, “IT alerts”.")
+    kind = forms.ChoiceField(label="Format", choices=WebhookEndpoint.Kind.choices)
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="A public https address: your endpoint, or a Slack incoming-webhook URL.",
+    )
+    events = forms.MultipleChoiceField(
+        label="Tell it when",
+        choices=Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Event.RUN_HELD, Event.RUN_FAILED, Event.RUN_INVALID, Event.SYNC_FAILED],
+    )
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            remote.check_address(url)
+        except remote.FetchError as refusal:
+            message = (
+                "Only public https:// addresses receive notifications."
+                if refusal.code == "bad_url"
+                else refusal.message.replace("server", "endpoint")
+            )
+            raise forms.ValidationError(message) from None
+        return url

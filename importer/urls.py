@@ -8,6 +8,7 @@ from importer.views import (
     imports,
     remote,
     support,
+    webhooks,
 )
 
 app_name = "importer"
@@ -43,6 +44,16 @@ urlpatterns = [
     path("configuration/api/new/", api_tokens.api_token_create, name="api-token-create"),
     path(
         "configuration/api/<int:pk>/revoke/", api_tokens.api_token_revoke, name="api-token-revoke"
+    ),
+    path("configuration/webhooks/", webhooks.endpoints, name="webhooks"),
+    path("configuration/webhooks/new/", webhooks.endpoint_create, name="webhook-create"),
+    path("configuration/webhooks/<int:pk>/", webhooks.endpoint_detail, name="webhook-detail"),
+    path("configuration/webhooks/<int:pk>/test/", webhooks.endpoint_test, name="webhook-test"),
+    path(
+        "configuration/webhooks/<int:pk>/resume/", webhooks.endpoint_resume, name="webhook-resume"
+    ),
+    path(
+        "configuration/webhooks/<int:pk>/delete/", webhooks.endpoint_delete, name="webhook-delete"
     ),
     path("configuration/remote/", remote.remote_settings, name="remote"),
     path("configuration/remote/save/", remote.remote_save, name="remote-save"),

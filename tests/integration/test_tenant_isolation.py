@@ -13,7 +13,15 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from importer import runs, tokens
-from importer.models import ApiToken, AuditEvent, ImportConfig, ImportRun, RemoteSource
+from importer.models import (
+    ApiToken,
+    AuditEvent,
+    ImportConfig,
+    ImportRun,
+    RemoteSource,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.acting import act_for
 from tests.factories import UserFactory
 from users.access import ACT_AS_SESSION_KEY
@@ -31,6 +39,10 @@ KWARG_OBJECTS = {
 ROUTE_KWARG_OBJECTS = {
     "importer:people-protection": {"pk": "user"},
     "importer:api-token-revoke": {"pk": "token"},
+    "importer:webhook-detail": {"pk": "webhook"},
+    "importer:webhook-test": {"pk": "webhook"},
+    "importer:webhook-resume": {"pk": "webhook"},
+    "importer:webhook-delete": {"pk": "webhook"},
 }
 PLAIN_VALUES = {"fmt": "csv"}
 # Django admin checks staff status itself; tests/integration/test_stored_xss.py opens its pages.
@@ -149,7 +161,22 @@ def globex_objects(globex, charlie):
         expires_at=None,
         acting_user=charlie,
     )
-    return {"run": run, "user": person, "organization": globex, "token": token}
+    webhook = WebhookEndpoint.objects.create(
+        organization=globex,
+        name="Zebulon's channel",
+        url="https://hooks.globex.example/zebulon",
+        events=["run.held"],
+    )
+    WebhookDelivery.objects.create(
+        endpoint=webhook, event="test", message_id="msg_zebulon", payload={"data": {}}
+    )
+    return {
+        "run": run,
+        "user": person,
+        "organization": globex,
+        "token": token,
+        "webhook": webhook,
+    }
 
 
 @pytest.fixture
@@ -171,7 +198,17 @@ def acme_objects(acme, alice, bob):
         expires_at=None,
         acting_user=alice,
     )
-    return {"run": run, "user": bob, "organization": acme, "token": token, "secret": secret}
+    webhook = WebhookEndpoint.objects.create(
+        organization=acme, name="Acme channel", url="https://hooks.acme.example/x", events=[]
+    )
+    return {
+        "run": run,
+        "user": bob,
+        "organization": acme,
+        "token": token,
+        "secret": secret,
+        "webhook": webhook,
+    }
 
 
 def globex_state(globex) -> tuple:
@@ -182,6 +219,8 @@ def globex_state(globex) -> tuple:
         list(RemoteSource.objects.filter(organization=globex).values()),
         list(ImportConfig.objects.filter(organization=globex).values()),
         list(ApiToken.objects.filter(organization=globex).values()),
+        list(WebhookEndpoint.objects.filter(organization=globex).values()),
+        list(WebhookDelivery.objects.filter(endpoint__organization=globex).values()),
         [list(run.changes.values()) for run in ImportRun.objects.filter(organization=globex)],
     )
 
