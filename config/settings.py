@@ -290,6 +290,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "importer.enqueue_due_fetches",
         "schedule": 300.0,
     },
+    # Send the webhook deliveries that are due: the outbox's events and the retries (every minute).
+    "deliver-due-webhooks": {
+        "task": "importer.deliver_due_webhooks",
+        "schedule": 60.0,
+    },
 }
 # Seconds a run may sit in queued / previewing / applying before it counts as stuck.
 IMPORT_STUCK_AFTER_SECONDS = env_int("ROSTERSYNC_STUCK_AFTER_SECONDS", 15 * 60)
@@ -323,6 +328,8 @@ for _key in REMOTE_FERNET_KEYS:
         ) from None
 # Hosts the fetch may reach although they resolve to loopback or private addresses (on-premise
 # HR servers; 127.0.0.1 and localhost in tests). Every other private address is refused.
+# Requests one API token may make in a minute (importer/api.py); 0 for no limit.
+API_RATE_LIMIT_PER_MINUTE = env_int("ROSTERSYNC_API_RATE_LIMIT_PER_MINUTE", 120)
 REMOTE_ALLOWED_HOSTS = [host.lower() for host in env_list("ROSTERSYNC_REMOTE_ALLOWED_HOSTS", [])]
 # A CA bundle that replaces the system's for remote fetches (tests, an on-premise private CA).
 REMOTE_CA_BUNDLE = os.environ.get("ROSTERSYNC_REMOTE_CA_BUNDLE", "")
@@ -335,6 +342,15 @@ REMOTE_TOTAL_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TOTAL_TIMEOUT", 120)
 REMOTE_TEST_TIMEOUT = env_int("ROSTERSYNC_REMOTE_TEST_TIMEOUT", 10)
 # The organization's admins are emailed when this many scheduled syncs in a row failed.
 REMOTE_FAILURE_EMAIL_AFTER = env_int("ROSTERSYNC_REMOTE_FAILURE_EMAIL_AFTER", 3)
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks and Slack (importer/webhooks.py): sent with the remote fetch's guard (above).
+# Attempts at one delivery before it is given up (the waits between them: webhooks.RETRY_DELAYS).
+WEBHOOK_MAX_ATTEMPTS = env_int("ROSTERSYNC_WEBHOOK_MAX_ATTEMPTS", 7)
+# Failed attempts in a row (any deliveries) before an endpoint is paused and the admins emailed.
+WEBHOOK_PAUSE_AFTER_FAILURES = env_int("ROSTERSYNC_WEBHOOK_PAUSE_AFTER_FAILURES", 10)
+# Seconds one attempt may take in all.
+WEBHOOK_TIMEOUT_SECONDS = env_int("ROSTERSYNC_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 # ---------------------------------------------------------------------------------------------
 # Email

@@ -3,11 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from importer import api
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="importer:import"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("import/", include("importer.urls")),
+    path("api/v1/", api.urls()),
     path("admin/", admin.site.urls),
 ]
 

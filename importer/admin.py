@@ -1,7 +1,9 @@
 from django.contrib import admin
 
 import users.admin
+from importer import tokens
 from importer.models import (
+    ApiToken,
     AuditEvent,
     ImportConfig,
     ImportConfigChange,
@@ -192,3 +194,34 @@ class RemoteCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["source__organization"]
     date_hierarchy = "checked_at"
     readonly_fields = ["source", "checked_at", "http_status", "message"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Support staff see every company's tokens (never a secret: only its hash is stored) and
+    revoke them; company admins make them on the Configuration tab."""
+
+    list_display = [
+        "name",
+        "organization",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["organization"]
+    search_fields = ["name", "prefix", "organization__name"]
+    readonly_fields = [
+        field.name for field in ApiToken._meta.fields if field.name != "secret_sha256"
+    ]
+    exclude = ["secret_sha256"]
+    actions = ["revoke"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # Revoked, not deleted: its runs still name it.
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        revoked = sum(tokens.revoke_token(token, acting_user=request.user) for token in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).")

@@ -4,10 +4,11 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from importer.models import ImportRun, RemoteSource
+from importer.models import ApiToken, ImportRun, RemoteSource, WebhookEndpoint
 from importer.pipeline.headers import normalise_header
 from importer.pipeline.types import FIELD_LABELS, FILE_FIELDS, OPTION_LABELS, PROFILE_FIELDS
 from importer.remote import http as remote
+from importer.runs.outbox import Event
 
 
 class PreviewForm(forms.Form):
@@ -473,3 +474,65 @@ class RemoteSourceForm(forms.Form):
         if not stored.secret_encrypted or stored.auth != auth or not stored.url:
             return False
         return remote.same_origin(url, stored.url)
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token: its name, scopes and optional last day. Validates only."""
+
+    name = forms.CharField(label="Name", max_length=100, help_text="What uses it: “HR nightly”.")
+    scopes = forms.MultipleChoiceField(
+        label="May",
+        choices=ApiToken.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Give a script only what it needs: upload alone, or upload and apply.",
+    )
+    expires_on = forms.DateField(
+        label="Valid until (optional)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The token stops working after that day.",
+    )
+
+    def __init__(self, *args, today, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_expires_on(self):
+        expires_on = self.cleaned_data.get("expires_on")
+        if expires_on and expires_on < self.today:
+            raise forms.ValidationError(
+                f"{expires_on:%d %b %Y} has passed. Choose today or a later day, or leave it empty."
+            )
+        return expires_on
+
+
+class WebhookEndpointForm(forms.Form):
+    """A new notification endpoint: its name, https URL, format and events. Validates only."""
+
+    name = forms.CharField(label="Name", max_length=100, help_text="“HR channel”, “IT alerts”.")
+    kind = forms.ChoiceField(label="Format", choices=WebhookEndpoint.Kind.choices)
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="A public https address: your endpoint, or a Slack incoming-webhook URL.",
+    )
+    events = forms.MultipleChoiceField(
+        label="Tell it when",
+        choices=Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Event.RUN_HELD, Event.RUN_FAILED, Event.RUN_INVALID, Event.SYNC_FAILED],
+    )
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            remote.check_address(url)
+        except remote.FetchError as refusal:
+            message = (
+                "Only public https:// addresses receive notifications."
+                if refusal.code == "bad_url"
+                else refusal.message.replace("server", "endpoint")
+            )
+            raise forms.ValidationError(message) from None
+        return url

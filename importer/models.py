@@ -88,6 +88,7 @@ class ImportRun(models.Model):
         REMOTE = "remote", "Remote server"
         CLI = "cli", "Command line"
         REVERT = "revert", "Revert"
+        API = "api", "API"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
@@ -136,6 +137,12 @@ class ImportRun(models.Model):
     # Set when the preview trips a safeguard (too many deactivations, a much shorter file):
     # a manual import then needs a second confirmation, a scheduled one is held.
     safeguard_message = models.TextField(blank=True)
+    # Set when the run came through the API (importer.api): History shows "by API token NAME".
+    api_token = models.ForeignKey(
+        "ApiToken", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    # The Idempotency-Key of the API upload that made the run: a retried upload finds it.
+    idempotency_key = models.CharField(max_length=200, blank=True)
     reverts = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -162,6 +169,13 @@ class ImportRun(models.Model):
         indexes = [
             models.Index(fields=["organization", "-created_at"]),
             models.Index(fields=["status", "updated_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="importrun_unique_idempotency_key",
+            ),
         ]
 
     def __str__(self):
@@ -348,6 +362,8 @@ class AuditEvent(models.Model):
         ACTING_AS_STARTED = "acting_as_started", "Support opened the import screens"
         ACTING_AS_STOPPED = "acting_as_stopped", "Support left the import screens"
         SUPPORT_DOWNLOADED = "support_downloaded", "Support downloaded a file"
+        API_TOKEN_CREATED = "api_token_created", "API token created"
+        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audit_events"
@@ -372,3 +388,119 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiToken(models.Model):
+    """A company's key to the API (importer.api): a name, scopes, an optional expiry.
+
+    Only the SHA-256 of the secret is stored; the secret itself is shown once, when the token is
+    made (importer.tokens.create_token). `prefix` is the start of the secret, enough to tell
+    tokens apart in a list.
+    """
+
+    class Scope(models.TextChoices):
+        IMPORTS_WRITE = "imports:write", "Upload and preview imports"
+        IMPORTS_APPLY = "imports:apply", "Apply imports"
+        HISTORY_READ = "history:read", "Read runs and their changes"
+        USERS_READ = "users:read", "Download the users"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=list)
+    prefix = models.CharField(max_length=16)
+    secret_sha256 = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"API token {self.name}"
+
+    def is_usable(self, now) -> bool:
+        """Return whether the token may be used at `now`: not revoked, not expired."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class WebhookEndpoint(models.Model):
+    """Where a company wants to hear about its imports: an https URL and the events it takes.
+
+    A standard endpoint gets JSON signed in the style of Standard Webhooks (importer.webhooks);
+    a Slack one gets an incoming-webhook message. The signing secret is encrypted at rest.
+    After settings.WEBHOOK_PAUSE_AFTER_FAILURES failed attempts in a row the endpoint is paused
+    (`paused_at`) and the company's admins are emailed.
+    """
+
+    class Kind(models.TextChoices):
+        STANDARD = "standard", "Signed JSON (Standard Webhooks)"
+        SLACK = "slack", "Slack incoming webhook"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField("URL", max_length=2000)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STANDARD)
+    events = models.JSONField(default=list)
+    secret_encrypted = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"Webhook {self.name}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row, then its delivery log.
+
+    Written in the transaction of the change it tells about, so that no event is lost or sent
+    for a change rolled back; a task delivers it (importer.tasks), retrying with backoff.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32)
+    message_id = models.CharField(max_length=40, unique=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.event} to {self.endpoint} ({self.get_status_display()})"

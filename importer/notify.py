@@ -95,3 +95,31 @@ def _when(moment) -> str:
     if moment is None:
         return "automatic import was set up"
     return f"{timezone.localtime(moment):%d %b %Y, %H:%M}"
+
+
+# --- Webhooks (importer.webhooks) ---------------------------------------------------------------
+
+
+def send_webhook_paused_email(endpoint) -> int:
+    """Tell the admins that a webhook endpoint was paused after failing; return how many got it."""
+    recipients = admin_emails(endpoint.organization_id)
+    if not recipients:
+        logger.warning("Webhook %s was paused and has no active admin to tell", endpoint.pk)
+        return 0
+    organization = endpoint.organization
+    last = endpoint.deliveries.order_by("-id").values_list("last_error", flat=True).first()
+    link = absolute_url(reverse("importer:webhooks"))
+    subject = f"Notifications to “{endpoint.name}” for {organization.name} are paused"
+    body = (
+        f"Rostersync could not deliver {endpoint.consecutive_failures} notifications in a row "
+        f"to the endpoint “{endpoint.name}” of {organization.name}, so it stopped sending to "
+        f"it. Imports go on as before; only the notifications wait.\n\n"
+        f"The last error:\n{last or ''}\n\n"
+        f"Once the endpoint answers again, resume it on the Configuration tab; the waiting "
+        f"notifications are sent then:\n{link}\n"
+    )
+    try:
+        return send_mail(subject, body, None, recipients)
+    except Exception:
+        logger.exception("Could not email the admins about webhook %s", endpoint.pk)
+        return 0

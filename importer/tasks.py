@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from importer import progress, runs
+from importer import progress, runs, webhooks
 from importer.history import retention
 from importer.models import ImportRun
 from importer.remote import services as sync
@@ -116,3 +116,33 @@ def preview_task_for(run: ImportRun):
     if run.source == ImportRun.Source.REMOTE and not run.input_file:
         return fetch_remote_task
     return preview_run_task
+
+
+# --- Webhooks and Slack (importer.webhooks) ----------------------------------------------------
+
+
+@shared_task(name="importer.deliver_webhook", acks_late=True, reject_on_worker_lost=True)
+def deliver_webhook_task(delivery_id: int) -> None:
+    """Make one attempt at a delivery; a failed one waits its backoff in the outbox, and the
+    sweep below sends it again (one path for every attempt, so none is made twice)."""
+    webhooks.deliver(delivery_id)
+
+
+@shared_task(name="importer.deliver_due_webhooks")
+def deliver_due_webhooks_task() -> None:
+    """Send the outbox's due deliveries (new events and retries whose message was lost)."""
+    for delivery_id in webhooks.claim_due():
+        enqueue_webhook(delivery_id)
+
+
+def enqueue_webhook(delivery_id: int) -> bool:
+    """Send a delivery to the workers; return False when the broker cannot be reached.
+
+    The delivery stays pending in the outbox: the next sweep sends it.
+    """
+    try:
+        deliver_webhook_task.apply_async(args=[delivery_id], retry=False)
+    except Exception:
+        logger.exception("Could not enqueue webhook delivery %s", delivery_id)
+        return False
+    return True

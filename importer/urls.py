@@ -1,6 +1,15 @@
 from django.urls import path
 
-from importer.views import configuration, held_runs, history, imports, remote, support
+from importer.views import (
+    api_tokens,
+    configuration,
+    held_runs,
+    history,
+    imports,
+    remote,
+    support,
+    webhooks,
+)
 
 app_name = "importer"
 urlpatterns = [
@@ -30,6 +39,21 @@ urlpatterns = [
         "configuration/people/<int:pk>/protection/",
         configuration.set_protection,
         name="people-protection",
+    ),
+    path("configuration/api/", api_tokens.api_tokens, name="api-tokens"),
+    path("configuration/api/new/", api_tokens.api_token_create, name="api-token-create"),
+    path(
+        "configuration/api/<int:pk>/revoke/", api_tokens.api_token_revoke, name="api-token-revoke"
+    ),
+    path("configuration/webhooks/", webhooks.endpoints, name="webhooks"),
+    path("configuration/webhooks/new/", webhooks.endpoint_create, name="webhook-create"),
+    path("configuration/webhooks/<int:pk>/", webhooks.endpoint_detail, name="webhook-detail"),
+    path("configuration/webhooks/<int:pk>/test/", webhooks.endpoint_test, name="webhook-test"),
+    path(
+        "configuration/webhooks/<int:pk>/resume/", webhooks.endpoint_resume, name="webhook-resume"
+    ),
+    path(
+        "configuration/webhooks/<int:pk>/delete/", webhooks.endpoint_delete, name="webhook-delete"
     ),
     path("configuration/remote/", remote.remote_settings, name="remote"),
     path("configuration/remote/save/", remote.remote_save, name="remote-save"),

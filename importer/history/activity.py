@@ -118,6 +118,9 @@ def _detail(event: AuditEvent) -> str:
         )
     if event.kind == Kind.ACTING_AS_STOPPED and data.get("reason"):
         return STOP_REASONS.get(data["reason"], data["reason"])
+    if event.kind in (Kind.API_TOKEN_CREATED, Kind.API_TOKEN_REVOKED):
+        scopes = ", ".join(data.get("scopes", []))
+        return f"{data.get('token', '')}" + (f" ({scopes})" if scopes else "")
     if event.kind == Kind.SUPPORT_DOWNLOADED:
         what = DOWNLOADS.get(data.get("what", ""), data.get("what", ""))
         return f"{what}: {data.get('filename', '')}"

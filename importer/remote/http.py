@@ -404,7 +404,64 @@ def _watched_pools(deadline: _Deadline) -> dict:
     return {"http": urllib3.connectionpool.HTTPConnectionPool, "https": Pool}
 
 
-def _send(url, host, headers, limits, deadline: _Deadline) -> requests.Response:
+@dataclass(frozen=True)
+class Posted:
+    """A server's answer to a POST: its status and how long it took (the body is not kept)."""
+
+    status: int
+    elapsed_ms: int
+
+
+def post(
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
+) -> Posted:
+    """Send `body` to `url` with the download's guard; return the answer, whatever its status.
+
+        >>> post("https://hooks.example.com/x", body=b'{"type": "run.held"}',
+        ...      headers={"Content-Type": "application/json"}).status
+        204
+
+    The same rules as download(): https only, the certificate verified, the address checked (the
+    connection made to the very address checked), time bounded as a whole. A redirect is not
+    followed: the body would go to an address its owner never entered. At most
+    `limits.max_bytes` of the answer are read, then dropped. Raise FetchError when no answer
+    came (refused address, DNS, TLS, timeout).
+    """
+    limits = limits or Limits.from_settings()
+    _check_headers(headers or {})
+    host = check_url(url)
+    started = time.monotonic()
+    with _Deadline(limits.total_timeout) as deadline:
+        try:
+            response = _send(url, host, dict(headers or {}), limits, deadline, body=body)
+        except FetchError:
+            if deadline.expired:
+                raise _timeout(host, limits) from None
+            raise
+        with response:
+            try:
+                read = 0
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    read += len(chunk)
+                    if read > limits.max_bytes or deadline.expired:
+                        break
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+                if deadline.expired:
+                    raise _timeout(host, limits) from None
+        if deadline.expired:
+            raise _timeout(host, limits)
+    return Posted(
+        status=response.status_code, elapsed_ms=round((time.monotonic() - started) * 1000)
+    )
+
+
+def _send(
+    url, host, headers, limits, deadline: _Deadline, *, body: bytes | None = None
+) -> requests.Response:
     manager = _allow_listed if host in limits.allowed_hosts else _guarded
     remaining = max(deadline.remaining(), 0.1)
     connect = min(limits.connect_timeout, remaining)
@@ -413,8 +470,10 @@ def _send(url, host, headers, limits, deadline: _Deadline) -> requests.Response:
         session.trust_env = False
         session.get_adapter(url).poolmanager.pool_classes_by_scheme = _watched_pools(deadline)
         try:
-            return session.get(
+            return session.request(
+                "GET" if body is None else "POST",
                 url,
+                data=body,
                 headers=headers,
                 stream=True,
                 allow_redirects=False,

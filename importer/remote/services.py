@@ -39,7 +39,7 @@ from importer.remote import http as remote
 from importer.remote.http import host_of
 from importer.remote.schedule import first_fetch, next_fetch_after_failure, next_regular_fetch
 from importer.remote.secrets import SecretUnreadable, decrypt_secret, encrypt_secret
-from importer.runs import events, selectors
+from importer.runs import events, outbox, selectors
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -213,8 +213,11 @@ def _record(source: RemoteSource, outcome: Outcome, *, now: datetime, lease: dat
         fields.update(
             consecutive_failures=F("consecutive_failures") + 1, last_error=outcome.message
         )
-    RemoteSource.objects.filter(pk=source.pk).update(**fields)
-    source.refresh_from_db()
+    with transaction.atomic():
+        RemoteSource.objects.filter(pk=source.pk).update(**fields)
+        source.refresh_from_db()
+        if not outcome.ok:
+            outbox.record_sync_failed(source)
     if outcome.ok:
         due = next_regular_fetch(source.cadence, source.daily_hour, now)
     else:

@@ -154,3 +154,26 @@ def support_downloaded_event(
         run=run,
         data={"what": what, "filename": filename},
     )
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+def api_token_created_event(*, token, acting_user: User | None) -> AuditEvent:
+    """Record that a company admin made an API token (its name and scopes, never its secret)."""
+    return AuditEvent.objects.create(
+        organization_id=token.organization_id,
+        kind=Kind.API_TOKEN_CREATED,
+        acting_user=acting_user,
+        data={"token": token.name, "scopes": list(token.scopes)},
+    )
+
+
+def api_token_revoked_event(*, token, acting_user: User | None) -> AuditEvent:
+    """Record that an API token was revoked (by a company admin or by support)."""
+    return AuditEvent.objects.create(
+        organization_id=token.organization_id,
+        kind=Kind.API_TOKEN_REVOKED,
+        acting_user=acting_user,
+        data={"token": token.name},
+    )

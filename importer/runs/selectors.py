@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,6 +38,38 @@ def last_applied_sha256(organization_id: int) -> str:
     return runs.values_list("input_sha256", flat=True).first() or ""
 
 
+def filter_runs(
+    runs_qs: QuerySet,
+    *,
+    status: str = "",
+    source: str = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    with_changes: bool = False,
+) -> QuerySet:
+    """Return the runs matching the History filters; dates are whole days in local time."""
+    if status:
+        runs_qs = runs_qs.filter(status=status)
+    if source:
+        runs_qs = runs_qs.filter(source=source)
+    if since:
+        runs_qs = runs_qs.filter(created_at__gte=_start_of(since))
+    if until:
+        runs_qs = runs_qs.filter(created_at__lt=_start_of(until + dt.timedelta(days=1)))
+    if with_changes:
+        runs_qs = runs_qs.filter(
+            Q(new_count__gt=0)
+            | Q(changed_count__gt=0)
+            | Q(deactivated_count__gt=0)
+            | Q(reactivated_count__gt=0)
+        )
+    return runs_qs
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
 def stuck_runs(now: datetime | None = None) -> list[ImportRun]:
     """Return runs that have sat queued or running longer than a worker would take."""
     now = now or timezone.now()
@@ -65,3 +98,39 @@ def search_changes(changes: QuerySet, query: str) -> QuerySet:
             | Q(fields__last_name__1__icontains=word)
         )
     return changes
+
+
+def run_as_json(run: ImportRun, *, changes_page: tuple[int, int] | None = None) -> dict:
+    """Return a run as `import_users --json` prints it and the API serves it.
+
+    Every change and skipped change by default; with `changes_page` (offset, limit) only that
+    slice of each, for the API, which adds the totals so that a script can page on.
+    """
+
+    def issue(item: dict) -> dict:
+        return {key: item[key] for key in ("row", "column", "value", "code", "message")}
+
+    made = run.changes.filter(skipped_reason="").order_by("id")
+    skipped = run.changes.exclude(skipped_reason="").order_by("id")
+    if changes_page is not None:
+        offset, limit = changes_page
+        made, skipped = made[offset : offset + limit], skipped[offset : offset + limit]
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "message": run.message,
+        "counts": run.counts,
+        "errors": [issue(item) for item in run.errors],
+        "warnings": [issue(item) for item in run.warnings],
+        "safeguard": run.safeguard_message,
+        "changes": [
+            {"action": action, "email": email, "row": row, "fields": fields}
+            for action, email, row, fields in made.values_list("action", "email", "row", "fields")
+        ],
+        "skipped": [
+            {"action": action, "email": email, "row": row, "fields": fields, "reason": reason}
+            for action, email, row, fields, reason in skipped.values_list(
+                "action", "email", "row", "fields", "skipped_reason"
+            )
+        ],
+    }

@@ -19,7 +19,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from importer import notify, progress
-from importer.models import ImportConfig, ImportRun
+from importer.models import ApiToken, ImportConfig, ImportRun
 from importer.pipeline.columns import map_columns
 from importer.pipeline.diff import (
     Matching,
@@ -33,7 +33,7 @@ from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import FileError, ImportOptions, Limits
-from importer.runs import events, selectors
+from importer.runs import events, outbox, selectors
 from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
@@ -66,10 +66,14 @@ def create_run(
     source: ImportRun.Source,
     acting_user: User | None = None,
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
+    api_token: ApiToken | None = None,
+    idempotency_key: str = "",
 ) -> ImportRun:
     """Store an input and return its new run, queued for preview.
 
     Raise LimitReached when the organization has too many runs waiting or too little space left.
+    `api_token` and `idempotency_key` record an upload through the API (the key is unique in
+    the organization: a second run with it raises IntegrityError).
     """
     check_room(organization, new_bytes=len(data))
     run = ImportRun(
@@ -77,6 +81,8 @@ def create_run(
         source=source,
         trigger=trigger,
         created_by=acting_user,
+        api_token=api_token,
+        idempotency_key=idempotency_key,
         input_name=name[:255],
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),
@@ -268,6 +274,8 @@ def _save_preview(
     )
     run.previewed_at = timezone.now()
     run.save()
+    if errors:
+        outbox.record_run_event(run)
 
 
 def _store_changes(
@@ -382,14 +390,17 @@ def hold_run(run_id: int) -> bool:
     approves. Return False when the run was not ready (already held, applied, …): a repeated
     call neither changes it nor sends a second email.
     """
-    held = ImportRun.objects.filter(pk=run_id, status=Status.READY).update(
-        status=Status.HELD,
-        message=(
-            "This scheduled import was held by a safeguard: nothing has been changed. "
-            "Check the changes below, then approve or discard it."
-        ),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        held = ImportRun.objects.filter(pk=run_id, status=Status.READY).update(
+            status=Status.HELD,
+            message=(
+                "This scheduled import was held by a safeguard: nothing has been changed. "
+                "Check the changes below, then approve or discard it."
+            ),
+            updated_at=timezone.now(),
+        )
+        if held:
+            outbox.record_run_event(ImportRun.objects.get(pk=run_id))
     if held:
         # After the commit, so that the email never announces a hold that was rolled back.
         transaction.on_commit(lambda: _email_held_run(run_id))
@@ -473,6 +484,8 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
                 run.message = ""
             run.finished_at = timezone.now()
             run.save(update_fields=["status", "message", "finished_at", "updated_at"])
+            if run.status == Status.APPLIED:
+                outbox.record_run_event(run)
     except DatabaseError as exc:
         logger.exception("Apply of run %s failed", run_id)
         _fail(run_id, Status.APPLYING, f"The import was rolled back: nothing was changed ({exc}).")
@@ -488,9 +501,15 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
 
 
 def _fail(run_id: int, expected: str, message: str) -> None:
-    ImportRun.objects.filter(pk=run_id, status=expected).update(
-        status=Status.FAILED, message=message, finished_at=timezone.now(), updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        failed = ImportRun.objects.filter(pk=run_id, status=expected).update(
+            status=Status.FAILED,
+            message=message,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if failed:
+            outbox.record_run_event(ImportRun.objects.get(pk=run_id))
 
 
 def mark_retried(run: ImportRun) -> None:

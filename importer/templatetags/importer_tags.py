@@ -1,6 +1,7 @@
 from django import template
 
 from importer.pipeline.types import FIELD_LABELS
+from importer.runs.outbox import Event
 
 register = template.Library()
 
@@ -9,3 +10,9 @@ register = template.Library()
 def field_label(name: str) -> str:
     """Return a field's name as people read it ("manager_email" → "Manager email")."""
     return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+@register.filter
+def event_label(event: str) -> str:
+    """Return a webhook event as people read it ("run.held" → "A scheduled import was held…")."""
+    return Event.labels.get(event, event)

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,6 +15,7 @@ from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
+from importer.runs.selectors import filter_runs
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User
@@ -33,7 +34,7 @@ def history(request):
     """List the organization's runs, newest first, filtered as the form asks."""
     form = HistoryFilterForm(request.GET or None)
     runs_qs = ImportRun.objects.filter(organization=request.organization).select_related(
-        "created_by"
+        "created_by", "api_token"
     )
     if form.is_bound and form.is_valid():
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
@@ -77,38 +78,6 @@ def _last_check_since_a_run(organization) -> RemoteCheck | None:
         organization=organization, source=ImportRun.Source.REMOTE, created_at__gt=check.checked_at
     )
     return None if later_run.exists() else check
-
-
-def filter_runs(
-    runs_qs: QuerySet,
-    *,
-    status: str = "",
-    source: str = "",
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    with_changes: bool = False,
-) -> QuerySet:
-    """Return the runs matching the History filters; dates are whole days in local time."""
-    if status:
-        runs_qs = runs_qs.filter(status=status)
-    if source:
-        runs_qs = runs_qs.filter(source=source)
-    if since:
-        runs_qs = runs_qs.filter(created_at__gte=_start_of(since))
-    if until:
-        runs_qs = runs_qs.filter(created_at__lt=_start_of(until + dt.timedelta(days=1)))
-    if with_changes:
-        runs_qs = runs_qs.filter(
-            Q(new_count__gt=0)
-            | Q(changed_count__gt=0)
-            | Q(deactivated_count__gt=0)
-            | Q(reactivated_count__gt=0)
-        )
-    return runs_qs
-
-
-def _start_of(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 @require_GET

@@ -19,7 +19,7 @@ BROKER_DOWN = (
 def get_run(request, pk: int) -> ImportRun:
     """Return a run of the admin's own organization; any other id is a 404."""
     return get_object_or_404(
-        ImportRun.objects.select_related("created_by", "applied_by"),
+        ImportRun.objects.select_related("created_by", "applied_by", "api_token"),
         pk=pk,
         organization=request.organization,
     )

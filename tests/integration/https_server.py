@@ -58,6 +58,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""  # What a POST sent (a webhook delivery).
 
 
 class HTTPSServer:
@@ -121,7 +122,14 @@ class HTTPSServer:
                 super().setup()
 
             def do_GET(self):
-                reply = server._record(Seen("GET", self.path, dict(self.headers.items())))
+                self._answer(server._record(Seen("GET", self.path, dict(self.headers.items()))))
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                seen = Seen("POST", self.path, dict(self.headers.items()), body)
+                self._answer(server._record(seen))
+
+            def _answer(self, reply):
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.drip:

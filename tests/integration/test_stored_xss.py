@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils.html import escape
 
+from importer import tokens
 from importer.history.exports import FORMULA_PREFIXES
 from importer.models import ImportConfig, ImportConfigChange, ImportRun, RemoteCheck, RemoteSource
 from importer.runs import events
@@ -56,6 +57,8 @@ HEADERS = {
     "manager_email": "Manager email",
 }
 EXPORT_ROUTES = [route.name for route in all_routes() if "fmt" in route.kwargs]
+# The routes whose download is of a run (the others: of the organization, or a template).
+RUN_EXPORT_ROUTES = {route.name for route in all_routes() if {"fmt", "pk"} <= set(route.kwargs)}
 
 
 def csv_file(rows: list[dict]) -> bytes:
@@ -97,8 +100,8 @@ def assert_escaped(html: str, where: str, shows=()) -> None:
         assert escape(value) in html, f"{where} does not show {value!r}"
 
 
-def download(client, url: str) -> bytes:
-    response = client.get(url)
+def download(client, url: str, **headers) -> bytes:
+    response = client.get(url, **headers)
     assert response.status_code == 200, url
     return b"".join(response.streaming_content) if response.streaming else response.content
 
@@ -119,7 +122,7 @@ def export_urls(run) -> list[str]:
         for fmt in ("csv", "xlsx"):
             kwargs = {
                 "fmt": fmt,
-                **({"pk": run.pk} if name == "importer:run-changes-export" else {}),
+                **({"pk": run.pk} if name in RUN_EXPORT_ROUTES else {}),
             }
             urls.append(reverse(name, kwargs=kwargs))
     return urls
@@ -269,6 +272,16 @@ def hostile_objects(db):
         last_error=MARKUP["title"],
     )
     RemoteCheck.objects.create(source=source, message=MARKUP["location"])
+    token, _secret = tokens.create_token(
+        organization=organization,
+        name=MARKUP["title"][:100],
+        scopes=["imports:write"],
+        expires_at=None,
+        acting_user=admin_user,
+    )
+    ImportRun.objects.create(
+        organization=organization, source=ImportRun.Source.API, api_token=token
+    )
     events.options_changed_event(
         organization=organization,
         acting_user=admin_user,
@@ -361,10 +374,20 @@ def test_formula_values_are_stored_as_text_and_neutralised_in_every_download(
         "importer:run-changes-export",
         "importer:users-export",
         "importer:template-export",
+        "api:run-changes-export",
+        "api:users-export",
     } <= set(EXPORT_ROUTES)
+    _token, secret = tokens.create_token(
+        organization=acme,
+        name="Exports",
+        scopes=["history:read", "users:read"],
+        expires_at=None,
+        acting_user=None,
+    )
     for url in export_urls(run):
         fmt = url.rsplit(".", 1)[1]
-        data = download(alice_client, url)
+        token = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if url.startswith("/api/") else {}
+        data = download(alice_client, url, **token)
         assert_no_cell_runs_as_a_formula(data, fmt, url)
         if "template" in url:
             continue

@@ -12,8 +12,16 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from importer import runs
-from importer.models import AuditEvent, ImportConfig, ImportRun, RemoteSource
+from importer import runs, tokens
+from importer.models import (
+    ApiToken,
+    AuditEvent,
+    ImportConfig,
+    ImportRun,
+    RemoteSource,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.acting import act_for
 from tests.factories import UserFactory
 from users.access import ACT_AS_SESSION_KEY
@@ -30,6 +38,11 @@ KWARG_OBJECTS = {
 # Routes whose keyword names another kind of object than KWARG_OBJECTS says.
 ROUTE_KWARG_OBJECTS = {
     "importer:people-protection": {"pk": "user"},
+    "importer:api-token-revoke": {"pk": "token"},
+    "importer:webhook-detail": {"pk": "webhook"},
+    "importer:webhook-test": {"pk": "webhook"},
+    "importer:webhook-resume": {"pk": "webhook"},
+    "importer:webhook-delete": {"pk": "webhook"},
 }
 PLAIN_VALUES = {"fmt": "csv"}
 # Django admin checks staff status itself; tests/integration/test_stored_xss.py opens its pages.
@@ -69,6 +82,12 @@ def all_routes() -> list[Route]:
 
 ROUTES = all_routes()
 IMPORTER_ROUTES = [route for route in ROUTES if route.name.startswith("importer:")]
+# The REST API answers a token, never a session: its own walk is below.
+API_ROUTES = [route for route in ROUTES if route.name.startswith("api:")]
+SESSION_ROUTES = [route for route in ROUTES if route not in API_ROUTES]
+# The API's routes open to anyone: the OpenAPI document holds no company's data, and the root
+# (kept because django-ninja reverses it) is a 404 for everyone.
+API_PUBLIC = {"api:openapi-json", "api:api-root"}
 
 
 def fill_kwargs(route: Route, objects: dict) -> dict:
@@ -135,7 +154,29 @@ def globex_objects(globex, charlie):
     ImportConfig.objects.create(
         organization=globex, column_mapping={"Zebulon Spalte": "department"}
     )
-    return {"run": run, "user": person, "organization": globex}
+    token, _secret = tokens.create_token(
+        organization=globex,
+        name="Zebulon's nightly script",
+        scopes=list(ApiToken.Scope.values),
+        expires_at=None,
+        acting_user=charlie,
+    )
+    webhook = WebhookEndpoint.objects.create(
+        organization=globex,
+        name="Zebulon's channel",
+        url="https://hooks.globex.example/zebulon",
+        events=["run.held"],
+    )
+    WebhookDelivery.objects.create(
+        endpoint=webhook, event="test", message_id="msg_zebulon", payload={"data": {}}
+    )
+    return {
+        "run": run,
+        "user": person,
+        "organization": globex,
+        "token": token,
+        "webhook": webhook,
+    }
 
 
 @pytest.fixture
@@ -150,7 +191,24 @@ def acme_objects(acme, alice, bob):
     )
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.INVALID, error_count=1)
     RemoteSource.objects.create(organization=acme, enabled=True)
-    return {"run": run, "user": bob, "organization": acme}
+    token, secret = tokens.create_token(
+        organization=acme,
+        name="Acme script",
+        scopes=list(ApiToken.Scope.values),
+        expires_at=None,
+        acting_user=alice,
+    )
+    webhook = WebhookEndpoint.objects.create(
+        organization=acme, name="Acme channel", url="https://hooks.acme.example/x", events=[]
+    )
+    return {
+        "run": run,
+        "user": bob,
+        "organization": acme,
+        "token": token,
+        "secret": secret,
+        "webhook": webhook,
+    }
 
 
 def globex_state(globex) -> tuple:
@@ -160,6 +218,9 @@ def globex_state(globex) -> tuple:
         list(User.objects.filter(organization=globex).values()),
         list(RemoteSource.objects.filter(organization=globex).values()),
         list(ImportConfig.objects.filter(organization=globex).values()),
+        list(ApiToken.objects.filter(organization=globex).values()),
+        list(WebhookEndpoint.objects.filter(organization=globex).values()),
+        list(WebhookDelivery.objects.filter(endpoint__organization=globex).values()),
         [list(run.changes.values()) for run in ImportRun.objects.filter(organization=globex)],
     )
 
@@ -202,6 +263,9 @@ def test_the_walk_finds_the_import_screens_and_the_login():
         "importer:person-timeline",
         "importer:configuration",
         "importer:remote",
+        "api:runs",
+        "api:run",
+        "api:openapi-json",
     } <= names
     assert not any(name.startswith("admin:") for name in names)
 
@@ -335,7 +399,7 @@ def test_anonymous_visitors_are_sent_to_log_in_on_every_route_but_the_login(
     client, acme_objects, globex_objects
 ):
     login_url = reverse("login")
-    for route in ROUTES:
+    for route in SESSION_ROUTES:
         if route.name == "login":
             continue
         for objects in (acme_objects, globex_objects):
@@ -445,3 +509,88 @@ def test_a_refused_address_does_not_say_where_it_lives_nor_reveal_staff_accounts
     assert "can't be used for a person of your organization" in message
     for revealing in ("another organization", "other organization", "globex", "staff", "admin"):
         assert revealing not in message.lower()
+
+
+# --- the REST API, with a token of Acme that has every scope -------------------------------------
+
+
+def send_with_token(method: str, url: str, secret: str, **params) -> tuple[int, str]:
+    client = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    if method == "GET":
+        response = client.get(url, params, **headers)
+    else:
+        response = client.post(url, params, **headers)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, body.decode(errors="replace")
+
+
+def test_the_walk_finds_every_api_operation():
+    assert {route.name for route in API_ROUTES} == {
+        "api:runs",
+        "api:run",
+        "api:run-apply",
+        "api:run-changes-export",
+        "api:users-export",
+        "api:openapi-json",
+        "api:api-root",
+    }
+
+
+def test_every_api_route_given_another_organizations_objects_is_not_found(
+    acme_objects, globex_objects, globex
+):
+    before = globex_state(globex)
+    for route in API_ROUTES:
+        if not names_an_object(route):
+            continue
+        url = route.url(globex_objects)
+        statuses = {}
+        for method in ("GET", "POST"):
+            statuses[method], body = send_with_token(method, url, acme_objects["secret"])
+            assert statuses[method] in (404, 405), f"{method} {url}: {statuses[method]}"
+            assert_nothing_of_globex(body, f"{method} {url}")
+        assert 404 in statuses.values(), f"{route.name} answers neither GET nor POST"
+    assert globex_state(globex) == before
+
+
+def test_every_api_route_given_the_organizations_own_objects_is_found(acme_objects):
+    for route in API_ROUTES:
+        if not names_an_object(route):
+            continue
+        url = route.url(acme_objects)
+        status, _ = send_with_token("GET", url, acme_objects["secret"])
+        if status == 405:
+            status, _ = send_with_token("POST", url, acme_objects["secret"])
+        assert status not in (404, 405), f"{route.name} with Acme's own objects: {status}"
+
+
+def test_no_api_route_shows_or_changes_anything_of_another_organization(
+    acme_objects, globex_objects, globex
+):
+    before = globex_state(globex)
+    for route in API_ROUTES:
+        url = route.url(acme_objects)
+        for method in ("GET", "POST"):
+            status, body = send_with_token(method, url, acme_objects["secret"], q="quixote")
+            assert status < 500, f"{method} {url}: {status}"
+            assert_nothing_of_globex(body, f"{method} {url}")
+    assert globex_state(globex) == before
+
+
+def test_every_api_route_refuses_a_request_without_a_token_or_with_a_session(
+    alice_client, acme_objects, globex_objects
+):
+    """A session is no key to the API: a browser's cookies can never make a script's call."""
+    for route in API_ROUTES:
+        if route.name in API_PUBLIC:
+            continue
+        for objects in (acme_objects, globex_objects):
+            url = route.url(objects)
+            for client in (Client(), alice_client):
+                statuses = {
+                    "GET": client.get(url).status_code,
+                    "POST": client.post(url).status_code,
+                }
+                assert set(statuses.values()) <= {401, 405}, f"{route.name}: {statuses}"
+                assert 401 in statuses.values(), f"{route.name}: {statuses}"

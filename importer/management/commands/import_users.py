@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from importer import runs
 from importer.models import ImportRun
+from importer.runs.selectors import run_as_json
 from users.models import Organization
 
 EXIT_OK, EXIT_BLOCKED, EXIT_FAILED = 0, 1, 2
@@ -87,35 +88,6 @@ class Command(BaseCommand):
             )
         if run.message:
             self.stdout.write(run.message)
-
-
-def run_as_json(run: ImportRun) -> dict:
-    """Return a run as the command's --json output."""
-
-    def issue(item: dict) -> dict:
-        return {key: item[key] for key in ("row", "column", "value", "code", "message")}
-
-    return {
-        "run": run.pk,
-        "status": run.status,
-        "message": run.message,
-        "counts": run.counts,
-        "errors": [issue(item) for item in run.errors],
-        "warnings": [issue(item) for item in run.warnings],
-        "safeguard": run.safeguard_message,
-        "changes": [
-            {"action": action, "email": email, "row": row, "fields": fields}
-            for action, email, row, fields in run.changes.filter(skipped_reason="")
-            .order_by("id")
-            .values_list("action", "email", "row", "fields")
-        ],
-        "skipped": [
-            {"action": action, "email": email, "row": row, "fields": fields, "reason": reason}
-            for action, email, row, fields, reason in run.changes.exclude(skipped_reason="")
-            .order_by("id")
-            .values_list("action", "email", "row", "fields", "skipped_reason")
-        ],
-    }
 
 
 def _json_dump(value) -> str:
