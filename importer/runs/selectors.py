@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from django.conf import settings
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
 
 from importer.models import ImportRun
 
@@ -35,15 +31,6 @@ def last_applied_sha256(organization_id: int) -> str:
     """Return the SHA-256 of the organization's last applied input file ("" if none)."""
     runs = last_applied_file_runs(organization_id).exclude(input_sha256="")
     return runs.values_list("input_sha256", flat=True).first() or ""
-
-
-def stuck_runs(now: datetime | None = None) -> list[ImportRun]:
-    """Return runs that have sat queued or running longer than a worker would take."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
-    return list(
-        ImportRun.objects.filter(status__in=ImportRun.RUNNING_STATUSES, updated_at__lt=cutoff)
-    )
 
 
 def search_changes(changes: QuerySet, query: str) -> QuerySet:
