@@ -256,7 +256,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # A message unacknowledged this long is delivered again (Redis visibility timeout).
+    # A message unacknowledged this long is delivered again (Redis visibility timeout). It stays
+    # longer than any task may run (CELERY_TASK_TIME_LIMIT): a shorter one would deliver a live
+    # import to a second worker. A run whose worker died does not wait for it: its lease runs
+    # out within a minute and recover_stuck_runs sends it again (IMPORT_LEASE_SECONDS); the old
+    # message, when it comes back, finds the run finished and does nothing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, with the fix that keeps a worker alive through a Redis outage.
@@ -296,8 +300,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-# Seconds a run may sit in queued / previewing / applying before it counts as stuck.
-IMPORT_STUCK_AFTER_SECONDS = env_int("ROSTERSYNC_STUCK_AFTER_SECONDS", 15 * 60)
+# A worker holds a lease on the run it works on and renews it every third of this many seconds
+# (the heartbeat). recover_stuck_runs (every minute) hands a run whose lease ran out, because its
+# worker stopped, to a worker again: within about two minutes of the worker's death.
+IMPORT_LEASE_SECONDS = env_int("ROSTERSYNC_LEASE_SECONDS", 60)
+# Workers that may take up one step of a run (its preview, its import) before it fails: a file
+# that kills its worker each time must not loop forever.
+IMPORT_MAX_ATTEMPTS = env_int("ROSTERSYNC_MAX_ATTEMPTS", 3)
+# A run no worker has taken up after this many seconds (its message was lost, or never sent
+# because the broker was down) is sent again. A message still waiting in a busy queue is then
+# sent twice, which is harmless: the second finds the run taken or finished.
+IMPORT_RESEND_AFTER_SECONDS = env_int("ROSTERSYNC_RESEND_AFTER_SECONDS", 10 * 60)
+# Retries of a preview or an import after a transient database error (connection lost, server
+# shut down, serialization failure, deadlock, SQLite busy), after 2, 6, 18… seconds; then it fails.
+IMPORT_DATABASE_RETRIES = env_int("ROSTERSYNC_DATABASE_RETRIES", 3)
 # Days a run's stored input file is kept; then a daily task deletes it (the run and its changes
 # stay). 0 keeps inputs forever.
 INPUT_RETENTION_DAYS = env_int("ROSTERSYNC_INPUT_RETENTION_DAYS", 365)

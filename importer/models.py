@@ -158,6 +158,18 @@ class ImportRun(models.Model):
     # run if it differs, because the preview would no longer be what gets applied.
     users_digest = models.CharField(max_length=64, blank=True)
 
+    # The worker that took the run up holds a lease on it and renews it while it works (the
+    # heartbeat, importer.runs.leases): a lease that ran out means that worker stopped.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that took up the run's current step (preview or import)."
+    )
+    # What the remote server said of a scheduled run's file, remembered on the source once the
+    # sync ends (whichever worker ends it), and when that was done.
+    remote_etag = models.CharField(max_length=500, blank=True)
+    remote_last_modified = models.CharField(max_length=100, blank=True)
+    sync_recorded_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     previewed_at = models.DateTimeField(null=True, blank=True)
     apply_requested_at = models.DateTimeField(null=True, blank=True)

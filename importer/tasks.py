@@ -1,6 +1,10 @@
 """Celery tasks: thin wrappers that load by id and call importer.runs.
 
-Explicit names keep queued messages valid across a rename of the Python function.
+Explicit names keep queued messages valid across a rename of the Python function. Retries live
+here: a step that met a transient database error (runs.DatabaseUnavailable, the run left in its
+state) is tried again after 2, 6, 18… seconds, settings.IMPORT_DATABASE_RETRIES times, then the
+run fails with the reason; a run another worker holds the lease of (runs.LeaseHeld: this is a
+redelivered message of a worker that may have stopped) is looked at again when the lease ends.
 """
 
 import logging
@@ -18,28 +22,62 @@ from importer.remote import services as sync
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="importer.preview_run", acks_late=True, reject_on_worker_lost=True)
-def preview_run_task(run_id: int) -> None:
+@shared_task(bind=True, name="importer.preview_run", acks_late=True, reject_on_worker_lost=True)
+def preview_run_task(self, run_id: int, database_retries: int = 0) -> None:
     with progress.Reporter(run_id) as report:
-        runs.preview_run(run_id, report=report)
+        _retrying(self, run_id, database_retries, runs.preview_run, report)
 
 
-@shared_task(name="importer.apply_run", acks_late=True, reject_on_worker_lost=True)
-def apply_run_task(run_id: int) -> None:
+@shared_task(bind=True, name="importer.apply_run", acks_late=True, reject_on_worker_lost=True)
+def apply_run_task(self, run_id: int, database_retries: int = 0) -> None:
     with progress.Reporter(run_id) as report:
-        runs.apply_run(run_id, report=report)
+        _retrying(self, run_id, database_retries, runs.apply_run, report)
+
+
+def _retrying(task, run_id: int, database_retries: int, step, report) -> None:
+    """Run a step of a run, then finish it if it is a scheduled sync's; retry transient faults."""
+    try:
+        step(run_id, report=report)
+        sync.finish_scheduled_run(run_id, report=report)
+    except runs.LeaseHeld as held:
+        raise task.retry(countdown=held.seconds + 1, max_retries=None) from held
+    except runs.DatabaseUnavailable as error:
+        if database_retries >= settings.IMPORT_DATABASE_RETRIES:
+            logger.error("Run %s: the database failed on every try; it fails", run_id)
+            runs.fail_database_unavailable(run_id)
+            sync.finish_scheduled_run(run_id)
+            return
+        countdown = database_backoff(database_retries)
+        logger.warning("Run %s: trying again in %s s (database)", run_id, countdown)
+        raise task.retry(
+            args=[run_id],
+            kwargs={"database_retries": database_retries + 1},
+            countdown=countdown,
+            max_retries=None,
+        ) from error
+
+
+def database_backoff(retries: int) -> int:
+    """Return the seconds before retry number `retries + 1`: 2, 6, 18, 54…"""
+    return 2 * 3**retries
 
 
 @shared_task(name="importer.recover_stuck_runs")
 def recover_stuck_runs_task() -> None:
-    """Hand runs whose worker died (or whose message was lost) to a worker again."""
-    for run in runs.stuck_runs():
-        logger.warning("Run %s is stuck in %s; enqueueing it again", run.pk, run.status)
-        runs.mark_retried(run)
-        if run.status == ImportRun.Status.APPLYING:
-            enqueue(apply_run_task, run.pk)
-        else:
-            enqueue(preview_task_for(run), run.pk)
+    """Hand runs whose worker stopped (or whose message was lost) to a worker again."""
+    recovery = runs.recover_abandoned_runs()
+    for run in recovery.resend:
+        logger.warning("Run %s (%s) goes to a worker again", run.pk, run.status)
+        enqueue(task_for(run), run.pk)
+    for run_id in recovery.failed:
+        sync.finish_scheduled_run(run_id)  # A scheduled run's failure is its source's, too.
+
+
+def task_for(run: ImportRun):
+    """Return the task that takes a running run on from where it is."""
+    if run.status == ImportRun.Status.APPLYING:
+        return apply_run_task
+    return preview_task_for(run)
 
 
 @shared_task(name="importer.delete_expired_inputs")
@@ -70,11 +108,11 @@ def enqueue(task, run_id: int) -> bool:
 # --- Remote import (importer.sync) ------------------------------------------------------------
 
 
-@shared_task(name="importer.fetch_remote", acks_late=True, reject_on_worker_lost=True)
-def fetch_remote_task(run_id: int) -> None:
+@shared_task(bind=True, name="importer.fetch_remote", acks_late=True, reject_on_worker_lost=True)
+def fetch_remote_task(self, run_id: int, database_retries: int = 0) -> None:
     """Fetch the file into a queued remote run (the Fetch button), then preview it."""
     with progress.Reporter(run_id) as report:
-        sync.fetch_into_run(run_id, report=report)
+        _retrying(self, run_id, database_retries, sync.fetch_into_run, report)
 
 
 @shared_task(name="importer.enqueue_due_fetches")
@@ -95,7 +133,12 @@ def enqueue_due_fetches(now: datetime) -> list[int]:
 
 @shared_task(name="importer.sync_source", acks_late=True, reject_on_worker_lost=True)
 def sync_source_task(source_id: int, claimed_until: str) -> None:
-    sync.sync_source(source_id, claimed_until=datetime.fromisoformat(claimed_until))
+    try:
+        sync.sync_source(source_id, claimed_until=datetime.fromisoformat(claimed_until))
+    except (runs.DatabaseUnavailable, runs.LeaseHeld) as error:
+        # The sync's run waits in its state: its step's task retries it and finishes the sync.
+        run = ImportRun.objects.get(pk=error.run_id)
+        task_for(run).apply_async(args=[run.pk], countdown=database_backoff(0), retry=False)
 
 
 def enqueue_sync(source_id: int, claimed_until: datetime) -> bool:

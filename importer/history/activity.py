@@ -104,6 +104,12 @@ def _detail(event: AuditEvent) -> str:
         return "The safeguard's warning was confirmed"
     if event.kind == Kind.REVERT_CREATED and data.get("reverts"):
         return f"Undoes import #{data['reverts']}"
+    if event.kind == Kind.RUN_RETRIED and data.get("attempt"):
+        step = "importing" if data.get("status") == ImportRun.Status.APPLYING else "previewing"
+        return (
+            f"A worker stopped while {step}; retrying "
+            f"(attempt {data['attempt']} of {data.get('of', data['attempt'])})"
+        )
     if event.kind == Kind.RUN_RETRIED and data.get("status"):
         status = dict(ImportRun.Status.choices).get(data["status"], data["status"])
         return f"It was stuck: {status.lower()}"

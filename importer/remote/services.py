@@ -11,9 +11,16 @@ Scheduled sync, in order:
 3. The file is fetched with If-None-Match / If-Modified-Since. A 304, or a body with the same
    SHA-256 as the last file applied (or held), is a RemoteCheck: no run.
 4. Otherwise the file becomes a run (source remote, trigger scheduled), previewed here; a clean
-   preview is applied; one that trips a safeguard is held and the admins are emailed; errors
-   leave it invalid. Nothing changes a user unless the preview was clean.
-5. Failures count up; retries come sooner than the cadence, backing off (5, 10, 20… minutes);
+   preview goes on to applying, in the preview's transaction; one that trips a safeguard is held
+   and the admins are emailed; errors leave it invalid. Nothing changes a user unless the
+   preview was clean. While a scheduled run of the organization is unfinished, no new file is
+   fetched: a second run is never made from the same file.
+5. The sync is one unit with its run. When the run ends (applied, held, invalid, failed, stale)
+   finish_scheduled_run writes the source's bookkeeping (last success, file SHA-256, ETag,
+   failures, next fetch), once. If the sync's worker stopped, recovery (importer.runs.leases)
+   sends the run to a worker again, and the task that ends it calls finish_scheduled_run; a run
+   whose workers stopped on every attempt is failed with its reason and recorded the same way.
+6. Failures count up; retries come sooner than the cadence, backing off (5, 10, 20… minutes);
    after settings.REMOTE_FAILURE_EMAIL_AFTER failures in a row the admins get one email.
 """
 
@@ -99,8 +106,11 @@ class Outcome:
     message: str = ""
     run_id: int | None = None
     check_id: int | None = None
-    # Remembered only when a file was applied or held, so that it is not taken up again.
-    download: remote.Download | None = None
+    # The file's SHA-256, ETag and Last-Modified: remembered only when it was applied or held,
+    # so that it is not taken up again.
+    remember: tuple[str, str, str] | None = None
+    # Already written on the source (by finish_scheduled_run), or left to the worker ending the run.
+    recorded: bool = False
 
 
 def sync_source(
@@ -119,8 +129,23 @@ def sync_source(
     if not claim.update(next_fetch_at=lease):
         return None
     source = RemoteSource.objects.select_related("organization").get(pk=source_id)
+    unfinished = unfinished_scheduled_run(source.organization_id)
+    if unfinished is not None:
+        # Its worker stopped and recovery is finishing it: fetching now could make a second run
+        # of the same file. Look again in a few minutes; the run writes the bookkeeping.
+        RemoteSource.objects.filter(pk=source_id, next_fetch_at=lease).update(
+            next_fetch_at=now + timedelta(minutes=5)
+        )
+        return Outcome(
+            ok=True,
+            message=f"Import #{unfinished} is still under way.",
+            run_id=unfinished,
+            recorded=True,
+        )
     try:
         outcome = _sync(source, now)
+    except runs.DatabaseUnavailable:
+        raise  # The run waits in its state; the task hands it to a worker to retry.
     except Exception as error:
         _log_unexpected(f"Sync of remote source {source_id} failed", error, _secrets_of(source))
         outcome = Outcome(
@@ -128,8 +153,63 @@ def sync_source(
             message=f"The scheduled import failed unexpectedly ({type(error).__name__}). "
             "Nothing was changed. Support has the details in the logs.",
         )
-    _record(source, outcome, now=now, lease=lease)
+    if not outcome.recorded:
+        _record(source, outcome, now=now, lease=lease)
     return outcome
+
+
+def unfinished_scheduled_run(organization_id: int) -> int | None:
+    """Return the id of the organization's scheduled run that is not finished yet, if any."""
+    return (
+        ImportRun.objects.filter(
+            organization_id=organization_id,
+            trigger=ImportRun.Trigger.SCHEDULED,
+            status__in=[*ImportRun.RUNNING_STATUSES, Status.READY],
+            sync_recorded_at__isnull=True,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def finish_scheduled_run(
+    run_id: int, *, now: datetime | None = None, report=progress.ignore
+) -> Outcome | None:
+    """Carry a scheduled run to its end, then write its source's bookkeeping; return the outcome.
+
+    The sync's own worker calls it, and so does whichever task ends a run whose sync's worker
+    stopped. None for a run that is not scheduled, is still under way elsewhere, or whose
+    outcome was already recorded (it is recorded once). Raise DatabaseUnavailable or LeaseHeld
+    as preview_run and apply_run do.
+    """
+    run = ImportRun.objects.get(pk=run_id)
+    if run.trigger != ImportRun.Trigger.SCHEDULED or run.sync_recorded_at is not None:
+        return None
+    if run.status in (Status.QUEUED, Status.PREVIEWING):
+        runs.preview_run(run_id, report=report)
+        run.refresh_from_db()
+    if run.status == Status.APPLYING:
+        runs.apply_run(run_id, report=report)
+        run.refresh_from_db()
+    if run.is_running:
+        return None
+    source = RemoteSource.objects.filter(organization_id=run.organization_id).first()
+    if source is None:
+        return None
+    if run.status in (Status.HELD, Status.APPLIED):
+        outcome = Outcome(
+            ok=True,
+            run_id=run.pk,
+            remember=(run.input_sha256, run.remote_etag, run.remote_last_modified),
+            recorded=True,
+        )
+    else:
+        outcome = Outcome(ok=False, message=_run_failure_message(run), run_id=run.pk, recorded=True)
+    with transaction.atomic():
+        if runs.mark_sync_recorded(run_id):
+            _record(source, outcome, now=now or timezone.now(), lease=None)
+            return outcome
+    return None
 
 
 def _sync(source: RemoteSource, now: datetime) -> Outcome:
@@ -158,6 +238,7 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         except runs.LimitReached:
             return Outcome(ok=False, message=message)
         runs.fail_fetch(run.pk, message)
+        runs.mark_sync_recorded(run.pk)  # sync_source records it, next.
         return Outcome(ok=False, message=message, run_id=run.pk)
 
     try:
@@ -167,16 +248,14 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
             name=host_of(source.url),
             source=ImportRun.Source.REMOTE,
             trigger=ImportRun.Trigger.SCHEDULED,
+            remote_etag=download.etag,
+            remote_last_modified=download.last_modified,
         )
     except runs.LimitReached as limit:
         return Outcome(ok=False, message=f"The file was not imported: {limit}")
-    try:
-        run = runs.import_now(run.pk, hold_on_safeguard=True)
-    except runs.ApplyRefused as refusal:
-        return Outcome(ok=False, message=str(refusal), run_id=run.pk)
-    if run.status in (Status.HELD, Status.APPLIED):
-        return Outcome(ok=True, run_id=run.pk, download=download)
-    return Outcome(ok=False, message=_run_failure_message(run), run_id=run.pk)
+    outcome = finish_scheduled_run(run.pk, now=now)
+    # None: another worker is finishing the run (and records it).
+    return outcome or Outcome(ok=True, run_id=run.pk, recorded=True)
 
 
 def _run_failure_message(run: ImportRun) -> str:
@@ -198,17 +277,21 @@ def _check(source: RemoteSource, now: datetime, http_status: int, message: str) 
     return Outcome(ok=True, message=message, check_id=check.pk)
 
 
-def _record(source: RemoteSource, outcome: Outcome, *, now: datetime, lease: datetime) -> None:
-    """Store the outcome on the source, schedule the next sync, email after repeated failures."""
+def _record(
+    source: RemoteSource, outcome: Outcome, *, now: datetime, lease: datetime | None
+) -> None:
+    """Store the outcome on the source, schedule the next sync, email after repeated failures.
+
+    With `lease`, the next sync is scheduled only if the source still holds that lease (an admin
+    who changed the cadence meanwhile set a new time); without it (a run that recovery finished,
+    long after its lease), from the source's cadence as it is now.
+    """
     fields = {"last_checked_at": now, "updated_at": timezone.now()}
     if outcome.ok:
         fields.update(consecutive_failures=0, last_success_at=now, last_error="")
-        if outcome.download is not None:
-            fields.update(
-                etag=outcome.download.etag[:500],
-                last_modified=outcome.download.last_modified[:100],
-                last_sha256=hashlib.sha256(outcome.download.data).hexdigest(),
-            )
+        if outcome.remember is not None:
+            sha256, etag, last_modified = outcome.remember
+            fields.update(etag=etag[:500], last_modified=last_modified[:100], last_sha256=sha256)
     else:
         fields.update(
             consecutive_failures=F("consecutive_failures") + 1, last_error=outcome.message
@@ -224,8 +307,10 @@ def _record(source: RemoteSource, outcome: Outcome, *, now: datetime, lease: dat
         due = next_fetch_after_failure(
             source.cadence, source.daily_hour, source.consecutive_failures, now
         )
-    # Only if the lease is still ours: an admin who changed the cadence meanwhile set a new time.
-    RemoteSource.objects.filter(pk=source.pk, next_fetch_at=lease).update(next_fetch_at=due)
+    schedule = RemoteSource.objects.filter(pk=source.pk)
+    if lease is not None:
+        schedule = schedule.filter(next_fetch_at=lease)
+    schedule.update(next_fetch_at=due)
     if not outcome.ok and source.consecutive_failures == settings.REMOTE_FAILURE_EMAIL_AFTER:
         notify.send_remote_failures_email(source)
 

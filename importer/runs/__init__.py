@@ -1,15 +1,17 @@
 """Import runs: the only writer of ImportRun; callers use the services re-exported here.
 
 services.py creates, previews, holds, approves, discards and applies runs (the state machine is
-in its docstring); revert.py makes the run that undoes another; selectors.py holds the reads
+in its docstring); leases.py holds a worker's lease on the run it works on and recovers runs
+whose worker stopped; revert.py makes the run that undoes another; selectors.py holds the reads
 several callers share.
 """
 
+from importer.runs.leases import LeaseHeld, recover_abandoned_runs
 from importer.runs.limits import LimitReached, check_room
 from importer.runs.revert import RevertRefused, create_revert_run
-from importer.runs.selectors import stuck_runs
 from importer.runs.services import (
     ApplyRefused,
+    DatabaseUnavailable,
     InputNotStored,
     apply_run,
     approve_held_run,
@@ -17,10 +19,11 @@ from importer.runs.services import (
     create_fetch_run,
     create_run,
     discard_held_run,
+    fail_database_unavailable,
     fail_fetch,
     hold_run,
     import_now,
-    mark_retried,
+    mark_sync_recorded,
     options_for,
     preview_run,
     request_apply,
@@ -28,8 +31,10 @@ from importer.runs.services import (
 
 __all__ = [
     "ApplyRefused",
+    "DatabaseUnavailable",
     "InputNotStored",
     "LimitReached",
+    "LeaseHeld",
     "RevertRefused",
     "apply_run",
     "approve_held_run",
@@ -39,12 +44,13 @@ __all__ = [
     "create_revert_run",
     "create_run",
     "discard_held_run",
+    "fail_database_unavailable",
     "fail_fetch",
     "hold_run",
     "import_now",
-    "mark_retried",
+    "mark_sync_recorded",
     "options_for",
     "preview_run",
+    "recover_abandoned_runs",
     "request_apply",
-    "stuck_runs",
 ]

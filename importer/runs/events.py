@@ -56,9 +56,16 @@ def revert_created_event(*, run: ImportRun, acting_user: User | None) -> AuditEv
     return _run_event(Kind.REVERT_CREATED, run, acting_user, reverts=run.reverts_id)
 
 
-def run_retried_event(*, run: ImportRun, status: str) -> AuditEvent:
-    """Record that a run stuck in `status` was handed to a worker again (by the system)."""
-    return _run_event(Kind.RUN_RETRIED, run, None, status=status)
+def run_retried_event(
+    *, run: ImportRun, status: str, attempt: int | None = None, of: int | None = None
+) -> AuditEvent:
+    """Record that a run stuck in `status` was handed to a worker again (by the system).
+
+    `attempt` (of `of`) is set when its worker stopped; without it, no worker had taken it up.
+    """
+    if attempt is None:
+        return _run_event(Kind.RUN_RETRIED, run, None, status=status)
+    return _run_event(Kind.RUN_RETRIED, run, None, status=status, attempt=attempt, of=of)
 
 
 # --- the organization's configuration ----------------------------------------------------------

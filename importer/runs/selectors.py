@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -68,15 +66,6 @@ def filter_runs(
 
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
-def stuck_runs(now: datetime | None = None) -> list[ImportRun]:
-    """Return runs that have sat queued or running longer than a worker would take."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_STUCK_AFTER_SECONDS)
-    return list(
-        ImportRun.objects.filter(status__in=ImportRun.RUNNING_STATUSES, updated_at__lt=cutoff)
-    )
 
 
 def search_changes(changes: QuerySet, query: str) -> QuerySet:

@@ -1,7 +1,12 @@
 """The life of an import run: create, preview, apply. The only writer of ImportRun.status.
 
 queued → previewing → ready | invalid | failed;  ready → applying → applied | failed | stale
-A scheduled run that trips a safeguard: ready → held → applying (approved) | discarded.
+A scheduled run goes on by itself: previewing → applying, or → held when it trips a safeguard;
+held → applying (approved) | discarded.
+
+A worker takes a step (preview, apply) up under a lease it renews (importer.runs.leases). A
+transient database error leaves the run in its state and raises DatabaseUnavailable, for the
+task to try again; any other failure ends the run failed, with words a person can act on.
 """
 
 from __future__ import annotations
@@ -9,13 +14,14 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import sqlite3
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from importer import notify, progress
@@ -33,7 +39,7 @@ from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import FileError, ImportOptions, Limits
-from importer.runs import events, outbox, selectors
+from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
@@ -58,6 +64,82 @@ class ApplyRefused(Exception):
     """The run cannot be applied now; the message says why."""
 
 
+class DatabaseUnavailable(Exception):
+    """A transient database error stopped a step; nothing was written and the run waits in its
+    state for the step to be tried again (importer.tasks does, with backoff)."""
+
+    def __init__(self, run_id: int, status: str):
+        super().__init__(f"Run {run_id} ({status}) met a transient database error")
+        self.run_id = run_id
+        self.status = status
+
+
+# SQLSTATE classes and codes of PostgreSQL errors that pass when the work is tried again:
+# 08 connection exception, 40 transaction rollback (40001 serialization failure, 40P01
+# deadlock), 57P01-57P03 the server shutting down or starting, 53300 too many connections.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40")
+_TRANSIENT_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Return whether a database error may pass when the same work is tried again.
+
+    Connection lost, the server shut down by an administrator, serialization failures and
+    deadlocks on PostgreSQL; "database is locked" on SQLite. Not a constraint violated or bad
+    data: those fail the same way every time.
+    """
+    if isinstance(error, InterfaceError):
+        return True  # The connection was already closed.
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.__cause__
+    if isinstance(cause, sqlite3.OperationalError):
+        return "locked" in str(cause) or "busy" in str(cause)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is None:
+        return True  # psycopg: no answer from the server, the connection is gone.
+    return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES) or sqlstate in _TRANSIENT_SQLSTATES
+
+
+def _leave_for_retry(run_id: int, status: str, error: DatabaseError) -> DatabaseUnavailable:
+    """Give up the run's lease after a transient error; return the exception to raise."""
+    logger.warning("Run %s: transient database error while %s: %s", run_id, status, error)
+    # A connection the server ended cannot run another query; the next one opens afresh.
+    connection.close_if_unusable_or_obsolete()
+    step = "importing" if status == Status.APPLYING else "previewing"
+    try:
+        leases.release(
+            run_id,
+            status,
+            f"The database could not be reached while {step}; nothing was changed. "
+            "Trying again in a few seconds.",
+        )
+    except DatabaseError:
+        logger.warning("Run %s: its lease could not be released either", run_id)
+        connection.close_if_unusable_or_obsolete()
+    return DatabaseUnavailable(run_id, status)
+
+
+def fail_database_unavailable(run_id: int) -> None:
+    """End a run whose step met a transient database error on every try, saying so."""
+    run = ImportRun.objects.filter(pk=run_id).only("status").first()
+    if run is None or run.status not in ImportRun.RUNNING_STATUSES:
+        return
+    if run.status == Status.APPLYING:
+        message = (
+            "The database could not be reached while importing, several times over about half a "
+            "minute, so the import was stopped. Nothing was changed. Upload the file again in a "
+            "few minutes; if it keeps failing, contact support."
+        )
+    else:
+        message = (
+            "The database could not be reached while previewing, several times over about half a "
+            "minute, so the preview was stopped. Nothing was imported. Upload the file again in "
+            "a few minutes; if it keeps failing, contact support."
+        )
+    _fail(run_id, run.status, message)
+
+
 def create_run(
     *,
     organization: Organization,
@@ -68,12 +150,15 @@ def create_run(
     trigger: ImportRun.Trigger = ImportRun.Trigger.MANUAL,
     api_token: ApiToken | None = None,
     idempotency_key: str = "",
+    remote_etag: str = "",
+    remote_last_modified: str = "",
 ) -> ImportRun:
     """Store an input and return its new run, queued for preview.
 
     Raise LimitReached when the organization has too many runs waiting or too little space left.
     `api_token` and `idempotency_key` record an upload through the API (the key is unique in
-    the organization: a second run with it raises IntegrityError).
+    the organization: a second run with it raises IntegrityError). A fetched file's ETag and
+    Last-Modified come along, for its source's bookkeeping.
     """
     check_room(organization, new_bytes=len(data))
     run = ImportRun(
@@ -83,6 +168,8 @@ def create_run(
         created_by=acting_user,
         api_token=api_token,
         idempotency_key=idempotency_key,
+        remote_etag=remote_etag[:500],
+        remote_last_modified=remote_last_modified[:100],
         input_name=name[:255],
         input_size=len(data),
         input_sha256=hashlib.sha256(data).hexdigest(),
@@ -127,18 +214,22 @@ def preview_run(run_id: int, *, report=progress.ignore) -> None:
     """Compute a run's preview: parse, map, diff, and store the changes it would make.
 
     Safe to repeat: a redelivered task recomputes the same preview, and a finished run is left
-    as it is.
+    as it is. A scheduled run goes on to applying (or held). Raise LeaseHeld while another
+    worker previews it, DatabaseUnavailable after a transient database error.
     """
-    claimed = ImportRun.objects.filter(
-        pk=run_id, status__in=[Status.QUEUED, Status.PREVIEWING]
-    ).update(status=Status.PREVIEWING, updated_at=timezone.now())
-    if not claimed:
-        return
-    run = ImportRun.objects.select_related("organization", "created_by").get(pk=run_id)
     try:
-        with _cyclic_gc_paused():
+        if not leases.take_up(
+            run_id, [Status.QUEUED, Status.PREVIEWING], becomes=Status.PREVIEWING
+        ):
+            return
+        run = ImportRun.objects.select_related("organization", "created_by").get(pk=run_id)
+        with leases.heartbeat(run_id), _cyclic_gc_paused():
             _compute_preview(run, report)
+    except leases.LeaseHeld:
+        raise
     except Exception as exc:
+        if isinstance(exc, DatabaseError) and is_transient(exc):
+            raise _leave_for_retry(run_id, Status.PREVIEWING, exc) from exc
         logger.exception("Preview of run %s failed", run_id)
         _fail(
             run_id, Status.PREVIEWING, f"The preview could not be computed ({type(exc).__name__})."
@@ -273,9 +364,30 @@ def _save_preview(
         else ""
     )
     run.previewed_at = timezone.now()
+    run.lease_expires_at = None  # The next step is leased afresh.
+    run.attempts = 0
+    if run.status == Status.READY and run.trigger == ImportRun.Trigger.SCHEDULED:
+        _go_on_with_scheduled(run)
     run.save()
-    if errors:
-        outbox.record_run_event(run)
+    outbox.record_run_event(run)  # Invalid, or a scheduled run held: endpoints hear of it.
+
+
+def _go_on_with_scheduled(run: ImportRun) -> None:
+    """Move a scheduled run's clean preview on, in its preview's transaction: held when it
+    trips a safeguard (the admins are emailed), otherwise applying.
+
+    Nobody watches a scheduled run, and a worker that stops right after the preview must not
+    leave it ready forever: applying is a running state that recovery finishes.
+    """
+    if run.safeguard_message:
+        run.status = Status.HELD
+        run.message = _HELD_MESSAGE
+        run_id = run.pk
+        transaction.on_commit(lambda: _email_held_run(run_id))
+    else:
+        run.status = Status.APPLYING
+        run.apply_requested_at = timezone.now()
+        events.apply_requested_event(run=run, acting_user=None)
 
 
 def _store_changes(
@@ -341,6 +453,8 @@ def request_apply(
             status=Status.APPLYING,
             applied_by=acting_user,
             apply_requested_at=timezone.now(),
+            lease_expires_at=None,
+            attempts=0,
             updated_at=timezone.now(),
         )
         if confirmed:
@@ -372,6 +486,10 @@ def import_now(
     """
     preview_run(run_id)
     run = ImportRun.objects.get(pk=run_id)
+    if run.status == Status.APPLYING:  # A scheduled run goes on by itself.
+        apply_run(run.pk)
+        run.refresh_from_db()
+        return run
     if not apply or not run.can_apply:
         return run
     if run.safeguard_message and hold_on_safeguard:
@@ -383,6 +501,12 @@ def import_now(
     return run
 
 
+_HELD_MESSAGE = (
+    "This scheduled import was held by a safeguard: nothing has been changed. "
+    "Check the changes below, then approve or discard it."
+)
+
+
 def hold_run(run_id: int) -> bool:
     """Hold a ready run instead of applying it, and email the organization's admins.
 
@@ -392,12 +516,7 @@ def hold_run(run_id: int) -> bool:
     """
     with transaction.atomic():
         held = ImportRun.objects.filter(pk=run_id, status=Status.READY).update(
-            status=Status.HELD,
-            message=(
-                "This scheduled import was held by a safeguard: nothing has been changed. "
-                "Check the changes below, then approve or discard it."
-            ),
-            updated_at=timezone.now(),
+            status=Status.HELD, message=_HELD_MESSAGE, updated_at=timezone.now()
         )
         if held:
             outbox.record_run_event(ImportRun.objects.get(pk=run_id))
@@ -423,6 +542,8 @@ def approve_held_run(run: ImportRun, *, acting_user: User | None) -> None:
             applied_by=acting_user,
             message="",
             apply_requested_at=timezone.now(),
+            lease_expires_at=None,
+            attempts=0,
             updated_at=timezone.now(),
         )
         if approved:
@@ -461,34 +582,27 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
     """Apply a confirmed run once, all or nothing.
 
     A redelivered message finds the run no longer applying and changes nothing. If the
-    organization's users changed since the preview, the run ends stale instead.
+    organization's users changed since the preview, the run ends stale instead. Raise LeaseHeld
+    while another worker applies it, DatabaseUnavailable after a transient database error
+    (rolled back: nothing was changed, the run stays applying for the retry).
     """
     try:
-        with transaction.atomic():
-            run = ImportRun.objects.select_for_update().get(pk=run_id)
-            if run.status != Status.APPLYING:
-                return  # Already applied or failed: a redelivered message changes nothing.
-            # One import applies per organization at a time: the organization's row is the lock.
-            Organization.objects.select_for_update().get(pk=run.organization_id)
-            report("applying", 0, run.change_count)
-            snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
-            if users_digest(snapshot) != run.users_digest:
-                run.status = Status.STALE
-                run.message = (
-                    "The organization's users changed after this preview was made, so it no "
-                    "longer shows what importing would do. Preview the file again."
-                )
-            else:
-                apply_changes(run, report)
-                run.status = Status.APPLIED
-                run.message = ""
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "message", "finished_at", "updated_at"])
-            if run.status == Status.APPLIED:
-                outbox.record_run_event(run)
+        if not leases.take_up(run_id, [Status.APPLYING], becomes=Status.APPLYING):
+            return
+        with leases.heartbeat(run_id):
+            _apply(run_id, report)
+    except leases.LeaseHeld:
+        raise
     except DatabaseError as exc:
+        if is_transient(exc):
+            raise _leave_for_retry(run_id, Status.APPLYING, exc) from exc
         logger.exception("Apply of run %s failed", run_id)
-        _fail(run_id, Status.APPLYING, f"The import was rolled back: nothing was changed ({exc}).")
+        _fail(
+            run_id,
+            Status.APPLYING,
+            "The import was rolled back: nothing was changed. The database refused one of the "
+            f"changes ({type(exc).__name__}); support has the details in the logs.",
+        )
     except Exception as exc:
         logger.exception("Apply of run %s failed", run_id)
         _fail(
@@ -500,6 +614,40 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
         progress.clear(run_id)
 
 
+class _RunTakenAway(Exception):
+    """The run stopped being applying while it was applied (recovery failed it): roll back."""
+
+
+def _apply(run_id: int, report) -> None:
+    with transaction.atomic():
+        organization_id = ImportRun.objects.values_list("organization_id", flat=True).get(pk=run_id)
+        # One import applies per organization at a time: the organization's row is the lock.
+        # The run's own row is not locked, so that the lease's heartbeat can go on renewing it.
+        Organization.objects.select_for_update().get(pk=organization_id)
+        run = ImportRun.objects.get(pk=run_id)
+        if run.status != Status.APPLYING:
+            return  # Already applied or failed: a redelivered message changes nothing.
+        report("applying", 0, run.change_count)
+        snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
+        if users_digest(snapshot) != run.users_digest:
+            status = Status.STALE
+            message = (
+                "The organization's users changed after this preview was made, so it no "
+                "longer shows what importing would do. Preview the file again."
+            )
+        else:
+            apply_changes(run, report)
+            status, message = Status.APPLIED, ""
+        now = timezone.now()
+        finished = ImportRun.objects.filter(pk=run_id, status=Status.APPLYING).update(
+            status=status, message=message, finished_at=now, updated_at=now, lease_expires_at=None
+        )
+        if not finished:
+            raise _RunTakenAway(f"Run {run_id} is no longer applying")
+        if status == Status.APPLIED:
+            outbox.record_run_event(ImportRun.objects.get(pk=run_id))
+
+
 def _fail(run_id: int, expected: str, message: str) -> None:
     with transaction.atomic():
         failed = ImportRun.objects.filter(pk=run_id, status=expected).update(
@@ -507,22 +655,20 @@ def _fail(run_id: int, expected: str, message: str) -> None:
             message=message,
             finished_at=timezone.now(),
             updated_at=timezone.now(),
+            lease_expires_at=None,
         )
         if failed:
             outbox.record_run_event(ImportRun.objects.get(pk=run_id))
 
 
-def mark_retried(run: ImportRun) -> None:
-    """Note that a stuck run was handed to a worker again, so it is not retried at once.
-
-    The retry is an audit event of the system's (no acting user).
-    """
-    with transaction.atomic():
-        retried = ImportRun.objects.filter(pk=run.pk, status=run.status).update(
-            updated_at=timezone.now()
+def mark_sync_recorded(run_id: int) -> bool:
+    """Note that a finished scheduled run's outcome was written on its source; return False if
+    it already was (its bookkeeping is written once, whichever worker finishes it)."""
+    return bool(
+        ImportRun.objects.filter(pk=run_id, sync_recorded_at__isnull=True).update(
+            sync_recorded_at=timezone.now()
         )
-        if retried:
-            events.run_retried_event(run=run, status=run.status)
+    )
 
 
 # --- Runs whose input is fetched from a remote server (importer.remote.services) ---------

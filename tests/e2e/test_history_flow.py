@@ -93,8 +93,9 @@ def test_an_admin_approves_a_scheduled_import_held_by_the_safeguard(
         source=ImportRun.Source.REMOTE,
         trigger=ImportRun.Trigger.SCHEDULED,
     )
-    runs.preview_run(run.pk)
-    assert runs.hold_run(run.pk)
+    runs.preview_run(run.pk)  # A scheduled preview that trips the safeguard holds its run.
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.HELD
     log_in(page, alice.email)
 
     page.click(".tabs >> text=History")

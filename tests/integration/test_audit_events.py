@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from importer import configuration, runs
+from importer.history import activity
 from importer.models import AuditEvent, ImportConfigChange, ImportRun, RemoteSource
 from importer.remote import services as sync
 from tests.conftest import preview_text
@@ -99,12 +100,28 @@ def test_creating_a_revert_records_the_admin_and_the_run_it_undoes(acme, alice):
 def test_retrying_a_stuck_run_is_recorded_as_the_systems(acme, alice):
     run = preview_text(acme, alice, "email\nalice@acme.example\nana@acme.example\n")
     runs.request_apply(run, acting_user=alice)
-    run.refresh_from_db()
+    ImportRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
 
-    runs.mark_retried(run)
+    runs.recover_abandoned_runs()
 
     event = AuditEvent.objects.get(kind=Kind.RUN_RETRIED)
     assert (event.acting_user, event.run, event.data) == (None, run, {"status": "applying"})
+
+
+def test_retrying_a_run_whose_worker_stopped_is_recorded_with_its_attempt(acme, alice):
+    run = preview_text(acme, alice, "email\nalice@acme.example\nana@acme.example\n")
+    runs.request_apply(run, acting_user=alice)
+    ImportRun.objects.filter(pk=run.pk).update(
+        attempts=1, lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    runs.recover_abandoned_runs()
+
+    event = AuditEvent.objects.get(kind=Kind.RUN_RETRIED)
+    assert event.data == {"status": "applying", "attempt": 2, "of": 3}
+    assert activity.activities([event])[0].detail == (
+        "A worker stopped while importing; retrying (attempt 2 of 3)"
+    )
 
 
 # --- configuration ------------------------------------------------------------------------------
