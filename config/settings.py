@@ -321,7 +321,7 @@ if INPUT_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("ROSTERSYNC_INPUT_RETENTION_DAYS must be 0 (keep forever) or more.")
 
 # ---------------------------------------------------------------------------------------------
-# Remote import: fetching the user file from a company's HR server (importer/remote.py, sync.py).
+# Remote import: fetching the user file from a company's HR server (importer/remote/).
 # Keys that encrypt the stored password, token or header value (Fernet keys, comma-separated:
 # the first encrypts, all decrypt, so a new key goes first and an old one stays until every
 # secret was saved again). Distinct from DJANGO_SECRET_KEY; required in production.

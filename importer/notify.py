@@ -58,7 +58,7 @@ def send_held_run_email(run: ImportRun) -> int:
         return 0
 
 
-# --- Remote import (importer.sync) ------------------------------------------------------------
+# --- Remote import (importer.remote.services) ---------------------------------------------
 
 
 def send_remote_failures_email(source) -> int:

@@ -105,7 +105,7 @@ def enqueue(task, run_id: int) -> bool:
     return True
 
 
-# --- Remote import (importer.sync) ------------------------------------------------------------
+# --- Remote import (importer.remote.services) ---------------------------------------------
 
 
 @shared_task(bind=True, name="importer.fetch_remote", acks_late=True, reject_on_worker_lost=True)

@@ -9,7 +9,7 @@ injection"): a cell starting with = + - @ tab or CR.
   starts with) with Excel's "quote prefix" style, so it stays text even when a person edits it.
   No apostrophe is added to the value itself.
 
-The import reverses exactly that apostrophe (importer.columns.unescape_formula_prefix), so a
+The import reverses exactly that apostrophe (pipeline.headers.unescape_formula_prefix), so a
 file downloaded here and imported again unedited gives zero changes: "-Lead-" is written to CSV as
 "'-Lead-" and read back as "-Lead-". A value that itself starts with apostrophes in front of a
 formula character ("'-x") gets one more in both formats, so it survives the round trip too.
@@ -52,7 +52,7 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 # reads it either way.
 BOM = "\ufeff"
 
-# The import format's header row: the names importer.columns maps back to the fields.
+# The import format's header row: the names importer.pipeline.headers maps back to the fields.
 USER_HEADERS: tuple[str, ...] = tuple(FIELD_LABELS[name] for name in FIELDS)
 EXAMPLE_ROW: tuple = (
     "jane.roe@example.com",

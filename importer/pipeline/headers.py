@@ -211,15 +211,15 @@ def clean_text(text: str) -> str:
     return text.strip(EDGE_CHARACTERS)
 
 
-# An apostrophe that a download put in front of a formula start (see importer.exports).
+# An apostrophe that a download put in front of a formula start (see importer.history.exports).
 _ESCAPED_FORMULA = re.compile(r"'(?='*[=+\-@\t\r])")
 
 
 def unescape_formula_prefix(text: str) -> str:
     """Return `text` without the one apostrophe an export adds in front of = + - @ tab CR.
 
-    importer.exports writes "-Lead-" to CSV as "'-Lead-" so that a spreadsheet never runs it as
-    a formula; removing exactly that apostrophe makes an unedited download import with zero
+    importer.history.exports writes "-Lead-" to CSV as "'-Lead-" so that a spreadsheet never runs
+    it as a formula; removing exactly that apostrophe makes an unedited download import with zero
     changes. A value the export gave two apostrophes ("''-x") keeps one.
     """
     return text[1:] if _ESCAPED_FORMULA.match(text) else text

@@ -7,7 +7,7 @@ it in Excel: text, or a `datetime.date` for a date cell.
 
 Safety: workbook XML is parsed by openpyxl through defusedxml (no DTDs, no entity expansion), and a
 zip whose members would unpack past `max_xml_bytes` is refused before anything is decompressed.
-No Django imports here (importer.columns brings only Django's email validator).
+No Django imports here (importer.pipeline.columns brings only Django's email validator).
 """
 
 from __future__ import annotations

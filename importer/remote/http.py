@@ -661,7 +661,7 @@ def check_spreadsheet(download: Download, file_format: str) -> None:
     """Raise FetchError when the body is a web page, or not in the format it should be.
 
     `file_format` is RemoteSource.Format: auto (the content decides), csv or xlsx. Whether a CSV
-    or workbook can be read at all is for importer.parse to say.
+    or workbook can be read at all is for importer.pipeline.parse to say.
     """
     data = download.data
     media_type = download.content_type.split(";")[0].strip().lower()
