@@ -51,11 +51,9 @@ def send_held_run_email(run: ImportRun) -> int:
         f"If the file on your HR server is incomplete, fix it there and discard this import; "
         f"the next scheduled fetch picks up the corrected file.\n"
     )
-    try:
-        return send_mail(subject, body, None, recipients)
-    except Exception:
-        logger.exception("Could not email the admins about held run %s", run.pk)
-        return 0
+    return _send(
+        subject, body, recipients, failure=("Could not email the admins about held run %s", run.pk)
+    )
 
 
 # --- Remote import (importer.remote.services) ---------------------------------------------
@@ -84,10 +82,23 @@ def send_remote_failures_email(source) -> int:
         f"Every attempt is in History:\n{history_link}\n\n"
         f"Rostersync keeps trying, less often, until a fetch works.\n"
     )
+    return _send(
+        subject,
+        body,
+        recipients,
+        failure=("Could not email the admins about remote source %s", source.pk),
+    )
+
+
+def _send(subject: str, body: str, recipients: list[str], *, failure: tuple) -> int:
+    """Send one email; return how many got it. A mail server that refuses is logged, not raised.
+
+    `failure` is the log message (and its arguments) that says what the email was about.
+    """
     try:
         return send_mail(subject, body, None, recipients)
     except Exception:
-        logger.exception("Could not email the admins about remote source %s", source.pk)
+        logger.exception(*failure)
         return 0
 
 
@@ -118,8 +129,9 @@ def send_webhook_paused_email(endpoint) -> int:
         f"Once the endpoint answers again, resume it on the Configuration tab; the waiting "
         f"notifications are sent then:\n{link}\n"
     )
-    try:
-        return send_mail(subject, body, None, recipients)
-    except Exception:
-        logger.exception("Could not email the admins about webhook %s", endpoint.pk)
-        return 0
+    return _send(
+        subject,
+        body,
+        recipients,
+        failure=("Could not email the admins about webhook %s", endpoint.pk),
+    )

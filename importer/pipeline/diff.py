@@ -829,8 +829,3 @@ def _stored(name: str, value: str):
     if name == "hire_date":
         return dt.date.fromisoformat(value) if value else None
     return value
-
-
-def users_in(changes: Iterable[Change]) -> set[int]:
-    """Return the ids of the existing users that `changes` touch."""
-    return {change.user_id for change in changes if change.user_id is not None}
