@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-# Local defaults; any of them can be overridden from the environment (see README).
+# Local defaults; any of them can be overridden from the environment (see README). The secret
+# key comes from var/local.env, which `make setup` writes once (config/local_env.py): so
+# `.venv/bin/python manage.py …` works from any shell in the checkout, as the README shows.
 export DJANGO_DEBUG ?= true
-export DJANGO_SECRET_KEY ?= insecure-local-development-key-do-not-use-in-production
 export PYTHONUNBUFFERED := 1
 
 .PHONY: run test setup bench check clean
@@ -19,6 +20,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 setup: $(INSTALLED)
+	$(BIN)/python config/local_env.py
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py setup_demo

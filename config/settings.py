@@ -10,6 +10,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from config.local_env import LOCAL_ENV_FILE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ROSTERSYNC_VAR_DIR", BASE_DIR / "var"))
 
@@ -45,6 +47,24 @@ def env_secret(name: str, default: str | None) -> str | None:
         return Path(path).read_text().strip()
     return os.environ.get(name, default)
 
+
+# The checkout's development defaults, written by `make setup` (config/local_env.py): a file
+# under var/, which no image and no deployment has (.dockerignore, .gitignore). It only fills in
+# variables the environment leaves unset, and is not read at all when DJANGO_DEBUG=false, so a
+# production deployment without DJANGO_SECRET_KEY still refuses to start (docs/security.md).
+def _read_local_env(path: Path) -> dict[str, str]:
+    if os.environ.get("DJANGO_DEBUG", "").strip().lower() in ("false", "0"):
+        return {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+for _name, _value in _read_local_env(LOCAL_ENV_FILE).items():
+    os.environ.setdefault(_name, _value)
 
 # ---------------------------------------------------------------------------------------------
 # Core
@@ -378,7 +398,28 @@ EMAIL_BACKEND = os.environ.get(
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "rostersync@localhost")
 # Scheme and host that links in emails start with (emails are sent outside any request).
-ROSTERSYNC_BASE_URL = os.environ.get("ROSTERSYNC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Unset, it is the address the web process binds to (WEB_BIND, as the Procfile uses it).
+WEB_BIND = os.environ.get("WEB_BIND", "") or "127.0.0.1:8000"
+
+
+def base_url_of_bind(bind: str) -> str:
+    """Return the address a browser on this machine reaches gunicorn's `--bind HOST:PORT` at."""
+    bind = bind.strip()
+    if bind.startswith("unix:") or bind.startswith("fd://"):
+        raise ImproperlyConfigured(
+            f"WEB_BIND is {bind!r}, which no link can point to: set ROSTERSYNC_BASE_URL."
+        )
+    host, colon, port = bind.rpartition(":")
+    if not colon or not port.isdigit():
+        host, port = bind, "8000"  # gunicorn's own default port
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"  # Every address: this machine's is one of them.
+    return f"http://{host}:{port}"
+
+
+ROSTERSYNC_BASE_URL = (
+    os.environ.get("ROSTERSYNC_BASE_URL", "") or base_url_of_bind(WEB_BIND)
+).rstrip("/")
 if not ROSTERSYNC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(
         f"ROSTERSYNC_BASE_URL must start with http:// or https://, not {ROSTERSYNC_BASE_URL!r}"

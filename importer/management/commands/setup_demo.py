@@ -150,7 +150,7 @@ class Command(BaseCommand):
         if not (samples / "acme-employees.xlsx").exists():
             write_sample_workbook(samples / "acme-employees.xlsx")
         self.stdout.write(
-            "\nDemo ready at http://127.0.0.1:8000\n"
+            f"\nDemo ready at {settings.ROSTERSYNC_BASE_URL}\n"
             f"  Company admin:  {ADMIN_EMAIL} / {DEMO_PASSWORD}\n"
             f"  Support staff:  {SUPPORT_EMAIL} / {DEMO_PASSWORD}  (Django admin at /admin/)\n"
             f"  Try importing:  {samples / 'acme-employees.xlsx'}\n"
