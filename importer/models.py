@@ -198,6 +198,27 @@ class ImportRun(models.Model):
         return self.status in self.RUNNING_STATUSES
 
     @property
+    def fetch_failed(self) -> bool:
+        """A remote run whose file never arrived: no input, no preview, nothing to count."""
+        return (
+            self.source == self.Source.REMOTE
+            and not self.input_sha256
+            and self.status == self.Status.FAILED
+        )
+
+    @property
+    def status_label(self) -> str:
+        """The status as the pages show it: a ready preview that changes nobody is "No changes"."""
+        if self.status == self.Status.READY and not self.change_count and not self.error_count:
+            return "No changes"
+        return self.get_status_display()
+
+    @property
+    def status_class(self) -> str:
+        """The status's CSS name (status-…): "No changes" is shown as done, not as waiting."""
+        return "nochanges" if self.status_label == "No changes" else self.status
+
+    @property
     def can_apply(self) -> bool:
         return self.status == self.Status.READY and self.error_count == 0
 

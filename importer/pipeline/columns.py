@@ -157,6 +157,18 @@ def _is_email(value: str) -> bool:
     return True
 
 
+def file_headers(table: Table, extra_synonyms: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return {field: the file's own header for it} (the first column naming each field)."""
+    headers = tuple(_as_text(header) for header in table.headers)
+    found: dict[str, str] = {}
+    for header, field in zip(
+        headers, fields_of(headers, normalised_extra(extra_synonyms)), strict=True
+    ):
+        if field is not None:
+            found.setdefault(field, header)
+    return found
+
+
 def map_columns(
     table: Table,
     extra_synonyms: Mapping[str, str] | None = None,

@@ -6,7 +6,8 @@ and saves the outcome. With no error, the changes come from diff.iter_changes(ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from importer.pipeline.diff import (
     Matching,
@@ -15,6 +16,7 @@ from importer.pipeline.diff import (
     match_records,
 )
 from importer.pipeline.types import (
+    FIELD_LABELS,
     FileError,
     ImportOptions,
     Record,
@@ -96,11 +98,14 @@ def compute_preview(
     options: ImportOptions,
     *,
     row_count: int,
+    headers: Mapping[str, str] | None = None,
 ) -> Preview:
     """Return the preview of `records` (with the `issues` mapping them found) against `snapshot`.
 
     The diff's own issues (emails taken, rows describing the same user, managers missing or in
-    a circle) join the mapping's, so a file with column errors still lists them all.
+    a circle) join the mapping's, so a file with column errors still lists them all. The diff
+    names a column by its field ("Manager email"); with `headers` ({field: the file's header},
+    columns.file_headers) every issue names the file's own column ("Reports To") instead.
     """
     matching = match_records(records, snapshot, options, rejected=issues)
     found = [
@@ -109,7 +114,19 @@ def compute_preview(
         *manager_issues(matching, options),
         *manager_cycle_issues(matching, options),
     ]
+    if headers:
+        found = _in_file_terms(found, headers)
     return Preview(row_count=row_count, issues=_in_page_order(found), matching=matching)
+
+
+def _in_file_terms(issues: list[RowIssue], headers: Mapping[str, str]) -> list[RowIssue]:
+    header_of_label = {FIELD_LABELS[field]: header for field, header in headers.items()}
+    return [
+        replace(issue, column=header_of_label[issue.column])
+        if issue.column in header_of_label
+        else issue
+        for issue in issues
+    ]
 
 
 def unreadable_preview(error: FileError, *, row_count: int = 0) -> Preview:

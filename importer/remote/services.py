@@ -360,7 +360,12 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
         except runs.LimitReached as limit:
             runs.fail_fetch(run_id, str(limit))
             return
-        runs.attach_input(run, data=download.data, name=host_of(source.url))
+        if runs.attach_input(run, data=download.data, name=host_of(source.url)):
+            # The server answered with the file: the status shows when it last did.
+            now = timezone.now()
+            RemoteSource.objects.filter(pk=source.pk).update(
+                last_success_at=now, last_checked_at=now, updated_at=now
+            )
     runs.preview_run(run_id, report=report)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from importer.models import ImportRun
+from importer.models import ImportChange, ImportRun
+from importer.pipeline.types import FIELD_LABELS
 
 
 def last_applied_file_runs(organization_id: int, *, excluding: int | None = None) -> QuerySet:
@@ -123,3 +125,38 @@ def run_as_json(run: ImportRun, *, changes_page: tuple[int, int] | None = None) 
             )
         ],
     }
+
+
+# History's short names of the fields a change touches ("Title ×3 · Manager ×1").
+SUMMARY_LABELS = {**FIELD_LABELS, "manager_email": "Manager"}
+
+
+def changed_field_counts(run_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """Return, for each run, how many of its changed users had each field changed.
+
+    One grouped query for all of `run_ids` (a page of History), whatever their size: the
+    database counts the keys of the changes' {field: [old, new]} JSON. Fields in the order of
+    the import format; runs without changed users are absent.
+    """
+    if not run_ids:
+        return {}
+    table = connection.ops.quote_name(ImportChange._meta.db_table)
+    if connection.vendor == "postgresql":
+        keys = "CROSS JOIN LATERAL jsonb_object_keys(c.fields) AS k(key)"
+    else:
+        keys = "CROSS JOIN json_each(c.fields) AS k"
+    placeholders = ", ".join(["%s"] * len(run_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.run_id, k.key, COUNT(*) FROM {table} AS c {keys} "
+            f"WHERE c.run_id IN ({placeholders}) AND c.action = %s AND c.skipped_reason = '' "
+            "GROUP BY c.run_id, k.key",
+            [*run_ids, str(ImportChange.Action.UPDATE)],
+        )
+        rows = cursor.fetchall()
+    order = {name: index for index, name in enumerate(SUMMARY_LABELS)}
+    counts: dict[int, list[tuple[str, int]]] = {}
+    for run_id, key, count in sorted(rows, key=lambda row: (row[0], order.get(row[1], 99))):
+        if key in SUMMARY_LABELS:
+            counts.setdefault(run_id, []).append((SUMMARY_LABELS[key], count))
+    return counts

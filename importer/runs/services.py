@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from importer import notify, progress
 from importer.models import ApiToken, ImportConfig, ImportRun
-from importer.pipeline.columns import map_columns
+from importer.pipeline.columns import file_headers, map_columns
 from importer.pipeline.diff import (
     Matching,
     created_rows,
@@ -287,11 +287,14 @@ def _compute_preview(run: ImportRun, report) -> None:
             extra_synonyms=options.column_mapping,
             progress=lambda done: report("checking", done, row_count),
         )
+        headers = file_headers(table, options.column_mapping)
         del table  # The records hold what is needed; the cells' memory goes to the diff.
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
-        preview = compute_preview(records, issues, snapshot, options, row_count=row_count)
+        preview = compute_preview(
+            records, issues, snapshot, options, row_count=row_count, headers=headers
+        )
         del records  # The matching keeps the usable ones.
         digest = users_digest(snapshot)
     except FileError as error:
@@ -646,6 +649,56 @@ def _apply(run_id: int, report) -> None:
             raise _RunTakenAway(f"Run {run_id} is no longer applying")
         if status == Status.APPLIED:
             outbox.record_run_event(ImportRun.objects.get(pk=run_id))
+            if run.change_count:
+                _mark_superseded(run)
+
+
+def _mark_superseded(applied: ImportRun) -> int:
+    """Mark the organization's other ready or held previews outdated: `applied` changed the
+    users they were compared with, so none of them shows what importing would do any more.
+    Return how many. (Apply would refuse each anyway, by its users digest; this says so now.)"""
+    now = timezone.now()
+    return (
+        ImportRun.objects.filter(
+            organization_id=applied.organization_id, status__in=[Status.READY, Status.HELD]
+        )
+        .exclude(pk=applied.pk)
+        .update(
+            status=Status.STALE,
+            message=(
+                f"Import #{applied.pk} was applied after this preview was made, so it no longer "
+                "shows what importing would do. Preview this file again to see its changes now."
+            ),
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+class NothingToPreviewAgain(Exception):
+    """The run's input is no longer stored (or it never had one: a revert, a failed fetch)."""
+
+
+def preview_again(run: ImportRun, *, acting_user: User | None) -> ImportRun:
+    """Return a new run, queued for preview, of `run`'s stored input (the caller enqueues it).
+
+    For an outdated preview: the same file, compared with the users as they are now. Raise
+    NothingToPreviewAgain when the input is gone, LimitReached as create_run does.
+    """
+    if run.source == ImportRun.Source.REVERT or not run.input_file:
+        raise NothingToPreviewAgain
+    try:
+        with run.input_file.open("rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise NothingToPreviewAgain from None
+    return create_run(
+        organization=run.organization,
+        data=data,
+        name=run.input_name,
+        source=run.source,
+        acting_user=acting_user,
+    )
 
 
 def _fail(run_id: int, expected: str, message: str) -> None:

@@ -15,7 +15,7 @@ from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
-from importer.runs.selectors import filter_runs
+from importer.runs.selectors import changed_field_counts, filter_runs
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User
@@ -39,6 +39,9 @@ def history(request):
     if form.is_bound and form.is_valid():
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    summaries = changed_field_counts([run.pk for run in page])
+    for run in page:
+        run.changed_fields = summaries.get(run.pk, [])
     context = {
         "last_check": _last_check_since_a_run(request.organization),
         # The company's admins see that support worked in their screens, and who (Activity).

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from importer import progress, runs, uploads
 from importer.forms import PreviewForm
 from importer.history import activity
-from importer.models import ImportChange, ImportRun
+from importer.models import ImportChange, ImportRun, RemoteSource
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs import selectors
 from importer.runs.revert import revert_state
@@ -32,12 +32,42 @@ def import_page(request):
     return render(
         request,
         "importer/import.html",
-        {"form": PreviewForm(), "active_run": active, **_import_context()},
+        {
+            "form": PreviewForm(initial={"text": _pasted_text(request)}),
+            "active_run": active,
+            **_import_context(request.organization),
+        },
     )
 
 
-def _import_context() -> dict:
-    return {"tab": "import", "max_upload": settings.IMPORT_MAX_UPLOAD_BYTES}
+def _pasted_text(request) -> str:
+    """Return the pasted CSV of the run named by ?from_run= (to correct it), or ""."""
+    pk = request.GET.get("from_run", "")
+    if not pk.isdigit():
+        return ""
+    run = ImportRun.objects.filter(
+        pk=int(pk), organization=request.organization, source=ImportRun.Source.PASTE
+    ).first()
+    if run is None or not run.input_file:
+        return ""
+    try:
+        with run.input_file.open("rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _import_context(organization) -> dict:
+    """What every rendering of the Import tab shows: the size limit, and the banners of an
+    automatic import that is failing and of scheduled imports held by a safeguard."""
+    source = RemoteSource.objects.filter(organization=organization, enabled=True).first()
+    held = ImportRun.objects.filter(organization=organization, status=ImportRun.Status.HELD)
+    return {
+        "tab": "import",
+        "max_upload": settings.IMPORT_MAX_UPLOAD_BYTES,
+        "failing_source": source if source and source.consecutive_failures else None,
+        "held_runs": list(held.order_by("-created_at")[:5]),
+    }
 
 
 @require_POST
@@ -47,7 +77,10 @@ def create_preview(request):
     form = PreviewForm(request.POST, files, refused_upload=uploads.refusal(request))
     if not form.is_valid():
         return render(
-            request, "importer/import.html", {"form": form, **_import_context()}, status=400
+            request,
+            "importer/import.html",
+            {"form": form, **_import_context(request.organization)},
+            status=400,
         )
     data, name, source = form.input()
     try:
@@ -61,12 +94,18 @@ def create_preview(request):
     except runs.InputNotStored as refusal:
         form.add_error(None, refusal.message)
         return render(
-            request, "importer/import.html", {"form": form, **_import_context()}, status=503
+            request,
+            "importer/import.html",
+            {"form": form, **_import_context(request.organization)},
+            status=503,
         )
     except runs.LimitReached as limit:
         form.add_error(None, str(limit))
         return render(
-            request, "importer/import.html", {"form": form, **_import_context()}, status=429
+            request,
+            "importer/import.html",
+            {"form": form, **_import_context(request.organization)},
+            status=429,
         )
     if not enqueue(preview_run_task, run.pk):
         messages.warning(request, BROKER_DOWN)
@@ -155,6 +194,27 @@ def run_retry(request, pk: int):
     if not sent:
         messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)
+
+
+@require_POST
+@org_admin_required
+def run_preview_again(request, pk: int):
+    """Preview an outdated run's stored input again, as a new run, against the users of now."""
+    run = get_run(request, pk)
+    try:
+        again = runs.preview_again(run, acting_user=request.user)
+    except runs.NothingToPreviewAgain:
+        messages.error(request, "The file of this import is no longer stored: upload it again.")
+        return redirect("importer:import")
+    except runs.InputNotStored as refusal:
+        messages.error(request, refusal.message)
+        return redirect("importer:run-detail", pk=run.pk)
+    except runs.LimitReached as limit:
+        messages.error(request, str(limit))
+        return redirect("importer:run-detail", pk=run.pk)
+    if not enqueue(preview_run_task, again.pk):
+        messages.warning(request, BROKER_DOWN)
+    return redirect("importer:run-detail", pk=again.pk)
 
 
 @require_GET
