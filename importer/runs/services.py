@@ -630,7 +630,7 @@ def _apply(run_id: int, report) -> None:
         run = ImportRun.objects.get(pk=run_id)
         if run.status != Status.APPLYING:
             return  # Already applied or failed: a redelivered message changes nothing.
-        report("applying", 0, run.change_count)
+        report("verifying", 0, run.change_count)  # The page says what is checked first.
         snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
         if users_digest(snapshot) != run.users_digest:
             status = Status.STALE

@@ -41,8 +41,8 @@ UPDATED_COLUMNS = (*PROFILE_FIELDS, "manager_id", "is_active")
 def apply_changes(run, progress: ProgressCallback) -> None:
     """Write every change of `run` to its organization's users, exactly as previewed."""
     total = run.change_count
-    progress("applying", 0, total)
-    # One statement: its progress is the reporter's repeated figure until it returns.
+    # One statement: no row count until it returns; the page says what it does meanwhile.
+    progress("inserting", 0, total)
     created = _insert_users(run) if run.new_count else 0
     progress("applying", created, total)
     if run.changed_count or run.reactivated_count:

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from importer import runs
+from importer import progress, runs
 from importer.models import ImportRun, RemoteSource
 from tests.factories import UserFactory
 
@@ -220,3 +220,31 @@ def test_the_import_button_counts_with_separators(alice_client, alice, acme, cou
     run = previewed(acme, alice, HEADER + rows)
 
     assert "Import 5,000 changes" in page(alice_client, run)
+
+
+def test_the_apply_progress_says_what_is_happening_instead_of_zero_percent(
+    alice_client, alice, acme
+):
+    rows = "".join(f"p{index}@acme.example,P,{index},T\n" for index in range(9))
+    run = previewed(acme, alice, HEADER + rows)
+    runs.request_apply(run, acting_user=alice)
+    panel = reverse("importer:run-panel", args=[run.pk])
+
+    def shown() -> str:
+        return alice_client.get(panel, HTTP_HX_REQUEST="true").content.decode()
+
+    waiting = shown()
+    assert "Importing 9 changes" in waiting
+    assert "Waiting for a worker to start the import" in waiting
+    assert 'role="progressbar"' in waiting and "0%" not in waiting and "Starting" not in waiting
+
+    report = progress.Reporter(run.pk, interval=0)
+    report("verifying", 0, 9)
+    assert "Checking that your users have not changed" in shown()
+    report("inserting", 0, 9)
+    assert "Adding the 9 new users in one step" in shown()
+    report("applying", 6, 9)
+    counted = shown()
+    assert "6 of 9 changes written" in counted
+    assert 'value="66"' in counted
+    progress.clear(run.pk)
