@@ -78,12 +78,14 @@ def _conflict(
     users: Mapping[int, SnapshotUser],
     touched_later: Mapping[int, int],
 ) -> str:
+    """Return why `change` cannot be undone, or "". Every reason is worded one way: what
+    happened since this import ("Changed since this import, …"), then by what or how."""
     if user is None:
-        return "This user no longer exists."
+        return "Deleted since this import."
     if user.id in touched_later:
-        return f"Import #{touched_later[user.id]} changed this user later."
+        return f"Changed since this import, by import #{touched_later[user.id]}."
     if user.is_protected:
-        return "This user is now kept out of sync, so imports may not change them."
+        return "Kept out of sync since this import: no import may change this user."
     if change.action == Action.CREATE:
         return ""  # Deactivating a created user undoes it, whatever was edited since.
     for name, (_old, new) in change.fields.items():
@@ -91,13 +93,13 @@ def _conflict(
         if current != new:
             label = FIELD_LABELS.get(name, name)
             return (
-                f"{label} is now “{current or '(empty)'}”, not “{new or '(empty)'}” as the import "
-                "left it: it was changed outside imports since."
+                f"Changed since this import, outside imports: {label} is now "
+                f"“{current or '(empty)'}”, not “{new or '(empty)'}” as the import left it."
             )
     if change.action == Action.DEACTIVATE and user.is_active:
-        return "This user was reactivated outside imports since."
+        return "Reactivated since this import, outside imports."
     if change.action == Action.REACTIVATE and not user.is_active:
-        return "This user was deactivated outside imports since."
+        return "Deactivated since this import, outside imports."
     return ""
 
 
@@ -135,7 +137,8 @@ def _missing_managers(
             conflicts.append(
                 Conflict(
                     change.email,
-                    f"The previous manager {manager_email} no longer has that address.",
+                    f"Changed since this import: the previous manager {manager_email} no longer "
+                    "has that address.",
                 )
             )
     return conflicts

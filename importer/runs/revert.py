@@ -75,7 +75,8 @@ def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
         emails.update(User.objects.filter(id__in=batch).values_list("id", "email"))
     return tuple(
         Conflict(
-            emails.get(user_id, "(deleted user)"), f"Import #{run_id} changed this user later."
+            emails.get(user_id, "(deleted user)"),
+            f"Changed since this import, by import #{run_id}.",
         )
         for user_id, run_id in sorted(touched.items(), key=lambda item: emails.get(item[0], ""))
     )

@@ -1,10 +1,13 @@
 """The Import tab: upload or paste, watch the preview, confirm the import."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,6 +23,8 @@ from importer.views.shared import BROKER_DOWN, get_run, record_download, start_a
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
+# Seconds a run waits for a worker before its page offers to send it again.
+SEND_AGAIN_AFTER_SECONDS = 20
 ISSUES_PER_PAGE = 100
 
 
@@ -131,6 +136,12 @@ def _run_context(request, run: ImportRun) -> dict:
     context = {"run": run, "field_labels": FIELD_LABELS}
     if run.is_running:
         context["progress"] = progress.read(run.pk)
+        # "Send again" only once a worker is overdue: right after a submit it would only
+        # tempt a second click while the worker is still picking the run up.
+        context["offer_send_again"] = (
+            run.status == ImportRun.Status.QUEUED
+            and timezone.now() - run.updated_at > dt.timedelta(seconds=SEND_AGAIN_AFTER_SECONDS)
+        )
         return context
     action = request.GET.get("action", "")
     # Skipped changes (kept from happening by an option or a protection) have a filter of their own.

@@ -107,7 +107,9 @@ def test_the_login_page_explains_a_wrong_password(page, screen, alice):
     page.fill("#id_password", "not the password")
     page.click("button[type=submit]")
     page.wait_for_selector(".alert.error")
-    assert "correct email and password" in page.inner_text(".alert.error")
+    message = page.inner_text(".alert.error")
+    assert "do not match an account" in message
+    assert "the email is not" in message and "may be case-sensitive" not in message
     screen("login-failed")
 
 

@@ -20,7 +20,9 @@ def make_run(organization, **fields) -> ImportRun:
 
 
 def listed_runs(html: str) -> list[int]:
-    return [int(pk) for pk in re.findall(r'<td><a href="/import/runs/(\d+)/">#', html)]
+    return [
+        int(pk) for pk in re.findall(r'<td data-label="Run"><a href="/import/runs/(\d+)/">#', html)
+    ]
 
 
 def import_text(organization, admin, text: str) -> ImportRun:

@@ -3,13 +3,18 @@
 Runs are previewed and applied in this process by the services a worker calls.
 """
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from importer import progress, runs
 from importer.models import ImportRun, RemoteSource
+from importer.views.imports import SEND_AGAIN_AFTER_SECONDS
+from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
 HEADER = "Email,First Name,Last Name,Title\n"
@@ -248,3 +253,50 @@ def test_the_apply_progress_says_what_is_happening_instead_of_zero_percent(
     assert "6 of 9 changes written" in counted
     assert 'value="66"' in counted
     progress.clear(run.pk)
+
+
+def test_the_login_error_says_only_the_password_is_case_sensitive(client, alice):
+    response = client.post(
+        reverse("login"), {"username": alice.email, "password": "not the password"}
+    )
+    html = response.content.decode()
+    assert "do not match an account" in html
+    assert "case-sensitive (the email is not)" in html
+    assert "both fields may be case-sensitive" not in html
+
+    upper = client.post(reverse("login"), {"username": alice.email.upper(), "password": PASSWORD})
+    assert upper.status_code == 302  # The email is indeed not case-sensitive.
+
+
+def test_send_again_is_offered_only_once_a_worker_is_overdue(alice_client, alice, acme):
+    run = runs.create_run(
+        organization=acme,
+        data=(HEADER + "ana@acme.example,Ana,Silva,CEO\n").encode(),
+        name="people.csv",
+        source=ImportRun.Source.UPLOAD,
+        acting_user=alice,
+    )
+    panel = reverse("importer:run-panel", args=[run.pk])
+
+    just_sent = alice_client.get(panel, HTTP_HX_REQUEST="true").content.decode()
+    assert "Waiting for a worker" in just_sent
+    assert "Send again" not in just_sent
+
+    ImportRun.objects.filter(pk=run.pk).update(
+        updated_at=timezone.now() - dt.timedelta(seconds=SEND_AGAIN_AFTER_SECONDS + 1)
+    )
+    overdue = alice_client.get(panel, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="send-again"' in overdue
+
+
+def test_the_unknown_column_warning_links_to_where_the_column_is_matched(alice_client, alice, acme):
+    run = previewed(acme, alice, "Email,Kostenstelle\nana@acme.example,4711\n")
+    assert any(issue["code"] == "unknown_column" for issue in run.issues)
+
+    html = page(alice_client, run)
+
+    try:
+        target = reverse("importer:run_columns", args=[run.pk])
+    except NoReverseMatch:  # The column matching page is not there yet: Configuration's names.
+        target = reverse("importer:configuration") + "#group-columns"
+    assert f'href="{target}" class="match-column"' in html

@@ -159,7 +159,9 @@ def test_a_later_run_touching_the_same_users_blocks_the_revert_and_the_page_name
     html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
 
     assert "cannot be reverted" in html
-    assert "ben@acme.example" in html and f"Import #{later.pk} changed this user later." in html
+    assert (
+        "ben@acme.example" in html and f"Changed since this import, by import #{later.pk}." in html
+    )
     assert 'id="revert-button"' not in html
     response = alice_client.post(reverse("importer:run-revert", args=[run.pk]))
     assert response.status_code == 302
@@ -181,7 +183,7 @@ def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, ali
 
     html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
 
-    assert "cara@acme.example" in html and "changed outside imports" in html
+    assert "cara@acme.example" in html and "Changed since this import, outside imports" in html
     with pytest.raises(runs.RevertRefused, match="cara@acme.example"):
         runs.create_revert_run(run, acting_user=alice)
 

@@ -75,7 +75,7 @@ def test_pasted_csv_with_an_error_shows_the_row_and_offers_no_import(worker, ali
 
     assert "1 error" in html
     assert "ben(at)acme.example" in html
-    assert "<td>3</td>" in html  # The spreadsheet row of the bad address.
+    assert '<td data-label="Row">3</td>' in html  # The spreadsheet row of the bad address.
     assert 'id="import-button"' not in html
     response = alice_client.post(reverse("importer:run-apply", args=[run.pk]))
     run.refresh_from_db()

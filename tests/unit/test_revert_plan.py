@@ -81,7 +81,9 @@ def test_a_user_changed_by_a_later_run_blocks_the_revert_and_is_named():
 
     assert not plan.is_possible
     assert plan.changes == ()
-    assert plan.conflicts == (Conflict("ben@acme.example", "Import #41 changed this user later."),)
+    assert plan.conflicts == (
+        Conflict("ben@acme.example", "Changed since this import, by import #41."),
+    )
 
 
 def test_a_value_edited_outside_imports_since_is_a_conflict():
