@@ -22,8 +22,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshot
 AXE_SOURCE = Path(__file__).parent / "vendor" / "axe.min.js"
 PASSWORD = "correct-horse-battery"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# A laptop screen.
+# A laptop screen, and a phone's (an iPhone 14's CSS pixels).
 VIEWPORT = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 # Flags for a headless Chromium on a machine without a network or a sandbox.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -105,6 +106,45 @@ def screenshot(page):
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture
+def screen_at_both_widths(page, screen):
+    """Return look(name): screen(name) at 1280 px, then at 390 px with nothing scrolling
+    sideways (assert_fits_a_phone), then back to 1280 px."""
+
+    def look(name: str) -> None:
+        page.set_viewport_size(VIEWPORT)
+        screen(f"{name}-1280px")
+        page.set_viewport_size(PHONE)
+        assert_fits_a_phone(page, name)
+        screen(f"{name}-390px")
+        page.set_viewport_size(VIEWPORT)
+
+    return look
+
+
+def assert_fits_a_phone(page, name: str) -> None:
+    """At 390 px, assert the page does not scroll sideways: scrollWidth <= innerWidth, naming
+    the elements that stick out if it does."""
+    if page.viewport_size != PHONE:
+        page.set_viewport_size(PHONE)
+    scroll_width, inner_width, wide = page.evaluate(
+        r"""() => [
+            document.documentElement.scrollWidth,
+            window.innerWidth,
+            [...document.querySelectorAll("body *")]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .slice(0, 5)
+                .map(e => `${e.parentElement.tagName.toLowerCase()}.${e.parentElement.className}`
+                    + ` > ${e.tagName.toLowerCase()}.${e.className}`
+                    + ` (right edge ${Math.round(e.getBoundingClientRect().right)}px:`
+                    + ` "${e.textContent.trim().slice(0, 30)}")`),
+        ]"""
+    )
+    assert scroll_width <= inner_width, (
+        f"The {name} screen scrolls sideways at {inner_width}px ({scroll_width}px wide): {wide}"
+    )
 
 
 def accessibility_problems(page, *, impacts=("serious", "critical")) -> list[str]:

@@ -41,9 +41,18 @@ def test_pasted_csv_with_a_bad_email_shows_the_error_with_its_row_number(
     assert "email" in cells[3].lower()
     # Nothing can be imported from a file with errors; the page says what to do instead.
     assert page.locator("#import-button").count() == 0
-    assert page.locator("a:has-text('Upload a corrected file')").is_visible()
     assert ImportRun.objects.get().source == ImportRun.Source.PASTE
     screen("preview-errors")
+    # Correcting it starts from the text pasted, not from an empty box.
+    page.click("a:has-text('Correct the pasted text')")
+    page.wait_for_url("**/import/?from_run=*")
+    assert page.is_visible("#id_text")
+    assert "jane.roe(at)acme.example,Jane,Roe" in page.input_value("#id_text")
+    page.fill("#id_text", page.input_value("#id_text").replace("(at)", "@"))
+    page.click("#preview-button")
+    page.wait_for_url("**/import/runs/*/")
+    wait_for_finished_run(page)
+    assert "Ready to import" in page.inner_text(".run-header")
 
 
 def test_turning_off_deactivation_makes_the_next_preview_skip_the_deactivation(
