@@ -5,7 +5,9 @@ import threading
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
+from importer import runs
 from importer.models import ImportRun, RemoteCheck, RemoteSource
 from importer.remote import services as sync
 from importer.remote.secrets import encrypt_secret
@@ -337,3 +339,21 @@ def test_of_two_dispatchers_that_read_the_same_due_source_only_one_claims_it(sou
 
     assert first_read == second_read == [(source.pk, NOW)]
     assert leases[0] is not None and leases[1] is None
+
+
+def test_a_manual_fetch_that_downloads_the_file_is_the_last_successful_fetch(
+    https_server, source, alice, alice_client
+):
+    serve(https_server)
+    assert source.last_success_at is None
+    run = runs.create_fetch_run(organization=source.organization, acting_user=alice)
+
+    sync.fetch_into_run(run.pk)  # What the worker does after the Fetch button.
+
+    run.refresh_from_db()
+    source.refresh_from_db()
+    assert run.status == ImportRun.Status.READY
+    assert source.last_success_at is not None
+    status = alice_client.get(reverse("importer:remote")).content.decode()
+    assert "Last successful fetch</dt><dd>Never" not in status
+    assert "Last successful fetch</dt><dd>" + f"{source.last_success_at:%-d}" in status
