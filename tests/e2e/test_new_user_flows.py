@@ -217,3 +217,29 @@ def test_the_login_and_import_screens_fit_a_phone(page, screen_at_both_widths, a
     screen_at_both_widths("configuration")
     page.set_viewport_size(PHONE)
     assert_fits_a_phone(page, "configuration")
+
+
+def test_a_submitted_file_does_not_offer_send_again_at_once(page, screen_at_both_widths, alice):
+    log_in(page, alice.email)
+    page.click(".paste summary")
+    page.fill("#id_text", f"email\n{alice.email}\n")
+    page.click("#preview-button")
+    page.wait_for_url("**/import/runs/*/")
+
+    # Right after the submit, whether a worker took the run up yet or not: nothing to resend.
+    assert page.locator("#send-again").count() == 0
+    screen_at_both_widths("run-just-submitted")
+
+
+def test_history_timelines_and_activity_fit_a_phone(page, screen_at_both_widths, alice, acme):
+    ana = UserFactory(organization=acme, email="ana@acme.example", first_name="Ana")
+    for title in ("Engineer", "Senior Engineer"):
+        applied(
+            previewed(acme, alice, f"email,title\n{alice.email},\n{ana.email},{title}\n"), alice
+        )
+    log_in(page, alice.email)
+
+    page.goto(f"/import/history/people/{ana.pk}/")
+    screen_at_both_widths("person-timeline")
+    page.goto("/import/history/activity/")
+    screen_at_both_widths("activity")

@@ -141,3 +141,14 @@ def test_notification_links_and_the_demo_message_follow_web_bind(tmp_path, check
         "from django.conf import settings; print(settings.ROSTERSYNC_BASE_URL)",
     )
     assert chosen.stdout.split() == ["https://rs.example.com"]
+
+
+def test_make_runs_demo_message_names_the_address_web_bind_serves(
+    transactional_db, tmp_path, checkout_set_up
+):
+    connection.close()
+    demo = manage(fresh_shell(tmp_path, WEB_BIND="127.0.0.1:8123"), "setup_demo")
+
+    assert demo.returncode == 0, demo.stderr
+    assert "Demo ready at http://127.0.0.1:8123\n" in demo.stdout
+    assert "8000" not in demo.stdout
