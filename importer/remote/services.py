@@ -363,9 +363,8 @@ def fetch_into_run(run_id: int, *, report=progress.ignore) -> None:
         if runs.attach_input(run, data=download.data, name=host_of(source.url)):
             # The server answered with the file: the status shows when it last did.
             now = timezone.now()
-            RemoteSource.objects.filter(pk=source.pk).update(
-                last_success_at=now, last_checked_at=now, updated_at=now
-            )
+            # Only that: the scheduled sync's own bookkeeping (checks, failures, ETag) stays.
+            RemoteSource.objects.filter(pk=source.pk).update(last_success_at=now, updated_at=now)
     runs.preview_run(run_id, report=report)
 
 

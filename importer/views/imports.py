@@ -57,9 +57,12 @@ def _pasted_text(request) -> str:
         return ""
     try:
         with run.input_file.open("rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
+            text = handle.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+    # The run's input, shown again: for support staff, recorded as its download would be.
+    record_download(request, what="run_input", filename=f"run-{run.pk}.csv", run=run)
+    return text
 
 
 def _import_context(organization) -> dict:
