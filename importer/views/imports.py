@@ -1,5 +1,7 @@
 """The Import tab: upload or paste, watch the preview, confirm the import."""
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -243,6 +245,8 @@ def _corrections_posted(data, rows: list[corrections.RowToFix]):
             continue
         for index, _header, value in row.cells:
             posted = data.get(f"cell-{row.number}-{index}")
-            if posted is not None and posted != value:
+            # A text field drops line breaks from its value: a quoted line break left alone
+            # comes back without it, and is no correction.
+            if posted is not None and posted != re.sub(r"[\r\n]", "", value):
                 cells.append(CellCorrection(row=row.number, column=index, value=posted))
     return cells, dropped
