@@ -1,9 +1,12 @@
 """Fixing a file's errors in the browser: cells edited and rows dropped, the corrected file kept
 beside the original, previewed and imported like any file."""
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from openpyxl import Workbook
 
 from importer import runs
 from importer.models import AuditEvent, ImportRun
@@ -218,3 +221,51 @@ def test_thousands_of_errors_are_fixed_a_page_at_a_time(alice_client, acme, alic
     corrected.refresh_from_db()
     assert corrected.error_count == 2999
     assert 977 not in {error["row"] for error in corrected.errors}
+
+
+def write_workbook_with_an_error(path):
+    """Write a workbook with a title row, a date cell and a bad address on row 4."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Acme staff, December"])
+    sheet.append(["Email", "First Name", "Hire Date", "Employee ID"])
+    sheet.append(["ana@acme.example", "Ana", dt.date(2021, 4, 1), 1001])
+    sheet.append(["bo(at)acme.example", "Bo", dt.date(2022, 5, 2), 1002])
+    sheet.cell(row=3, column=3).number_format = "yyyy-mm-dd"
+    sheet.cell(row=4, column=3).number_format = "yyyy-mm-dd"
+    workbook.save(path)
+    return path.read_bytes()
+
+
+def test_a_workbook_is_corrected_as_text_with_its_row_numbers(alice_client, acme, alice, tmp_path):
+    data = write_workbook_with_an_error(tmp_path / "staff.xlsx")
+    run = runs.create_run(
+        organization=acme,
+        data=data,
+        name="staff.xlsx",
+        source=ImportRun.Source.UPLOAD,
+        acting_user=alice,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert [error["row"] for error in run.errors] == [4]
+
+    html = alice_client.get(fix_url(run)).content.decode()
+    assert 'name="cell-4-2" value="2022-05-02"' in html
+    # The next page view and the submission read the workbook's CSV copy, to the same effect.
+    assert (
+        'name="cell-4-0" value="bo(at)acme.example"'
+        in alice_client.get(fix_url(run)).content.decode()
+    )
+    post_fix(alice_client, run, {"cell-4-0": "bo@acme.example"})
+    corrected = corrected_run_of(run)
+    assert corrected.input_name == "staff (corrected).csv"
+    runs.preview_run(corrected.pk)
+    corrected.refresh_from_db()
+
+    assert corrected.status == ImportRun.Status.READY, corrected.issues
+    assert [change.row for change in corrected.changes.order_by("row")] == [3, 4]
+    bo = corrected.changes.get(row=4)
+    assert bo.fields["hire_date"][1] == "2022-05-02"
+    assert bo.fields["employee_id"][1] == "1002"
+    assert read_input(run) == data  # The workbook itself is kept as it was.
