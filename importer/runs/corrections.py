@@ -101,8 +101,11 @@ def read_input(run: ImportRun) -> Table:
     key = f"importer:workbook-copy:{run.pk}:{run.input_sha256}"
     copy = _cached(key)
     if copy is None:
-        with run.input_file.open("rb") as handle:
-            data = handle.read()
+        try:
+            with run.input_file.open("rb") as handle:
+                data = handle.read()
+        except FileNotFoundError as error:
+            raise CorrectionRefused("The file of this import is no longer stored.") from error
     else:
         data = copy
     try:

@@ -5,10 +5,10 @@ import re
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseNotAllowed
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from importer import progress, runs, uploads
 from importer.forms import PreviewForm
@@ -191,20 +191,21 @@ def run_input(request, pk: int):
     return FileResponse(handle, as_attachment=True, filename=name)
 
 
+@require_http_methods(["GET", "POST"])
 @org_admin_required
 def run_fix(request, pk: int):
     """Show a page of a run's rows with errors to correct in place; on POST, preview the
     corrected file as a new run (the original keeps its own file)."""
     run = get_run(request, pk)
-    try:
-        corrections.check_correctable(run)
-    except runs.CorrectionRefused as refusal:
-        messages.error(request, str(refusal))
-        return redirect("importer:run-detail", pk=run.pk)
     page = Paginator(corrections.error_row_numbers(run), ROWS_TO_FIX_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    table = corrections.read_input(run)
+    try:
+        corrections.check_correctable(run)
+        table = corrections.read_input(run)
+    except runs.CorrectionRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("importer:run-detail", pk=run.pk)
     rows = corrections.rows_to_fix(run, table, page.object_list)
     if request.method == "POST":
         cells, dropped = _corrections_posted(request.POST, rows)
@@ -220,8 +221,6 @@ def run_fix(request, pk: int):
             if not enqueue(preview_run_task, corrected.pk):
                 messages.warning(request, BROKER_DOWN)
             return redirect("importer:run-detail", pk=corrected.pk)
-    elif request.method != "GET":
-        return HttpResponseNotAllowed(["GET", "POST"])
     return render(
         request,
         "importer/fix.html",

@@ -269,3 +269,13 @@ def test_a_workbook_is_corrected_as_text_with_its_row_numbers(alice_client, acme
     assert bo.fields["hire_date"][1] == "2022-05-02"
     assert bo.fields["employee_id"][1] == "1002"
     assert read_input(run) == data  # The workbook itself is kept as it was.
+
+
+def test_a_run_whose_file_is_no_longer_stored_cannot_be_corrected(alice_client, invalid_run):
+    invalid_run.input_file.storage.delete(invalid_run.input_file.name)
+
+    response = alice_client.get(fix_url(invalid_run), follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("importer:run-detail", args=[invalid_run.pk])
+    assert "no longer stored" in response.content.decode()
+    assert not ImportRun.objects.filter(corrects=invalid_run).exists()
