@@ -279,3 +279,12 @@ def test_a_run_whose_file_is_no_longer_stored_cannot_be_corrected(alice_client, 
     assert response.redirect_chain[-1][0] == reverse("importer:run-detail", args=[invalid_run.pk])
     assert "no longer stored" in response.content.decode()
     assert not ImportRun.objects.filter(corrects=invalid_run).exists()
+
+
+def test_markup_in_a_cell_is_shown_as_text_on_the_fix_screen(alice_client, acme, alice):
+    run = preview_text(acme, alice, 'Email,First Name\n"<script>x()</script>",<b>Bo</b>\n')
+
+    html = alice_client.get(fix_url(run)).content.decode()
+
+    assert 'value="&lt;script&gt;x()&lt;/script&gt;"' in html
+    assert "<b>Bo</b>" not in html and "<script>x()" not in html
