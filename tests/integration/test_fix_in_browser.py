@@ -178,6 +178,7 @@ def test_a_run_without_errors_to_fix_cannot_be_corrected(alice_client, alice, in
 def test_an_invalid_run_offers_the_fix_screen(alice_client, invalid_run):
     page = alice_client.get(reverse("importer:run-detail", args=[invalid_run.pk])).content.decode()
     assert fix_url(invalid_run) in page
+    assert "fix them in the browser, or in the file, then upload it again" in page
 
 
 def test_another_company_can_neither_see_nor_correct_the_run(client, charlie, invalid_run):
