@@ -10,7 +10,9 @@ from openpyxl import Workbook
 
 from importer import runs
 from importer.models import AuditEvent, ImportRun
+from tests.acting import act_for
 from tests.conftest import preview_text
+from tests.factories import SupportFactory
 from users.models import User
 
 # Row 3 has an address that is not one; row 4 repeats Ana's employee ID.
@@ -289,3 +291,19 @@ def test_markup_in_a_cell_is_shown_as_text_on_the_fix_screen(alice_client, acme,
 
     assert 'value="&lt;script&gt;x()&lt;/script&gt;"' in html
     assert "<b>Bo</b>" not in html and "<script>x()" not in html
+
+
+def test_support_staff_correcting_for_the_company_are_named_as_support(client, invalid_run):
+    sam = SupportFactory(email="sam@rostersync.example", first_name="Sam", last_name="Support")
+    client.force_login(sam)
+    act_for(client, invalid_run.organization)
+
+    post_fix(client, invalid_run, {"drop-3": "1"})
+
+    corrected = corrected_run_of(invalid_run)
+    assert corrected.created_by == sam
+    page = client.get(reverse("importer:run-detail", args=[corrected.pk])).content.decode()
+    assert "1 row dropped in the browser" in page
+    assert "by support: Sam Support" in page
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.INPUT_CORRECTED)
+    assert event.acting_user == sam
