@@ -19,6 +19,16 @@ def default_update_fields() -> list[str]:
     return list(PROFILE_FIELDS)
 
 
+def correction_summary(cells: int, rows_dropped: int) -> str:
+    """Return what a correction in the browser did: "3 cells corrected and 1 row dropped"."""
+    parts = []
+    if cells or not rows_dropped:
+        parts.append(f"{cells} cell{'' if cells == 1 else 's'} corrected")
+    if rows_dropped:
+        parts.append(f"{rows_dropped} row{'' if rows_dropped == 1 else 's'} dropped")
+    return " and ".join(parts)
+
+
 class ImportConfig(models.Model):
     """How imports treat an organization's users. One per organization.
 
@@ -151,6 +161,18 @@ class ImportRun(models.Model):
         related_name="reverted_by",
         help_text="The run this run undoes (source: revert).",
     )
+    # Set when the run's input is another run's file corrected in the browser (cells edited, rows
+    # dropped): that run keeps its own file, and this one's is the corrected CSV.
+    corrects = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="corrected_by_runs",
+        help_text="The run whose file this run's input corrects.",
+    )
+    corrected_cells = models.PositiveIntegerField(default=0)
+    dropped_rows = models.PositiveIntegerField(default=0)
     input_deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the retention period removed the stored input."
     )
@@ -237,6 +259,13 @@ class ImportRun(models.Model):
             "errors": self.error_count,
             "warnings": self.warning_count,
         }
+
+    @property
+    def correction_summary(self) -> str:
+        """Return what the browser's correction of another run's file did ("" for none)."""
+        if not self.corrects_id and not (self.corrected_cells or self.dropped_rows):
+            return ""
+        return correction_summary(self.corrected_cells, self.dropped_rows)
 
     @property
     def errors(self) -> list[dict]:
@@ -397,6 +426,7 @@ class AuditEvent(models.Model):
         SUPPORT_DOWNLOADED = "support_downloaded", "Support downloaded a file"
         API_TOKEN_CREATED = "api_token_created", "API token created"
         API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+        INPUT_CORRECTED = "input_corrected", "File corrected in the browser"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audit_events"

@@ -21,6 +21,7 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", imports.run_retry, name="run-retry"),
     path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
     path("runs/<int:pk>/preview-again/", imports.run_preview_again, name="run-preview-again"),
+    path("runs/<int:pk>/fix/", imports.run_fix, name="run-fix"),
     path("history/", history.history, name="history"),
     path("history/people/", history.people, name="history-people"),
     path("history/activity/", history.activity_log, name="history-activity"),

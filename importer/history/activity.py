@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from importer.configuration import REMOTE_LABELS
-from importer.models import AuditEvent, ImportRun
+from importer.models import AuditEvent, ImportRun, correction_summary
 from importer.pipeline.types import OPTION_LABELS
 
 Kind = AuditEvent.Kind
@@ -102,6 +102,9 @@ def _detail(event: AuditEvent) -> str:
     data = event.data or {}
     if event.kind == Kind.APPLY_REQUESTED and data.get("safeguard_confirmed"):
         return "The safeguard's warning was confirmed"
+    if event.kind == Kind.INPUT_CORRECTED and data.get("corrects"):
+        summary = correction_summary(data.get("cells", 0), data.get("rows_dropped", 0))
+        return f"{summary.capitalize()} in the file of import #{data['corrects']}"
     if event.kind == Kind.REVERT_CREATED and data.get("reverts"):
         return f"Undoes import #{data['reverts']}"
     if event.kind == Kind.RUN_RETRIED and data.get("attempt"):

@@ -2,10 +2,11 @@
 
 services.py creates, previews, holds, approves, discards and applies runs (the state machine is
 in its docstring); leases.py holds a worker's lease on the run it works on and recovers runs
-whose worker stopped; revert.py makes the run that undoes another; selectors.py holds the reads
-several callers share.
+whose worker stopped; corrections.py makes the run of a file corrected in the browser;
+revert.py makes the run that undoes another; selectors.py holds the reads several callers share.
 """
 
+from importer.runs.corrections import CorrectionRefused, create_corrected_run
 from importer.runs.leases import LeaseHeld, recover_abandoned_runs
 from importer.runs.limits import LimitReached, check_room
 from importer.runs.revert import RevertRefused, create_revert_run
@@ -33,6 +34,7 @@ from importer.runs.services import (
 
 __all__ = [
     "ApplyRefused",
+    "CorrectionRefused",
     "DatabaseUnavailable",
     "InputNotStored",
     "LimitReached",
@@ -43,6 +45,7 @@ __all__ = [
     "approve_held_run",
     "attach_input",
     "check_room",
+    "create_corrected_run",
     "create_fetch_run",
     "create_revert_run",
     "create_run",

@@ -41,6 +41,18 @@ def apply_requested_event(
     )
 
 
+def input_corrected_event(*, run: ImportRun, acting_user: User | None) -> AuditEvent:
+    """Record that `run` was made from another run's file corrected in the browser."""
+    return _run_event(
+        Kind.INPUT_CORRECTED,
+        run,
+        acting_user,
+        corrects=run.corrects_id,
+        cells=run.corrected_cells,
+        rows_dropped=run.dropped_rows,
+    )
+
+
 def held_run_approved_event(*, run: ImportRun, acting_user: User | None) -> AuditEvent:
     """Record that an admin approved a run a safeguard held."""
     return _run_event(Kind.HELD_RUN_APPROVED, run, acting_user)

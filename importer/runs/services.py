@@ -361,11 +361,15 @@ def _save_preview(
     run.safeguard_message = safeguard
     run.users_digest = digest
     run.status = Status.INVALID if errors else Status.READY
-    run.message = (
-        "Correct the errors in the file and upload it again. Nothing was imported."
-        if errors
-        else ""
-    )
+    if any(error.row for error in errors):  # Rows can be corrected in the browser.
+        run.message = (
+            "Correct the errors below in the browser, or in the file and upload it again. "
+            "Nothing was imported."
+        )
+    elif errors:
+        run.message = "Correct the errors in the file and upload it again. Nothing was imported."
+    else:
+        run.message = ""
     run.previewed_at = timezone.now()
     run.lease_expires_at = None  # The next step is leased afresh.
     run.attempts = 0

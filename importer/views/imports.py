@@ -1,6 +1,7 @@
 """The Import tab: upload or paste, watch the preview, confirm the import."""
 
 import datetime as dt
+import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,14 +10,15 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from importer import progress, runs, uploads
 from importer.forms import PreviewForm
 from importer.history import activity
 from importer.models import ImportChange, ImportRun, RemoteSource
+from importer.pipeline.corrections import CellCorrection
 from importer.pipeline.types import FIELD_LABELS
-from importer.runs import selectors
+from importer.runs import corrections, selectors
 from importer.runs.revert import revert_state
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
 from importer.views.shared import BROKER_DOWN, get_run, record_download, start_apply
@@ -26,6 +28,7 @@ CHANGES_PER_PAGE = 50
 # Seconds a run waits for a worker before its page offers to send it again.
 SEND_AGAIN_AFTER_SECONDS = 20
 ISSUES_PER_PAGE = 100
+ROWS_TO_FIX_PER_PAGE = 25
 
 
 @require_GET
@@ -177,7 +180,19 @@ def _run_context(request, run: ImportRun) -> dict:
         request.GET.get("errors_page")
     )
     context["warnings"] = run.warnings
+    context.update(_fix_state(run))
     return context
+
+
+def _fix_state(run: ImportRun) -> dict:
+    """Return whether the run's errors can be fixed in the browser, or the run that did."""
+    if run.status != ImportRun.Status.INVALID:
+        return {"can_fix": False, "corrected_by": None}
+    try:
+        corrections.check_correctable(run)
+    except runs.CorrectionRefused:
+        return {"can_fix": False, "corrected_by": run.corrected_by_runs.order_by("pk").first()}
+    return {"can_fix": True, "corrected_by": None}
 
 
 @require_POST
@@ -247,3 +262,63 @@ def run_input(request, pk: int):
     name = name or f"run-{run.pk}"
     record_download(request, what="run_input", filename=name, run=run)
     return FileResponse(handle, as_attachment=True, filename=name)
+
+
+@require_http_methods(["GET", "POST"])
+@org_admin_required
+def run_fix(request, pk: int):
+    """Show a page of a run's rows with errors to correct in place; on POST, preview the
+    corrected file as a new run (the original keeps its own file)."""
+    run = get_run(request, pk)
+    page = Paginator(corrections.error_row_numbers(run), ROWS_TO_FIX_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    try:
+        corrections.check_correctable(run)
+        table = corrections.read_input(run)
+    except runs.CorrectionRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("importer:run-detail", pk=run.pk)
+    rows = corrections.rows_to_fix(run, table, page.object_list)
+    if request.method == "POST":
+        cells, dropped = _corrections_posted(request.POST, rows)
+        try:
+            corrected = runs.create_corrected_run(
+                run, acting_user=request.user, cells=cells, dropped=dropped
+            )
+        except (runs.CorrectionRefused, runs.LimitReached) as refusal:
+            messages.error(request, str(refusal))
+        except runs.InputNotStored as refusal:
+            messages.error(request, refusal.message)
+        else:
+            if not enqueue(preview_run_task, corrected.pk):
+                messages.warning(request, BROKER_DOWN)
+            return redirect("importer:run-detail", pk=corrected.pk)
+    return render(
+        request,
+        "importer/fix.html",
+        {
+            "run": run,
+            "rows": rows,
+            "rows_page": page,
+            "unlisted": any(issue.get("code") == "more_issues" for issue in run.errors),
+            "tab": "import",
+        },
+    )
+
+
+def _corrections_posted(data, rows: list[corrections.RowToFix]):
+    """Return the cells edited and the rows dropped in the form of `rows` (only those shown)."""
+    cells = []
+    dropped = []
+    for row in rows:
+        if data.get(f"drop-{row.number}") == "1":
+            dropped.append(row.number)
+            continue
+        for index, _header, value in row.cells:
+            posted = data.get(f"cell-{row.number}-{index}")
+            # A text field drops line breaks from its value: a quoted line break left alone
+            # comes back without it, and is no correction.
+            if posted is not None and posted != re.sub(r"[\r\n]", "", value):
+                cells.append(CellCorrection(row=row.number, column=index, value=posted))
+    return cells, dropped

@@ -80,3 +80,12 @@ def test_the_demo_admin_previews_and_imports_the_sample_file(worker, page, keep,
     page.click(".tabs >> text=Configuration")
     page.wait_for_selector(".options-form")
     keep("configuration")
+
+    # The pasted file's errors, fixed in place: the editing screen, one cell already corrected.
+    invalid = ImportRun.objects.get(status=ImportRun.Status.INVALID)
+    page.goto(f"/import/runs/{invalid.pk}/")
+    page.click("#fix-in-browser")
+    page.wait_for_selector("#fix-form")
+    page.fill("#cell-4-3", "ana.silva@acme.example")
+    page.check("input[name=drop-5]")
+    keep("fix-in-browser")

@@ -134,7 +134,10 @@ def test_a_bad_file_is_refused_and_changes_nothing(worker, alice_client, acme, b
     assert database_state(acme) == before
     html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
     assert escape(run.errors[0]["message"]) in html
-    assert "Correct the errors in the file and upload it again. Nothing was imported." in html
+    if row is None:  # The file as a whole: only a new file can mend it.
+        assert "Correct the errors in the file and upload it again. Nothing was imported." in html
+    else:
+        assert "Correct the errors below in the browser, or in the file and upload it" in html
     assert 'id="import-button"' not in html
     with pytest.raises(runs.ApplyRefused):
         runs.request_apply(run, acting_user=acme.users.get(is_org_admin=True))
