@@ -2,6 +2,7 @@ from django.urls import path
 
 from importer.views import (
     api_tokens,
+    column_matching,
     configuration,
     held_runs,
     history,
@@ -20,6 +21,7 @@ urlpatterns = [
     path("runs/<int:pk>/apply/", imports.run_apply, name="run-apply"),
     path("runs/<int:pk>/retry/", imports.run_retry, name="run-retry"),
     path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
+    path("runs/<int:pk>/columns/", column_matching.run_columns, name="run_columns"),
     path("history/", history.history, name="history"),
     path("history/people/", history.people, name="history-people"),
     path("history/activity/", history.activity_log, name="history-activity"),

@@ -32,6 +32,7 @@ from importer.pipeline.headers import (
     is_full_name_header,
     looks_like_addresses,
     missing_email_message,
+    normalise_header,
     normalised_extra,
     unescape_formula_prefix,
 )
@@ -400,6 +401,29 @@ def column_matching(table: Table, extra_synonyms: Mapping[str, str] | None = Non
             }
         )
     return columns
+
+
+def column_names_chosen(
+    columns: list[dict], choices: Mapping[int, str], names: Mapping[str, str]
+) -> dict[str, str]:
+    """Return the organization's column names `names` with the matching step's `choices`.
+
+    `choices` maps a column's index to a field or IGNORED. A column whose choice is what the
+    built-in names give needs no name of its own (and loses any it had); any other choice is
+    saved under the header exactly as the file writes it.
+    """
+    chosen = dict(names)
+    for column in columns:
+        header = column["header"]
+        if not header or column["index"] not in choices:
+            continue
+        choice = choices[column["index"]]
+        key = normalise_header(header)
+        for name in [name for name in chosen if normalise_header(name) == key]:
+            del chosen[name]
+        if choice != header_field(header, {}):
+            chosen[header] = choice
+    return chosen
 
 
 def _undecodable_issues(

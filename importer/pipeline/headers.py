@@ -338,11 +338,21 @@ def fields_of(cells: Iterable[Cell], extra: dict[str, str]) -> list[str | None]:
 def is_header_row(cells: Iterable[Cell], extra_synonyms: Mapping[str, str] | None = None) -> bool:
     """Return True if the row names the email column, or at least two other fields.
 
-    A header without an email column is still the header: the file then gets an error that
-    quotes its columns (or, on the Import tab, the column matching step) instead of one that
-    says no header row was found.
+    A misspelt name counts when another is known. A header without an email column is still
+    the header: the file then gets an error that quotes its columns (or, on the Import tab,
+    the column matching step) instead of one that says no header row was found.
     """
-    fields = {field for field in fields_of(cells, normalised_extra(extra_synonyms)) if field}
+    extra = normalised_extra(extra_synonyms)
+    cells = list(cells)
+    named = fields_of(cells, extra)
+    fields = {field for field in named if field}
+    if len(fields) == 1:
+        # One name known: a misspelt one beside it ("Deparment", "Emial") makes it the header.
+        fields |= {
+            close[0]
+            for cell, field in zip(cells, named, strict=True)
+            if field is None and isinstance(cell, str) and (close := close_spelling(cell, extra))
+        }
     return "email" in fields or len(fields) >= 2
 
 

@@ -24,9 +24,12 @@ from importer.runs.services import (
     hold_run,
     import_now,
     mark_sync_recorded,
+    matches_in_browser,
     options_for,
+    preview_again,
     preview_run,
     request_apply,
+    skip_column_matching,
 )
 
 __all__ = [
@@ -49,8 +52,11 @@ __all__ = [
     "hold_run",
     "import_now",
     "mark_sync_recorded",
+    "matches_in_browser",
     "options_for",
+    "preview_again",
     "preview_run",
     "recover_abandoned_runs",
     "request_apply",
+    "skip_column_matching",
 ]

@@ -1,0 +1,101 @@
+"""The column matching step, driven with Django's test client and a real worker."""
+
+import pytest
+from django.urls import reverse
+
+from importer.models import ImportConfig, ImportConfigChange, ImportRun
+from importer.pipeline.headers import IGNORED
+from tests.integration.test_web_flow import poll_panel
+
+UNKNOWN = (
+    "Mail Addr,Vorname,Deparment,Cost center\n"
+    "ana@example.com,Ana,Sales,K1\n"
+    "ben@example.com,Ben,IT,K2\n"
+)
+
+
+def paste(client, text):
+    response = client.post(reverse("importer:create-preview"), {"text": text})
+    assert response.status_code == 302
+    return ImportRun.objects.order_by("-pk").first()
+
+
+@pytest.mark.worker
+def test_unknown_columns_are_matched_saved_and_the_next_paste_skips_the_step(
+    worker, alice_client, acme
+):
+    run = paste(alice_client, UNKNOWN)
+    html = poll_panel(alice_client, run)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.NEEDS_COLUMNS
+    assert "Match the columns of your file" in html
+    assert 'id="import-button"' not in html  # The step comes before the preview.
+    assert "ana@example.com" in html  # A sample value.
+    columns = {column["header"]: column for column in run.column_matching}
+    assert columns["Mail Addr"]["suggested"] == "email"  # Its values are addresses.
+    assert columns["Deparment"]["suggested"] == "department"  # A close spelling.
+
+    # A choice without the email is refused, with the reason.
+    refused = alice_client.post(
+        reverse("importer:run_columns", args=[run.pk]),
+        {
+            "column_0": IGNORED,
+            "column_1": "first_name",
+            "column_2": "department",
+            "column_3": IGNORED,
+        },
+    )
+    assert refused.status_code == 400
+    assert "it is required" in refused.content.decode()
+
+    response = alice_client.post(
+        reverse("importer:run_columns", args=[run.pk]),
+        {
+            "column_0": "email",
+            "column_1": "first_name",
+            "column_2": "department",
+            "column_3": IGNORED,
+        },
+    )
+    assert response.status_code == 302
+    html = poll_panel(alice_client, run)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY, html
+    assert run.new_count == 2
+    assert run.warning_count == 0  # The ignored column is left out without a warning.
+    config = ImportConfig.objects.get(organization=acme)
+    # Vorname is a built-in name: only what the built-in names would not give is saved.
+    assert config.column_mapping == {
+        "Mail Addr": "email",
+        "Deparment": "department",
+        "Cost center": IGNORED,
+    }
+    change = ImportConfigChange.objects.filter(organization=acme).latest("pk")
+    assert change.changes["column_mapping"][1] == config.column_mapping
+    log = alice_client.get(reverse("importer:configuration")).content.decode()
+    assert "“Cost center” → Not imported" in log
+
+    again = paste(alice_client, UNKNOWN)
+    poll_panel(alice_client, again)
+    again.refresh_from_db()
+    assert again.status == ImportRun.Status.READY
+    assert again.column_matching == []
+
+
+@pytest.mark.worker
+def test_a_file_without_an_email_column_names_its_headers_and_can_be_skipped(
+    worker, alice_client, acme
+):
+    run = paste(alice_client, "Login,First name,Last name\nana@example.com,Ana,Lima\n")
+    poll_panel(alice_client, run)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.NEEDS_COLUMNS
+    assert "'Login', 'First name', 'Last name'" in run.errors[0]["message"]
+    assert "The closest is 'Login'" in run.errors[0]["message"]
+
+    alice_client.post(reverse("importer:run_columns", args=[run.pk]), {"action": "skip"})
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.INVALID
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Match the columns of your file" not in page
+    assert "No email column found" in page
