@@ -28,6 +28,7 @@ urlpatterns = [
     path("history/people/<int:user_id>/", history.person_timeline, name="person-timeline"),
     path("runs/<int:pk>/revert/", history.run_revert, name="run-revert"),
     path("runs/<int:pk>/changes.<str:fmt>", history.run_changes_export, name="run-changes-export"),
+    path("runs/<int:pk>/errors.<str:fmt>", history.run_errors_export, name="run-errors-export"),
     path("exports/users.<str:fmt>", history.users_export, name="users-export"),
     path("exports/template.<str:fmt>", history.template_export, name="template-export"),
     path("act-as/<int:organization_id>/", support.act_as, name="act-as"),
