@@ -374,7 +374,7 @@ def close_spelling(text: str, extra: Mapping[str, str]) -> tuple[str, str] | Non
     "Emial" → ("email", "Email"), "Deparment" → ("department", "Department").
     """
     key = normalise_header(bare_header(text)) or normalise_header(text)
-    if len(key) < 3:
+    if len(key) < 3 or key in FULL_NAME_HEADERS:  # "Name" is no misspelt "Zuname".
         return None
     names = {**HEADER_SYNONYMS, **extra}
     match = difflib.get_close_matches(key, list(names), n=1, cutoff=CLOSE_SPELLING)
