@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from importer import runs
 from importer.models import ImportConfig, ImportConfigChange, ImportRun
 from importer.pipeline.headers import IGNORED
 from tests.integration.test_web_flow import poll_panel
@@ -99,3 +100,57 @@ def test_a_file_without_an_email_column_names_its_headers_and_can_be_skipped(
     page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
     assert "Match the columns of your file" not in page
     assert "No email column found" in page
+
+
+def test_a_scheduled_pull_without_an_email_column_points_to_its_run_where_the_names_are_saved(
+    alice_client, acme
+):
+    data = b"Login,First name,Last name\nana@example.com,Ana,Lima\n"
+    run = runs.create_run(
+        organization=acme,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.REMOTE,
+        trigger=ImportRun.Trigger.SCHEDULED,
+    )
+    run = runs.import_now(run.pk, hold_on_safeguard=True)
+    assert run.status == ImportRun.Status.INVALID  # Nobody watches: no step to stop at.
+    assert "match its columns on this import's page" in run.message
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Match the columns of your file" in page
+    assert "scheduled pulls included" in page
+
+    response = alice_client.post(
+        reverse("importer:run_columns", args=[run.pk]),
+        {"column_0": "email", "column_1": "first_name", "column_2": "last_name"},
+    )
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.INVALID  # Saved for the next pull; this one stays.
+    assert ImportConfig.objects.get(organization=acme).column_mapping == {"Login": "email"}
+
+    next_pull = runs.create_run(
+        organization=acme,
+        data=data,
+        name="people.csv",
+        source=ImportRun.Source.REMOTE,
+        trigger=ImportRun.Trigger.SCHEDULED,
+    )
+    assert runs.import_now(next_pull.pk, hold_on_safeguard=True).status == (
+        ImportRun.Status.APPLIED
+    )
+    assert acme.users.filter(email="ana@example.com").exists()
+
+
+def test_the_step_is_only_for_a_run_at_it_and_of_the_admins_organization(alice_client, acme):
+    run = runs.create_run(
+        organization=acme, data=b"email\nana@example.com\n", name="", source=ImportRun.Source.PASTE
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY and run.column_matching == []
+    response = alice_client.post(
+        reverse("importer:run_columns", args=[run.pk]), {"column_0": "email"}
+    )
+    assert response.status_code == 302
+    assert not ImportConfig.objects.filter(organization=acme).exists()
