@@ -119,6 +119,12 @@ def test_a_scheduled_pull_without_an_email_column_points_to_its_run_where_the_na
     page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
     assert "Match the columns of your file" in page
     assert "scheduled pulls included" in page
+    refused = alice_client.post(
+        reverse("importer:run_columns", args=[run.pk]),
+        {"column_0": "email", "column_1": "email", "column_2": "last_name"},
+    )
+    assert refused.status_code == 400
+    assert "Email is chosen for “Login” and “First name”" in refused.content.decode()
 
     response = alice_client.post(
         reverse("importer:run_columns", args=[run.pk]),
