@@ -479,6 +479,7 @@ def preview_again(run: ImportRun) -> bool:
         status__in=[Status.NEEDS_COLUMNS, Status.READY, Status.INVALID],
         trigger=ImportRun.Trigger.MANUAL,
         source__in=[ImportRun.Source.UPLOAD, ImportRun.Source.PASTE],
+        input_deleted_at__isnull=True,
     ).update(
         status=Status.QUEUED,
         message="",

@@ -1,9 +1,12 @@
 """The column matching step, driven with Django's test client and a real worker."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
 from importer import runs
+from importer.history.retention import delete_expired_inputs
 from importer.models import ImportConfig, ImportConfigChange, ImportRun
 from importer.pipeline.headers import IGNORED
 from tests.integration.test_web_flow import poll_panel
@@ -160,3 +163,21 @@ def test_the_step_is_only_for_a_run_at_it_and_of_the_admins_organization(alice_c
     )
     assert response.status_code == 302
     assert not ImportConfig.objects.filter(organization=acme).exists()
+
+
+def test_the_step_goes_with_the_stored_file(alice_client, acme):
+    run = runs.create_run(
+        organization=acme, data=UNKNOWN.encode(), name="", source=ImportRun.Source.PASTE
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.NEEDS_COLUMNS and run.column_matching
+
+    later = run.created_at + dt.timedelta(days=31)
+    assert delete_expired_inputs(now=later, retention_days=30) == 1
+    run.refresh_from_db()
+    assert run.column_matching == []  # Its sample values were the file's.
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "This file is no longer stored" in page
+    assert 'id="confirm-columns"' not in page
+    assert not runs.preview_again(run)
