@@ -2,7 +2,7 @@
 
 import pytest
 
-from importer.pipeline.columns import column_matching, map_columns
+from importer.pipeline.columns import column_matching, column_names_chosen, map_columns
 from importer.pipeline.headers import IGNORED, field_for_header
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
@@ -88,3 +88,38 @@ def test_saved_names_and_ignored_columns_skip_the_step_and_the_warning():
     records, issues = map_columns(table, mapping)
     assert records[0].values == {"email": "ana@example.com", "first_name": "Ana"}
     assert issues == []
+
+
+def test_only_choices_the_built_in_names_would_not_give_are_saved():
+    text = "Mail Addr,Vorname,Team,Cost center\nana@example.com,Ana,Sales,K1\n"
+    columns = column_matching(read_table(text.encode()))
+    names = column_names_chosen(
+        columns,
+        {0: "email", 1: "first_name", 2: "location", 3: IGNORED},
+        {"VORNAME": "last_name", "Badge": "employee_id"},
+    )
+    # Vorname back to its built-in meaning drops the old name (written in other case); Team
+    # read as the location overrides the built-in department; other names stay.
+    assert names == {
+        "Badge": "employee_id",
+        "Mail Addr": "email",
+        "Team": "location",
+        "Cost center": IGNORED,
+    }
+
+
+def test_an_error_report_without_the_input_holds_the_errors_sheet_alone():
+    from openpyxl import load_workbook
+
+    from importer.history.exports import error_report_xlsx
+
+    issue = {"severity": "error", "row": None, "code": "empty_file", "message": "Empty."}
+    workbook = load_workbook(error_report_xlsx([issue], None))
+    assert workbook.sheetnames == ["Errors"]
+    assert [cell.value for cell in workbook["Errors"][2]] == [
+        "file",
+        None,
+        None,
+        "Empty.",
+        "empty_file",
+    ]
