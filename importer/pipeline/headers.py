@@ -8,7 +8,6 @@ win over the built-in ones. Also the small cell facts both the reader (parse) an
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -358,29 +357,63 @@ def is_header_row(cells: Iterable[Cell], extra_synonyms: Mapping[str, str] | Non
 
 # --- suggestions for columns the import does not recognise ------------------------------------
 
-_SYNONYM_TEXT: dict[str, str] = {
-    normalise_header(synonym): synonym
-    for synonyms in _SYNONYMS_BY_FIELD.values()
-    for synonym in synonyms
-}
-# How alike (difflib's ratio) a header and a known name must be to be suggested as a misspelling.
-CLOSE_SPELLING = 0.8
+_SYNONYM_TEXT: dict[str, str] = {}  # A normalised name → the first name written so.
+for _synonyms in _SYNONYMS_BY_FIELD.values():
+    for _synonym in _synonyms:
+        _SYNONYM_TEXT.setdefault(normalise_header(_synonym), _synonym)
+
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def close_spelling(text: str, extra: Mapping[str, str]) -> tuple[str, str] | None:
-    """Return (field, the known name) for a header spelt close to a known name, or None.
+def _typos(first: str, second: str, limit: int) -> int:
+    """Return the edits (insert, delete, replace, swap two neighbours) from one to the other,
+    or limit + 1 once they are more than `limit`."""
+    if abs(len(first) - len(second)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        current = [i] + [0] * len(second)
+        for j, b in enumerate(second, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == second[j - 2] and first[i - 2] == b:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]
 
-    "Emial" → ("email", "Email"), "Deparment" → ("department", "Department").
+
+def _is_affix(first: str, second: str) -> bool:
+    """Return whether one text begins or ends the other ("positionid" and "position")."""
+    short, long = sorted((first, second), key=len)
+    return long.startswith(short) or long.endswith(short)
+
+
+def close_spelling(text: str, extra: Mapping[str, str]) -> tuple[str, str] | None:
+    """Return (field, the known name) for a header that is a known name with a typo, or None.
+
+    "Emial" → ("email", "Email"), "Deparment" → ("department", "Department"): one typo (a
+    letter added, left out, changed, or two swapped), two in names of ten letters or more, and
+    never a known name with a word added or left out ("Position ID" is no "Position").
     """
     key = normalise_header(bare_header(text)) or normalise_header(text)
-    if len(key) < 3 or key in FULL_NAME_HEADERS:  # "Name" is no misspelt "Zuname".
+    if len(key) < 4 or key in FULL_NAME_HEADERS:  # "Name" is no misspelt "Zuname".
         return None
-    names = {**HEADER_SYNONYMS, **extra}
-    match = difflib.get_close_matches(key, list(names), n=1, cutoff=CLOSE_SPELLING)
-    if not match or names[match[0]] == IGNORED:
+    limit = 2 if len(key) >= 10 else 1
+    best: tuple[int, str] | None = None
+    for name in (*extra, *HEADER_SYNONYMS):
+        if abs(len(name) - len(key)) > 1 and _is_affix(name, key):
+            continue
+        distance = _typos(key, name, limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, name)
+    if best is None:
         return None
-    return names[match[0]], _SYNONYM_TEXT.get(match[0], match[0])
+    field = extra.get(best[1]) or HEADER_SYNONYMS[best[1]]
+    if field == IGNORED:
+        return None
+    return field, _SYNONYM_TEXT.get(best[1], best[1])
 
 
 def looks_like_addresses(samples: Sequence[str]) -> bool:

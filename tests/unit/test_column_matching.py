@@ -3,7 +3,7 @@
 import pytest
 
 from importer.pipeline.columns import column_matching, column_names_chosen, map_columns
-from importer.pipeline.headers import IGNORED, field_for_header
+from importer.pipeline.headers import IGNORED, close_spelling, field_for_header
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
 
@@ -123,3 +123,23 @@ def test_an_error_report_without_the_input_holds_the_errors_sheet_alone():
         "Empty.",
         "empty_file",
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Emial", "email"),
+        ("Deparment", "department"),
+        ("Frist name", "first_name"),
+        ("Tilte", "title"),
+    ],
+)
+def test_a_typo_in_a_known_name_is_suggested(header, field):
+    assert close_spelling(header, {})[0] == field
+
+
+@pytest.mark.parametrize(
+    "header", ["Floor Name", "Employee Type", "Position ID", "Worker", "Cost Center", "Name"]
+)
+def test_a_different_name_is_no_typo(header):
+    assert close_spelling(header, {}) is None
