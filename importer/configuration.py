@@ -11,6 +11,7 @@ import datetime as dt
 from django.db import transaction
 
 from importer.models import ImportConfig, ImportConfigChange
+from importer.pipeline.headers import IGNORED
 from importer.pipeline.types import FIELD_LABELS, OPTION_LABELS
 from importer.runs import events
 from users.models import Organization, User
@@ -147,6 +148,10 @@ def describe_changes(changes: dict, *, kind: str) -> list[tuple[str, str, str]]:
     return lines
 
 
+def _column_text(field: str) -> str:
+    return "Not imported" if field == IGNORED else FIELD_LABELS.get(field, field)
+
+
 def _value_text(name: str, value) -> str:
     if isinstance(value, bool):
         return "On" if value else "Off"
@@ -154,9 +159,7 @@ def _value_text(name: str, value) -> str:
         return ", ".join(FIELD_LABELS.get(field, field) for field in value) or "None"
     if name == "column_mapping":
         return (
-            "; ".join(
-                f"“{header}” → {FIELD_LABELS.get(field, field)}" for header, field in value.items()
-            )
+            "; ".join(f"“{header}” → {_column_text(field)}" for header, field in value.items())
             or "None"
         )
     if name == "max_deactivation_count":

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from importer.models import ApiToken, ImportRun, RemoteSource, WebhookEndpoint
-from importer.pipeline.headers import normalise_header
+from importer.pipeline.headers import IGNORED, column_letter, normalise_header
 from importer.pipeline.types import FIELD_LABELS, FILE_FIELDS, OPTION_LABELS, PROFILE_FIELDS
 from importer.remote import http as remote
 from importer.runs.outbox import Event
@@ -177,6 +177,9 @@ class ImportConfigForm(forms.Form):
         )
 
 
+IGNORE_LABEL = "Ignore (not imported)"
+
+
 class ColumnNameForm(forms.Form):
     """One of the organization's own column names and the field it fills."""
 
@@ -185,7 +188,11 @@ class ColumnNameForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["field"].choices = [("", "Choose a field…"), *_field_choices(FILE_FIELDS)]
+        self.fields["field"].choices = [
+            ("", "Choose a field…"),
+            *_field_choices(FILE_FIELDS),
+            (IGNORED, IGNORE_LABEL),
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -236,6 +243,70 @@ ColumnNameFormSet = forms.formset_factory(
     max_num=200,
     validate_max=True,
 )
+
+
+class ColumnMatchingForm(forms.Form):
+    """The column matching step: a field (or Ignore) for each column of a run's file.
+
+    One select per column, named column_<index>; the email is required, and a field may be
+    chosen for one column only.
+    """
+
+    def __init__(self, *args, columns: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+        choices = [
+            (IGNORED, IGNORE_LABEL),
+            *[
+                (
+                    name,
+                    f"{FIELD_LABELS[name]} (required)" if name == "email" else FIELD_LABELS[name],
+                )
+                for name in FILE_FIELDS
+            ],
+        ]
+        for column in columns:
+            index = column["index"]
+            label = column["header"] or f"Column {column_letter(index)} (no name)"
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                label=label, choices=choices, initial=column["suggested"]
+            )
+
+    def rows(self):
+        """Return (column, bound field) pairs, in the file's order, for the template."""
+        return [(column, self[f"column_{column['index']}"]) for column in self.columns]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen_by: dict[str, list[str]] = {}
+        for column in self.columns:
+            choice = cleaned.get(f"column_{column['index']}")
+            if choice and choice != IGNORED:
+                label = column["header"] or f"Column {column_letter(column['index'])}"
+                chosen_by.setdefault(choice, []).append(label)
+        problems = []
+        if "email" not in chosen_by:
+            problems.append(
+                "Choose the column that holds each person's email: it is required, since "
+                "people are matched by it."
+            )
+        for name, labels in chosen_by.items():
+            if len(labels) > 1:
+                shown = " and ".join(f"“{label}”" for label in labels)
+                problems.append(
+                    f"{FIELD_LABELS[name]} is chosen for {shown}. Choose it for one column and "
+                    "Ignore for the others."
+                )
+        if problems:
+            raise forms.ValidationError(problems)
+        return cleaned
+
+    def choices(self) -> dict[int, str]:
+        """Return {column index: field or IGNORED} of a valid form."""
+        return {
+            column["index"]: self.cleaned_data[f"column_{column['index']}"]
+            for column in self.columns
+        }
 
 
 class SyncProtectionForm(forms.Form):

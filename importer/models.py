@@ -109,6 +109,7 @@ class ImportRun(models.Model):
         PREVIEWING = "previewing", "Previewing"
         READY = "ready", "Ready to import"
         INVALID = "invalid", "Has errors"
+        NEEDS_COLUMNS = "columns", "Columns to match"
         APPLYING = "applying", "Importing"
         APPLIED = "applied", "Imported"
         FAILED = "failed", "Failed"
@@ -133,6 +134,12 @@ class ImportRun(models.Model):
     input_sha256 = models.CharField(max_length=64, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    column_matching = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The file's columns for the column matching step (see "
+        "importer.pipeline.columns.column_matching); empty when every column was recognised.",
+    )
     message = models.TextField(blank=True, help_text="Why the run failed or what to do next.")
     row_count = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField(default=0)

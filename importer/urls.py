@@ -2,6 +2,7 @@ from django.urls import path
 
 from importer.views import (
     api_tokens,
+    column_matching,
     configuration,
     held_runs,
     history,
@@ -22,12 +23,14 @@ urlpatterns = [
     path("runs/<int:pk>/input/", imports.run_input, name="run-input"),
     path("runs/<int:pk>/preview-again/", imports.run_preview_again, name="run-preview-again"),
     path("runs/<int:pk>/fix/", imports.run_fix, name="run-fix"),
+    path("runs/<int:pk>/columns/", column_matching.run_columns, name="run_columns"),
     path("history/", history.history, name="history"),
     path("history/people/", history.people, name="history-people"),
     path("history/activity/", history.activity_log, name="history-activity"),
     path("history/people/<int:user_id>/", history.person_timeline, name="person-timeline"),
     path("runs/<int:pk>/revert/", history.run_revert, name="run-revert"),
     path("runs/<int:pk>/changes.<str:fmt>", history.run_changes_export, name="run-changes-export"),
+    path("runs/<int:pk>/errors.<str:fmt>", history.run_errors_export, name="run-errors-export"),
     path("exports/users.<str:fmt>", history.users_export, name="users-export"),
     path("exports/template.<str:fmt>", history.template_export, name="template-export"),
     path("act-as/<int:organization_id>/", support.act_as, name="act-as"),

@@ -19,6 +19,7 @@ DOWNLOADS = {
     "users": "Current users",
     "run_changes": "Changes of an import",
     "run_input": "Input file of an import",
+    "run_errors": "Error report of an import",
     "template": "Empty template",
 }
 # Why support left the screens (data["reason"] of an acting_as_stopped event: users.access).

@@ -1,4 +1,5 @@
-"""Downloads: a run's changes, the organization's users in the import format, a blank template.
+"""Downloads: a run's changes, the organization's users in the import format, a blank template,
+and a run's error report (its input with each offending cell marked, and the list of errors).
 
 Every exported value goes through one of two neutralisers, so that no text a person typed into
 an HR system runs as a formula when the download is opened in a spreadsheet (OWASP "CSV
@@ -29,11 +30,13 @@ from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from importer.models import ImportRun
-from importer.pipeline.types import FIELD_LABELS, FIELDS
+from importer.pipeline.headers import column_letter
+from importer.pipeline.types import FIELD_LABELS, FIELDS, Table
 from users.models import User
 
 # The characters that make a spreadsheet treat a cell as a formula (or DDE command).
@@ -76,6 +79,10 @@ CHANGE_HEADERS: tuple[str, ...] = (
     "New value",
     "Note",
 )
+ERROR_HEADERS: tuple[str, ...] = ("Row", "Column", "Value", "Problem", "Code")
+# The fill of a cell the error report marks: Excel's "Bad" red, readable in black text.
+ERROR_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
+ERROR_COMMENT_AUTHOR = "Rostersync"
 _EXPORT_BATCH = 2000
 _CSV_LINES_PER_CHUNK = 500
 
@@ -145,6 +152,32 @@ def change_rows(run: ImportRun) -> Iterator[tuple]:
                 new,
                 change.skipped_reason,
             )
+
+
+def error_rows(issues: Iterable[dict]) -> Iterator[tuple]:
+    """Yield one row (row, column, value, problem, code) per error a run stored."""
+    for issue in issues:
+        if issue.get("severity") == "error":
+            yield (
+                issue.get("row") or "file",
+                issue.get("column", ""),
+                issue.get("value", ""),
+                issue.get("message", ""),
+                issue.get("code", ""),
+            )
+
+
+def _cell_of(issue: dict, table: Table) -> tuple[int, int] | None:
+    """Return the (row number, 0-based column) of the input cell an error is about, or None."""
+    row, column = issue.get("row"), issue.get("column", "")
+    if not row or not column:
+        return None
+    if column in table.headers:
+        return row, table.headers.index(column)
+    for index in range(len(table.headers)):  # An unnamed column is called by its letter.
+        if column == f"Column {column_letter(index)}":
+            return row, index
+    return None
 
 
 # --- writers ----------------------------------------------------------------------------------
@@ -226,6 +259,80 @@ def changes_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:
     return write_xlsx(
         CHANGE_HEADERS, rows, sheet_title="Changes", widths=(8, 8, 32, 24, 12, 16, 28, 28, 30)
     )
+
+
+def error_report_xlsx(issues: Sequence[dict], table: Table | None) -> IO[bytes]:
+    """Return a run's error report: its input with every cell an error is about filled red and
+    commented with the problem (what is wrong, how to fix it), and an "Errors" sheet.
+
+    `table` is the run's input as the import read it (None when it could not be read): each
+    row goes where it was, so row numbers match the errors' and the file the admin has. Every
+    value is written formula-safe, like every export.
+    """
+    workbook = Workbook(write_only=True)
+    errors = [issue for issue in issues if issue.get("severity") == "error"]
+    if table is not None:
+        problems: dict[tuple[int, int], list[str]] = {}
+        for issue in errors:
+            if (cell := _cell_of(issue, table)) is not None:
+                problems.setdefault(cell, []).append(issue.get("message", ""))
+        marked = sorted({index for _number, index in problems})
+        sheet = workbook.create_sheet("Your file")
+        bold = Font(bold=True)
+        lines = [(table.header_row, table.headers, True)]
+        lines += [(row.number, row.cells, False) for row in table.rows]
+        written = 0
+        for number, cells, is_header in lines:
+            while written < number - 1:  # Blank rows of the input stay blank.
+                sheet.append([])
+                written += 1
+            if not is_header and not any((number, index) in problems for index in marked):
+                # Most rows: plain text goes in as it is, which is several times faster than a
+                # cell object each; only what could read as a formula, and dates, need one.
+                sheet.append([_plain_or_cell(sheet, value) for value in cells])
+                written += 1
+                continue
+            out = []
+            for index, value in enumerate(cells):
+                cell = _xlsx_cell(sheet, value, as_text=False) if value not in (None, "") else None
+                if is_header and cell is not None:
+                    cell.font = bold
+                if (found := problems.get((number, index))) is not None:
+                    cell = cell or WriteOnlyCell(sheet, value=None)
+                    cell.fill = ERROR_FILL
+                    comment = Comment("\n\n".join(found), ERROR_COMMENT_AUTHOR)
+                    comment.width, comment.height = 320, 40 + 60 * len(found)
+                    cell.comment = comment
+                out.append(cell)
+            sheet.append(out)
+            written += 1
+    listing = workbook.create_sheet("Errors")
+    for index, width in enumerate((8, 24, 28, 80, 22), start=1):
+        listing.column_dimensions[get_column_letter(index)].width = width
+    bold = Font(bold=True)
+    header_cells = []
+    for header in ERROR_HEADERS:
+        cell = _string_cell(listing, header)
+        cell.font = bold
+        header_cells.append(cell)
+    listing.append(header_cells)
+    for row in error_rows(errors):
+        listing.append([_xlsx_cell(listing, value, as_text=False) for value in row])
+    handle = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        workbook.save(handle)
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    return handle
+
+
+def _plain_or_cell(sheet, value):
+    """Return a text value as it is when it cannot read as a formula, else an .xlsx cell."""
+    if isinstance(value, str) and not value.startswith(FORMULA_PREFIXES) and value[:1] != "'":
+        return value or None
+    return _xlsx_cell(sheet, value, as_text=False)
 
 
 def _csv_text(value) -> str:

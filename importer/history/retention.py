@@ -40,8 +40,9 @@ def delete_expired_inputs(*, now: dt.datetime, retention_days: int) -> int:
         last_id = batch[-1][0]
         for run_id, name in batch:
             with transaction.atomic():
+                # The column matching step's sample values are the file's too: they go with it.
                 claimed = ImportRun.objects.filter(pk=run_id, input_file=name).update(
-                    input_file="", input_deleted_at=now
+                    input_file="", input_deleted_at=now, column_matching=[]
                 )
                 if not claimed:
                     continue  # Another worker got there first.

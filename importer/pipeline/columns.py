@@ -22,12 +22,16 @@ from django.core.validators import validate_email
 
 from importer.pipeline.headers import (
     EDGE_CHARACTERS,
-    FULL_NAME_HEADERS,
-    MISSING_EMAIL_COLUMN_MESSAGE,
+    IGNORED,
     clean_text,
+    close_spelling,
     column_letter,
     fields_of,
+    header_field,
     is_blank,
+    is_full_name_header,
+    looks_like_addresses,
+    missing_email_message,
     normalise_header,
     normalised_extra,
     unescape_formula_prefix,
@@ -186,9 +190,14 @@ def map_columns(
     headers = tuple(_as_text(header) for header in table.headers)
     header_fields = fields_of(headers, extra)
     if "email" not in header_fields:
-        raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+        raise FileError(
+            "missing_column", missing_email_message(headers, closest_email_column(table, extra))
+        )
 
-    issues = _header_issues(table, headers, header_fields)
+    ignored = {
+        index for index, header in enumerate(headers) if header_field(header, extra) == IGNORED
+    }
+    issues = _header_issues(table, headers, header_fields, ignored)
     column_of: dict[str, int] = {}
     for index, field in enumerate(header_fields):
         if field is not None:
@@ -328,6 +337,107 @@ def map_columns(
     return records, issues
 
 
+# --- the column matching step --------------------------------------------------------------
+
+# Sample values the matching step shows of each column, and how long each may be.
+MATCH_SAMPLES = 3
+MAX_SAMPLE = 60
+
+
+def column_samples(table: Table, index: int, count: int = MATCH_SAMPLES) -> list[str]:
+    """Return the first `count` non-blank values of a column, as text, clipped for a page."""
+    samples = []
+    for row in table.rows:
+        if index < len(row.cells) and (text := _as_text(row.cells[index])):
+            samples.append(text if len(text) <= MAX_SAMPLE else text[: MAX_SAMPLE - 1] + "…")
+            if len(samples) == count:
+                break
+    return samples
+
+
+def closest_email_column(table: Table, extra: Mapping[str, str]) -> str | None:
+    """Return the header most likely to be the email column of a file that names none."""
+    headers = [_as_text(header) for header in table.headers]
+    for header in headers:
+        if header and (close := close_spelling(header, extra)) and close[0] == "email":
+            return header
+    for index, header in enumerate(headers):
+        if header and looks_like_addresses(column_samples(table, index)):
+            return header
+    return None
+
+
+def column_matching(table: Table, extra_synonyms: Mapping[str, str] | None = None) -> list[dict]:
+    """Return the columns of the matching step, or [] when the file needs none.
+
+    A file needs one when a named column is not recognised (nor ignored by the organization),
+    or when no column is the email. One dict per column: index, header, samples, `field` (what
+    the column fills now: a field, IGNORED or ""), `suggested` (a field or IGNORED) and
+    `reason` (why, for a person). A field is suggested for one column at most.
+    """
+    extra = normalised_extra(extra_synonyms)
+    headers = [_as_text(header) for header in table.headers]
+    in_force = [header_field(header, extra) if header else None for header in headers]
+    unknown = any(header and field is None for header, field in zip(headers, in_force, strict=True))
+    if not unknown and "email" in in_force:
+        return []
+    taken = {field for field in in_force if field and field != IGNORED}
+    columns = []
+    for index, (header, field) in enumerate(zip(headers, in_force, strict=True)):
+        samples = column_samples(table, index)
+        suggested, reason = IGNORED, "Not a name the import knows."
+        if not header:
+            reason = "The column has no name."
+        elif field == IGNORED:
+            suggested, reason = IGNORED, "Your column names ignore it."
+        elif field:
+            builtin = header_field(header, {})
+            suggested = field
+            reason = "Your column names." if builtin != field else "A name the import knows."
+        elif (close := close_spelling(header, extra)) and close[0] not in taken:
+            suggested, reason = close[0], f"Spelt like '{close[1]}'."
+            taken.add(suggested)
+        elif "email" not in taken and looks_like_addresses(samples):
+            suggested, reason = "email", "Its values are email addresses."
+            taken.add(suggested)
+        elif is_full_name_header(header):
+            reason = "It holds whole names; only separate first and last names are imported."
+        columns.append(
+            {
+                "index": index,
+                "header": header,
+                "samples": samples,
+                "field": field or "",
+                "suggested": suggested,
+                "reason": reason,
+            }
+        )
+    return columns
+
+
+def column_names_chosen(
+    columns: list[dict], choices: Mapping[int, str], names: Mapping[str, str]
+) -> dict[str, str]:
+    """Return the organization's column names `names` with the matching step's `choices`.
+
+    `choices` maps a column's index to a field or IGNORED. A column whose choice is what the
+    built-in names give needs no name of its own (and loses any it had); any other choice is
+    saved under the header exactly as the file writes it.
+    """
+    chosen = dict(names)
+    for column in columns:
+        header = column["header"]
+        if not header or column["index"] not in choices:
+            continue
+        choice = choices[column["index"]]
+        key = normalise_header(header)
+        for name in [name for name in chosen if normalise_header(name) == key]:
+            del chosen[name]
+        if choice != header_field(header, {}):
+            chosen[header] = choice
+    return chosen
+
+
 def _undecodable_issues(
     table: Table, headers: tuple[str, ...], column_of: Mapping[str, int]
 ) -> dict[int, list[RowIssue]]:
@@ -444,7 +554,10 @@ def _issue(code: str, row: int, column: str, value: str, message: str) -> RowIss
 
 
 def _header_issues(
-    table: Table, headers: tuple[str, ...], header_fields: list[str | None]
+    table: Table,
+    headers: tuple[str, ...],
+    header_fields: list[str | None],
+    ignored: Collection[int] = (),
 ) -> list[RowIssue]:
     issues = []
     first_column_of: dict[str, int] = {}
@@ -466,10 +579,12 @@ def _header_issues(
                 )
             else:
                 first_column_of[field] = index
+        elif index in ignored:
+            continue
         elif header:
             hint = (
                 " To import names, use separate 'First name' and 'Last name' columns."
-                if normalise_header(header) in FULL_NAME_HEADERS
+                if is_full_name_header(header)
                 else f" Rename it to one of {_known_names()} to import it."
             )
             issues.append(

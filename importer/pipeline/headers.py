@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from importer.pipeline.types import FILE_FIELDS, Cell
 
@@ -51,6 +51,12 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Geschäftliche E-Mail",
         "Dienstliche E-Mail",
         "Mitarbeiter E-Mail",
+        # HR reports (Workday and the like) name the kind of address after a dash.
+        "Email - Primary Work",
+        "Email - Work",
+        "Primary Work Email",
+        "Work Email - Primary",
+        "Email Address - Work",
     ),
     "first_name": (
         "First name",
@@ -59,6 +65,8 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Forename",
         "Legal first name",
         "Preferred first name",
+        "Legal Name - First Name",
+        "Preferred Name - First Name",
         "Vorname",
         "Rufname",
     ),
@@ -67,6 +75,8 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
         "Surname",
         "Family name",
         "Legal last name",
+        "Legal Name - Last Name",
+        "Preferred Name - Last Name",
         "Last",
         "Nachname",
         "Familienname",
@@ -75,6 +85,8 @@ _SYNONYMS_BY_FIELD: dict[str, tuple[str, ...]] = {
     "title": (
         "Title",
         "Job title",
+        "Business title",
+        "Employee title",
         "Position",
         "Role",
         "Job role",
@@ -232,6 +244,32 @@ def is_blank(cell: Cell | None) -> bool:
     return isinstance(cell, str) and not clean_text(cell)
 
 
+# The field an organization gives a column it chose not to import (the column matching step's
+# "Ignore"): the column is left out without the unknown-column warning.
+IGNORED = "ignore"
+
+# Bulk templates of directory tools name the attribute a column fills in brackets:
+# "User name [userPrincipalName] Required", "First name [givenName]" (Microsoft Entra ID).
+_DIRECTORY_ATTRIBUTES: dict[str, str] = {
+    "userprincipalname": "email",
+    "mail": "email",
+    "primaryemail": "email",
+    "givenname": "first_name",
+    "surname": "last_name",
+    "sn": "last_name",
+    "jobtitle": "title",
+    "department": "department",
+    "physicaldeliveryofficename": "location",
+    "officelocation": "location",
+    "employeeid": "employee_id",
+    "employeehiredate": "hire_date",
+}
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
+# What templates add to a column's name to say it must be filled: "[Required]", "(required)",
+# "Required", "*" (and the optional ones' "(optional)").
+_MARKERS = re.compile(r"\[[^\]]*\]|\((?:required|optional)\)|\b(?:required|optional)\b|\*", re.I)
+
+
 def normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]:
     if not extra_synonyms:
         return {}
@@ -239,33 +277,169 @@ def normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]
     return {
         normalise_header(header): field
         for header, field in extra_synonyms.items()
-        if field in FILE_FIELDS and normalise_header(header)
+        if (field in FILE_FIELDS or field == IGNORED) and normalise_header(header)
     }
 
 
-def field_for_header(text: str, extra_synonyms: Mapping[str, str] | None = None) -> str | None:
-    """Return the field a header names, or None.
+def bare_header(text: str) -> str:
+    """Return a header without the marks templates add: "Email Address [Required]" → "Email
+    Address", "User name [userPrincipalName] Required" → "User name"."""
+    return clean_text(_MARKERS.sub(" ", text))
 
-    `extra_synonyms` maps an organization's own headers to fields; it wins over the built-in names.
+
+def header_field(text: str, extra: Mapping[str, str]) -> str | None:
+    """Return the field a header names, IGNORED for a column the organization ignores, or None.
+
+    `extra` is normalised_extra()'s: the organization's own names, which win. Then the built-in
+    names, then a directory attribute in brackets, then the header without its template marks.
     """
     key = normalise_header(text)
     if not key:
         return None
-    extra = normalised_extra(extra_synonyms)
-    return extra.get(key) or HEADER_SYNONYMS.get(key)
+    found = extra.get(key) or HEADER_SYNONYMS.get(key)
+    if found:
+        return found
+    for attribute in _BRACKETED.findall(text):
+        if field := _DIRECTORY_ATTRIBUTES.get(normalise_header(attribute)):
+            return field
+    bare = normalise_header(_MARKERS.sub(" ", text))
+    if bare and bare != key:
+        return extra.get(bare) or HEADER_SYNONYMS.get(bare)
+    return None
+
+
+def is_full_name_header(text: str) -> bool:
+    """Return whether a header holds whole names ("Name", "Name [displayName] Required")."""
+    return (
+        normalise_header(text) in FULL_NAME_HEADERS
+        or normalise_header(bare_header(text)) in FULL_NAME_HEADERS
+    )
+
+
+def field_for_header(text: str, extra_synonyms: Mapping[str, str] | None = None) -> str | None:
+    """Return the field a header names, or None (also for a column the organization ignores).
+
+    `extra_synonyms` maps an organization's own headers to fields; it wins over the built-in names.
+    """
+    found = header_field(text, normalised_extra(extra_synonyms))
+    return None if found == IGNORED else found
 
 
 def fields_of(cells: Iterable[Cell], extra: dict[str, str]) -> list[str | None]:
+    """Return the field each header cell names (None for none, and for an ignored column)."""
     fields = []
     for cell in cells:
-        key = normalise_header(cell) if isinstance(cell, str) else ""
-        fields.append((extra.get(key) or HEADER_SYNONYMS.get(key)) if key else None)
+        found = header_field(cell, extra) if isinstance(cell, str) else None
+        fields.append(None if found == IGNORED else found)
     return fields
 
 
 def is_header_row(cells: Iterable[Cell], extra_synonyms: Mapping[str, str] | None = None) -> bool:
-    """Return True if some cell of the row names the email column."""
-    return "email" in fields_of(cells, normalised_extra(extra_synonyms))
+    """Return True if the row names the email column, or at least two other fields.
+
+    A misspelt name counts when another is known. A header without an email column is still
+    the header: the file then gets an error that quotes its columns (or, on the Import tab,
+    the column matching step) instead of one that says no header row was found.
+    """
+    extra = normalised_extra(extra_synonyms)
+    cells = list(cells)
+    named = fields_of(cells, extra)
+    fields = {field for field in named if field}
+    if len(fields) == 1:
+        # One name known: a misspelt one beside it ("Deparment", "Emial") makes it the header.
+        fields |= {
+            close[0]
+            for cell, field in zip(cells, named, strict=True)
+            if field is None and isinstance(cell, str) and (close := close_spelling(cell, extra))
+        }
+    return "email" in fields or len(fields) >= 2
+
+
+# --- suggestions for columns the import does not recognise ------------------------------------
+
+_SYNONYM_TEXT: dict[str, str] = {}  # A normalised name → the first name written so.
+for _synonyms in _SYNONYMS_BY_FIELD.values():
+    for _synonym in _synonyms:
+        _SYNONYM_TEXT.setdefault(normalise_header(_synonym), _synonym)
+
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _typos(first: str, second: str, limit: int) -> int:
+    """Return the edits (insert, delete, replace, swap two neighbours) from one to the other,
+    or limit + 1 once they are more than `limit`."""
+    if abs(len(first) - len(second)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        current = [i] + [0] * len(second)
+        for j, b in enumerate(second, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == second[j - 2] and first[i - 2] == b:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]
+
+
+def _is_affix(first: str, second: str) -> bool:
+    """Return whether one text begins or ends the other ("positionid" and "position")."""
+    short, long = sorted((first, second), key=len)
+    return long.startswith(short) or long.endswith(short)
+
+
+def close_spelling(text: str, extra: Mapping[str, str]) -> tuple[str, str] | None:
+    """Return (field, the known name) for a header that is a known name with a typo, or None.
+
+    "Emial" → ("email", "Email"), "Deparment" → ("department", "Department"): one typo (a
+    letter added, left out, changed, or two swapped), two in names of ten letters or more, and
+    never a known name with a word added or left out ("Position ID" is no "Position").
+    """
+    key = normalise_header(bare_header(text)) or normalise_header(text)
+    if len(key) < 4 or key in FULL_NAME_HEADERS:  # "Name" is no misspelt "Zuname".
+        return None
+    limit = 2 if len(key) >= 10 else 1
+    best: tuple[int, str] | None = None
+    for name in (*extra, *HEADER_SYNONYMS):
+        if abs(len(name) - len(key)) > 1 and _is_affix(name, key):
+            continue
+        distance = _typos(key, name, limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, name)
+    if best is None:
+        return None
+    field = extra.get(best[1]) or HEADER_SYNONYMS[best[1]]
+    if field == IGNORED:
+        return None
+    return field, _SYNONYM_TEXT.get(best[1], best[1])
+
+
+def looks_like_addresses(samples: Sequence[str]) -> bool:
+    """Return whether most non-blank sample values are email addresses."""
+    values = [value for value in samples if value]
+    return bool(values) and sum(bool(_ADDRESS.fullmatch(value)) for value in values) * 2 > len(
+        values
+    )
+
+
+def missing_email_message(headers: Sequence[str], closest: str | None) -> str:
+    """Return the error for a header row without an email column: its columns, and the closest."""
+    found = [header for header in headers if header]
+    shown = ", ".join(f"'{header}'" for header in found[:12])
+    if len(found) > 12:
+        shown += f" and {len(found) - 12} more"
+    message = (
+        f"No email column found. The columns in the file are {shown}; one of them must hold "
+        "each person's email, named e.g. 'Email' or 'E-Mail'."
+    )
+    if closest:
+        message += (
+            f" The closest is '{closest}': rename it to 'Email', or choose its field when the "
+            "Import tab asks you to match the columns."
+        )
+    return message
 
 
 def column_letter(index: int) -> str:

@@ -263,9 +263,14 @@ def _run_failure_message(run: ImportRun) -> str:
         first = run.errors[0] if run.errors else {}
         where = f"row {first['row']}: " if first.get("row") else ""
         detail = f" First error, {where}{first.get('message', '')}" if first else ""
+        match = (
+            " Match its columns on the import's page: the next pull uses the names you choose."
+            if run.column_matching
+            else ""
+        )
         return (
             f"Import #{run.pk}: the file on the server has {run.error_count} "
-            f"error{'s' if run.error_count != 1 else ''}, so nothing was imported.{detail}"
+            f"error{'s' if run.error_count != 1 else ''}, so nothing was imported.{detail}{match}"
         )
     return f"Import #{run.pk} ended {run.get_status_display().lower()}: {run.message}"
 

@@ -26,10 +26,13 @@ from importer.runs.services import (
     hold_run,
     import_now,
     mark_sync_recorded,
+    matches_in_browser,
     options_for,
     preview_again,
     preview_run,
     request_apply,
+    requeue_preview,
+    skip_column_matching,
 )
 
 __all__ = [
@@ -55,9 +58,12 @@ __all__ = [
     "hold_run",
     "import_now",
     "mark_sync_recorded",
+    "matches_in_browser",
     "options_for",
     "preview_again",
     "preview_run",
     "recover_abandoned_runs",
     "request_apply",
+    "requeue_preview",
+    "skip_column_matching",
 ]

@@ -1,6 +1,8 @@
 """The life of an import run: create, preview, apply. The only writer of ImportRun.status.
 
 queued → previewing → ready | invalid | failed;  ready → applying → applied | failed | stale
+A browser upload or paste whose columns are not all recognised: previewing → columns (the
+column matching step) → queued again once matched (requeue_preview), or → ready | invalid (skipped).
 A scheduled run goes on by itself: previewing → applying, or → held when it trips a safeguard;
 held → applying (approved) | discarded.
 
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from importer import notify, progress
 from importer.models import ApiToken, ImportConfig, ImportRun
-from importer.pipeline.columns import file_headers, map_columns
+from importer.pipeline.columns import column_matching, file_headers, map_columns
 from importer.pipeline.diff import (
     Matching,
     created_rows,
@@ -267,6 +269,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         data = handle.read()
     row_count = 0
     digest = ""
+    columns: list[dict] = []
     try:
         table = read_table(
             data,
@@ -281,6 +284,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             # collection now returns that memory before the diff needs it.
             gc.collect()
         row_count = len(table.rows)
+        columns = column_matching(table, options.column_mapping)
         report("checking", 0, row_count)
         records, issues = map_columns(
             table,
@@ -333,7 +337,30 @@ def _compute_preview(run: ImportRun, report) -> None:
             unchanged=unchanged,
             safeguard=safeguard or "",
             digest=digest,
+            columns=columns,
         )
+
+
+def matches_in_browser(run: ImportRun) -> bool:
+    """Return whether a person waits for the run in a browser: an upload or a paste.
+
+    Only those stop at the column matching step; other runs go on with the names in force.
+    """
+    return run.trigger == ImportRun.Trigger.MANUAL and run.source in (
+        ImportRun.Source.UPLOAD,
+        ImportRun.Source.PASTE,
+    )
+
+
+_NEEDS_COLUMNS_MESSAGE = (
+    "Some columns of this file are not ones the import knows. Choose what each one holds; "
+    "your choice is saved as your column names, so the next file with these columns goes "
+    "straight to the preview."
+)
+_MATCH_ON_RUN_PAGE = (
+    " The file has no email column: match its columns on this import's page, and the next "
+    "import uses the names you choose."
+)
 
 
 def _save_preview(
@@ -345,8 +372,10 @@ def _save_preview(
     unchanged: int,
     safeguard: str,
     digest: str,
+    columns: list[dict] | None = None,
 ) -> None:
-    """Save a preview's outcome on its locked run: ready, or invalid when it has errors."""
+    """Save a preview's outcome on its locked run: ready, or invalid when it has errors; for an
+    upload or paste with columns to match, the matching step (status columns) first."""
     errors = preview.errors
     run.row_count = preview.row_count
     run.new_count = made["create"]
@@ -370,6 +399,12 @@ def _save_preview(
         run.message = "Correct the errors in the file and upload it again. Nothing was imported."
     else:
         run.message = ""
+    run.column_matching = list(columns or [])
+    if columns and matches_in_browser(run):
+        run.status = Status.NEEDS_COLUMNS
+        run.message = _NEEDS_COLUMNS_MESSAGE
+    elif columns and any(issue.code == "missing_column" for issue in errors):
+        run.message += _MATCH_ON_RUN_PAGE
     run.previewed_at = timezone.now()
     run.lease_expires_at = None  # The next step is leased afresh.
     run.attempts = 0
@@ -436,6 +471,53 @@ def _options_as_dict(options: ImportOptions) -> dict:
     snapshot["column_mapping"] = dict(sorted(column_mapping.items()))
     snapshot.update(limits)
     return snapshot
+
+
+def requeue_preview(run: ImportRun) -> bool:
+    """Queue the preview of an upload or paste again, from its stored input; return False when
+    the run is not one to preview again (running, applied, …). The caller enqueues the task.
+
+    For the column matching step: once the organization's column names are saved, the same
+    file is read with them.
+    """
+    now = timezone.now()
+    queued = ImportRun.objects.filter(
+        pk=run.pk,
+        status__in=[Status.NEEDS_COLUMNS, Status.READY, Status.INVALID],
+        trigger=ImportRun.Trigger.MANUAL,
+        source__in=[ImportRun.Source.UPLOAD, ImportRun.Source.PASTE],
+        input_deleted_at__isnull=True,
+    ).update(
+        status=Status.QUEUED,
+        message="",
+        column_matching=[],
+        issues=[],
+        error_count=0,
+        warning_count=0,
+        lease_expires_at=None,
+        attempts=0,
+        updated_at=now,
+    )
+    run.refresh_from_db()
+    return bool(queued)
+
+
+def skip_column_matching(run: ImportRun) -> bool:
+    """Leave the matching step for the preview as the file was read: the columns not recognised
+    are not imported. Return False when the run was not at the step."""
+    status = Status.INVALID if run.error_count else Status.READY
+    message = (
+        "Correct the errors in the file and upload it again. Nothing was imported."
+        if run.error_count
+        else ""
+    )
+    skipped = ImportRun.objects.filter(pk=run.pk, status=Status.NEEDS_COLUMNS).update(
+        status=status, message=message, updated_at=timezone.now()
+    )
+    run.refresh_from_db()
+    if skipped and status == Status.INVALID:
+        outbox.record_run_event(run)
+    return bool(skipped)
 
 
 def request_apply(

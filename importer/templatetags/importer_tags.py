@@ -1,6 +1,7 @@
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from importer.pipeline.headers import IGNORED
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs.outbox import Event
 
@@ -10,6 +11,8 @@ register = template.Library()
 @register.filter
 def field_label(name: str) -> str:
     """Return a field's name as people read it ("manager_email" → "Manager email")."""
+    if name == IGNORED:
+        return "Not imported"
     return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
 
 

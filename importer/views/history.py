@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -15,6 +16,8 @@ from importer import runs
 from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
+from importer.pipeline.parse import read_table
+from importer.pipeline.types import FileError
 from importer.runs.selectors import changed_field_counts, filter_runs
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
@@ -192,6 +195,47 @@ def run_changes_export(request, pk: int, fmt: str):
         what="run_changes",
         run=run,
     )
+
+
+@require_GET
+@org_admin_required
+@cache_control(no_store=True, private=True)  # Personal data: kept by no browser or proxy cache.
+def run_errors_export(request, pk: int, fmt: str):
+    """Download a run's errors: as .xlsx, its input with each offending cell marked and
+    commented plus an Errors sheet; as .csv, the list alone. For the HR team to fix."""
+    run = get_run(request, pk)
+    name = f"{request.organization.slug}-import-{run.pk}-errors"
+    errors = run.errors
+    return _download(
+        request,
+        fmt,
+        name,
+        exports.ERROR_HEADERS,
+        exports.error_rows(errors),
+        lambda _rows: exports.error_report_xlsx(errors, _input_table(run)),
+        what="run_errors",
+        run=run,
+    )
+
+
+def _input_table(run: ImportRun):
+    """Return the run's stored input as the import read it, or None if it is gone or unreadable."""
+    if not run.input_file:
+        return None
+    try:
+        with run.input_file.open("rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        return read_table(
+            data,
+            run.input_name,
+            extra_synonyms=(run.policy or {}).get("column_mapping") or None,
+            max_rows=settings.IMPORT_MAX_ROWS,
+        )
+    except FileError:
+        return None
 
 
 @require_GET

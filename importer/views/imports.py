@@ -21,7 +21,13 @@ from importer.pipeline.types import FIELD_LABELS
 from importer.runs import corrections, selectors
 from importer.runs.revert import revert_state
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
-from importer.views.shared import BROKER_DOWN, get_run, record_download, start_apply
+from importer.views.shared import (
+    BROKER_DOWN,
+    column_form_for,
+    get_run,
+    record_download,
+    start_apply,
+)
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
@@ -181,6 +187,7 @@ def _run_context(request, run: ImportRun) -> dict:
     )
     context["warnings"] = run.warnings
     context.update(_fix_state(run))
+    context["column_form"] = column_form_for(run)
     return context
 
 

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
 from importer import runs
+from importer.forms import ColumnMatchingForm
 from importer.models import ImportRun
 from importer.runs import events
 from importer.tasks import apply_run_task, enqueue
@@ -54,3 +55,23 @@ def start_apply(request, run, mark_for_applying) -> HttpResponse:
         if not enqueue(apply_run_task, run.pk):
             messages.warning(request, BROKER_DOWN)
     return redirect("importer:run-detail", pk=run.pk)
+
+
+def offers_matching(run: ImportRun) -> bool:
+    """Return whether the run's page shows the matching step.
+
+    An upload or paste at the step; or another run (a scheduled pull, say) that stopped on a
+    file without an email column: matching it saves the names for the next one.
+    """
+    if not run.column_matching:
+        return False
+    return run.status == ImportRun.Status.NEEDS_COLUMNS or (
+        run.status == ImportRun.Status.INVALID and not runs.matches_in_browser(run)
+    )
+
+
+def column_form_for(run: ImportRun, data=None) -> ColumnMatchingForm | None:
+    """Return the matching step's form for the run's page, or None when it shows none."""
+    if not offers_matching(run):
+        return None
+    return ColumnMatchingForm(data, columns=run.column_matching)

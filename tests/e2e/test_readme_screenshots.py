@@ -89,3 +89,20 @@ def test_the_demo_admin_previews_and_imports_the_sample_file(worker, page, keep,
     page.fill("#cell-4-3", "ana.silva@acme.example")
     page.check("input[name=drop-5]")
     keep("fix-in-browser")
+
+
+def test_the_demo_admin_matches_the_columns_of_a_directory_export(worker, page, keep, tmp_path):
+    call_command("setup_demo", stdout=io.StringIO())
+    log_in(page, ADMIN_EMAIL, DEMO_PASSWORD)
+    page.goto("/import/")
+    page.click(".paste summary")
+    page.fill(
+        "#id_text",
+        "Work Mail,Given Name,Surname,Cost Centre,Deparment\n"
+        "dana.lee@acme.example,Dana,Lee,CC-100,Sales\n"
+        "omar.haddad@acme.example,Omar,Haddad,CC-200,Engineering\n",
+    )
+    page.click("#preview-button")
+    wait_for_finished_run(page)
+    assert page.locator("#column-matching").is_visible()
+    keep("column-matching")

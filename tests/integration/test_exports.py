@@ -221,6 +221,7 @@ def test_personal_data_downloads_are_kept_by_no_cache(acme, alice, alice_client,
         reverse("importer:users-export", args=[fmt]),
         reverse("importer:run-changes-export", args=[run.pk, fmt]),
         reverse("importer:run-input", args=[run.pk]),
+        reverse("importer:run-errors-export", args=[run.pk, fmt]),
     ]
     for url in urls:
         response = alice_client.get(url)

@@ -389,8 +389,8 @@ def test_formula_values_are_stored_as_text_and_neutralised_in_every_download(
         token = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if url.startswith("/api/") else {}
         data = download(alice_client, url, **token)
         assert_no_cell_runs_as_a_formula(data, fmt, url)
-        if "template" in url:
-            continue
+        if "template" in url or url.endswith("/errors.csv"):
+            continue  # No values: an empty template, and the list of errors of a clean run.
         # The values are all there, as text: with an apostrophe in CSV, marked as text in .xlsx.
         if fmt == "csv":
             cells = {cell for row in csv_rows(data) for cell in row}

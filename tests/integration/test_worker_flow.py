@@ -103,7 +103,8 @@ def test_a_run_with_row_errors_is_invalid_and_cannot_be_applied(worker, acme, al
 def test_a_file_error_is_reported_without_a_row(worker, acme, alice):
     run = preview(acme, alice, b"first_name,last_name\nAna,Silva\n")
 
-    assert run.status == ImportRun.Status.INVALID
+    # An upload stops at the column matching step, with the file's error.
+    assert run.status == ImportRun.Status.NEEDS_COLUMNS
     assert [(e["row"], e["code"]) for e in run.errors] == [(None, "missing_column")]
 
 
