@@ -1,9 +1,10 @@
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from importer.pipeline.headers import IGNORED
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs.outbox import Event
+from importer.views.shared import offers_matching
 
 register = template.Library()
 
@@ -24,9 +25,8 @@ def event_label(event: str) -> str:
 
 @register.simple_tag
 def column_matching_url(run) -> str:
-    """Return the link of the run's column matching page, or, where that page does not exist
-    (yet), the Configuration tab's column names: where an unknown column gets a field."""
-    try:
-        return reverse("importer:run_columns", args=[run.pk])
-    except NoReverseMatch:
-        return reverse("importer:configuration") + "#group-columns"
+    """Return where an unknown column of the run gets a field: the run's own matching step when
+    its page shows one, else the Configuration tab's column names (for the next file)."""
+    if offers_matching(run):
+        return reverse("importer:run-detail", args=[run.pk]) + "#column-matching"
+    return reverse("importer:configuration") + "#group-columns"
