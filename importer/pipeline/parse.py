@@ -44,6 +44,9 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 # The header row is looked for among this many non-empty rows at the top of a sheet or CSV.
 HEADER_SEARCH_ROWS = 50
+# The bound of a workbook's unpacked size follows the rows allowed.
+MIN_XML_BYTES = 256 * 1024 * 1024
+XML_BYTES_PER_ROW = 1024
 # A zip member unpacking to more than this, at more than MAX_COMPRESSION_RATIO, is a zip bomb.
 BOMB_MEMBER_BYTES = 50 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
@@ -76,8 +79,9 @@ def read_table(
     extra_synonyms: Mapping[str, str] | None = None,
     max_rows: int = 250_000,
     max_columns: int = 500,
-    max_xml_bytes: int = 256 * 1024 * 1024,
+    max_xml_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    xlsx_reader: str = "auto",
 ) -> Table:
     """Return the header row and the non-blank data rows of an .xlsx workbook or CSV text.
 
@@ -85,9 +89,15 @@ def read_table(
     `extra_synonyms` (an organization's own header → field names) helps find the header row.
     Raise FileError when nothing can be imported: its code says why (unreadable_file,
     unsupported_format, empty_file, missing_column, unsafe_xml, file_too_large), its message
-    what to do. `progress(rows read)` is called every PROGRESS_EVERY data rows.
+    what to do. `progress(rows read)` is called every PROGRESS_EVERY data rows. A workbook may
+    unpack to `max_xml_bytes` (by default 1 KB for each of `max_rows`, and at least 256 MB).
+    `xlsx_reader` is for comparing the readers: "auto" reads with calamine when the scan allows
+    it and openpyxl otherwise; "openpyxl" always with openpyxl; "calamine" with calamine whenever
+    it opens the file (the scan still refuses unsafe or damaged parts).
     """
     progress = progress or _no_progress
+    if max_xml_bytes is None:
+        max_xml_bytes = max(MIN_XML_BYTES, max_rows * XML_BYTES_PER_ROW)
     if not data:
         raise FileError("empty_file", EMPTY_FILE_MESSAGE)
     if data.startswith(ZIP_MAGIC):
@@ -98,6 +108,7 @@ def read_table(
             max_columns=max_columns,
             max_xml_bytes=max_xml_bytes,
             progress=progress,
+            reader=xlsx_reader,
         )
     if data.startswith(OLE2_MAGIC):
         raise _ole2_error(data)
@@ -146,6 +157,7 @@ def _read_xlsx(
     max_columns: int,
     max_xml_bytes: int,
     progress: Callable[[int], None],
+    reader: str,
 ) -> Table:
     """Read a workbook with calamine when the scan allows it, else with openpyxl (exact)."""
     try:
@@ -166,9 +178,11 @@ def _read_xlsx(
         "max_columns": max_columns,
         "progress": progress,
     }
-    if not strict and xlsx_fast.scan_workbook(
-        data, members, max_rows=max_rows, max_columns=max_columns
-    ):
+    if reader == "openpyxl" or strict:
+        fast = False
+    else:
+        fast = xlsx_fast.scan_workbook(data, members, max_rows=max_rows, max_columns=max_columns)
+    if fast or reader == "calamine":
         try:
             return xlsx_fast.read_with_calamine(data, partial(_read_workbook, **options))
         except xlsx_fast.ExactReaderNeeded:
@@ -478,8 +492,16 @@ def _read_sheet(
         if not len(numbers_and_cells) % PROGRESS_EVERY:
             progress(len(numbers_and_cells))
         width = max(width, used)
-        cells = map(_cell_value, values[: max(used, header_width)])
-        numbers_and_cells.append((number, tuple([share(cell, cell) for cell in cells])))
+        # Text, most cells, needs no conversion: checked here, it saves a call per cell.
+        cells = tuple(
+            [
+                share(value, value)
+                if value.__class__ is str
+                else share(cell := _cell_value(value), cell)
+                for value in values[: max(used, header_width)]
+            ]
+        )
+        numbers_and_cells.append((number, cells))
 
     headers = tuple(_pad(tuple(_header_text(cell) for cell in header[:width]), width))
     rows = tuple(

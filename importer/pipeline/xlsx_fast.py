@@ -7,7 +7,7 @@ the workbook is first unpacked once, as a stream, and the scan:
 
 - refuses a DOCTYPE or entity declaration anywhere in an XML part (openpyxl's defusedxml refuses
   them wherever they are; calamine's parser does not), and a part whose compressed data unpacks
-  to anything but its declared size and checksum (so the declared sizes, which bound the work,
+  to anything but its declared size (so the declared sizes, which bound the work,
   are what calamine reads too);
 - sends the workbook to the exact reader (openpyxl) when a sheet has a cell calamine reads
   differently: an error cell (calamine gives a blank, which would mean "keep the stored value";
@@ -204,8 +204,9 @@ DAMAGED_WORKBOOK_MESSAGE = (
 def _unpacked(data: bytes, member: zipfile.ZipInfo) -> Iterator[bytes]:
     """Yield the member's unpacked bytes in pieces, from its raw compressed data.
 
-    Refuse (unreadable_file) data that unpacks past its declared size, ends early, or fails its
-    checksum: every reader of the zip then sees exactly the declared bytes.
+    Refuse (unreadable_file) data that unpacks past its declared size or ends early: every reader
+    of the zip then unpacks exactly the declared size. (The checksum is calamine's to check; a
+    failure there sends the workbook to openpyxl, which refuses it.)
     """
     damaged = FileError("unreadable_file", DAMAGED_WORKBOOK_MESSAGE)
     offset = member.header_offset
@@ -220,7 +221,6 @@ def _unpacked(data: bytes, member: zipfile.ZipInfo) -> Iterator[bytes]:
     if len(compressed) < member.compress_size:
         raise damaged
     size = 0
-    checksum = 0
     if member.compress_type == zipfile.ZIP_STORED:
         pieces: Iterator[bytes] = (
             bytes(compressed[at : at + SCAN_CHUNK_BYTES])
@@ -235,11 +235,10 @@ def _unpacked(data: bytes, member: zipfile.ZipInfo) -> Iterator[bytes]:
             size += len(piece)
             if size > member.file_size:
                 raise damaged
-            checksum = zlib.crc32(piece, checksum)
             yield piece
     except zlib.error:
         raise damaged from None
-    if size != member.file_size or checksum != member.CRC:
+    if size != member.file_size:
         raise damaged
     if decompressor is not None and not decompressor.eof:
         raise damaged
