@@ -24,6 +24,8 @@ the workbook is first unpacked once, as a stream, and the scan:
 from __future__ import annotations
 
 import io
+import itertools
+import posixpath
 import re
 import struct
 import zipfile
@@ -31,6 +33,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+from xml.etree import ElementTree
 
 import python_calamine
 
@@ -41,6 +44,8 @@ SCAN_CHUNK_BYTES = 1024 * 1024
 SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
+# A sheet unpacking to more than this is read a block of rows of about this size at a time.
+BLOCK_XML_BYTES = 32 * 1024 * 1024
 # Rows beyond max_rows a sheet may use for its header, title rows and blank rows.
 SPARE_ROWS = 10_000
 
@@ -60,20 +65,46 @@ class CalamineSheet:
     name: str
     visible: bool
     workbook: python_calamine.CalamineWorkbook
+    # For a sheet unpacking past BLOCK_XML_BYTES: the workbook's bytes and the sheet's part.
+    data: bytes = b""
+    part: zipfile.ZipInfo | None = None
 
     def rows(self) -> Iterator[Sequence]:
         """Yield the sheet's rows from row 1, each from column A, as openpyxl's values_only."""
-        sheet = self.workbook.get_sheet_by_name(self.name)
-        start = sheet.start
-        if start is None:
+        if self.part is None or self.part.file_size <= BLOCK_XML_BYTES:
+            yield from _grid_rows(self.workbook.get_sheet_by_name(self.name))
             return
-        # calamine yields every row from the first, but only the columns from the first used one.
-        lead = (None,) * start[1]
-        if lead:
-            for row in sheet.iter_rows():
+        # calamine holds a sheet as a dense grid; a large one is read a block of rows at a
+        # time, each block a workbook of its own, so that one block's grid is in memory at once.
+        rows_before = 0
+        for block in _sheet_blocks(self.data, self.part):
+            with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(block)) as workbook:
+                sheet = workbook.get_sheet_by_name(workbook.sheets_metadata[0].name)
+                if sheet.start is None:
+                    continue
+                (first, lead), (last, _) = sheet.start, sheet.end
+                # From the block's first row and first used column: only the block's rows.
+                rows = sheet.to_python(skip_empty_area=True)
+            yield from itertools.repeat((), first - rows_before)
+            lead = (None,) * lead
+            for row in rows:
                 yield lead + tuple(row)
-        else:
-            yield from sheet.iter_rows()
+            rows_before = last + 1
+
+
+def _grid_rows(sheet) -> Iterator[Sequence]:
+    """Yield a calamine sheet's rows from row 1, each from column A."""
+    start = sheet.start
+    if start is None:
+        return
+    # calamine yields every row from the first, but only the columns from the first used one.
+    rows = sheet.iter_rows()
+    lead = (None,) * start[1]
+    if lead:
+        for row in rows:
+            yield lead + tuple(row)
+    else:
+        yield from rows
 
 
 def scan_workbook(
@@ -169,11 +200,14 @@ def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]
             metadata.typ not in (_WORKSHEET, _CHARTSHEET) for metadata in workbook.sheets_metadata
         ):
             raise ExactReaderNeeded  # dialog or macro sheets: openpyxl decides what they are
+        parts = _worksheet_parts(data)
         sheets = [
             CalamineSheet(
                 name=metadata.name,
                 visible=metadata.visible == python_calamine.SheetVisibleEnum.Visible,
                 workbook=workbook,
+                data=data,
+                part=parts.get(metadata.name),
             )
             for metadata in workbook.sheets_metadata
             if metadata.typ == _WORKSHEET
@@ -184,6 +218,120 @@ def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]
             raise
         except Exception:
             raise ExactReaderNeeded from None
+
+
+def _worksheet_parts(data: bytes) -> dict[str, zipfile.ZipInfo]:
+    """Return each sheet's zip member by the sheet's name, for the sheets found (else none).
+
+    The scan has refused any DOCTYPE, so ElementTree has no entity to expand.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except Exception:
+        return {}
+    targets = {
+        relation.get("Id"): relation.get("Target", "")
+        for relation in relations
+        if relation.tag.endswith("}Relationship")
+    }
+    members = {member.filename: member for member in archive.infolist()}
+    parts = {}
+    for sheet in workbook.iter():
+        if not sheet.tag.endswith("}sheet"):
+            continue
+        target = targets.get(sheet.get(_RELATION_ID), "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath("xl/" + target)
+        if path in members:
+            parts[sheet.get("name")] = members[path]
+    return parts
+
+
+_RELATION_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_EMPTY_SHEET = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    b"<sheetData/></worksheet>"
+)
+_SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
+_SHEET_DATA_END = b"</sheetData>"
+
+
+def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[bytes]:
+    """Yield workbooks (stored zips) holding the sheet's rows a block at a time, in order.
+
+    Each is the workbook's XML parts with this sheet cut down to its start (up to <sheetData>),
+    a run of whole rows, and its end; the other sheets emptied. A sheet whose markup is not
+    found as expected raises ExactReaderNeeded.
+    """
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    others = [
+        (member.filename, _EMPTY_SHEET if _is_worksheet(member) else archive.read(member))
+        for member in archive.infolist()
+        if member.filename != part.filename and member.filename.endswith((".xml", ".rels"))
+    ]
+    head = b""
+    pieces: list[bytes] = []
+    size = 0
+    tail = b""
+    for piece in _unpacked(data, part):
+        pieces.append(piece)
+        size += len(piece)
+        if not head:
+            pending = b"".join(pieces)
+            found = _SHEET_DATA.search(pending)
+            if found is None:
+                if size > SCAN_CHUNK_BYTES * 4:
+                    raise ExactReaderNeeded
+                continue
+            head, piece = pending[: found.end()], pending[found.end() :]
+            pieces, size = [piece], len(piece)
+        ended = _SHEET_DATA_END in tail + piece
+        tail = piece[-len(_SHEET_DATA_END) :]
+        if size < BLOCK_XML_BYTES and not ended:
+            continue
+        pending = b"".join(pieces)
+        if ended:
+            pending = pending[: pending.find(_SHEET_DATA_END)]
+        start = 0
+        while len(pending) - start > BLOCK_XML_BYTES:
+            cut = _row_start(pending, start, start + BLOCK_XML_BYTES)
+            if cut < 0:
+                break
+            yield _block_workbook(others, part.filename, head + pending[start:cut])
+            start = cut
+        if ended:
+            yield _block_workbook(others, part.filename, head + pending[start:])
+            return
+        pieces = [pending[start:]]
+        size = len(pieces[0])
+        del pending
+    raise ExactReaderNeeded  # no end of the sheet's data
+
+
+def _row_start(xml: bytes, start: int, limit: int) -> int:
+    """Return where the last row element after `start` and before `limit` starts (or -1).
+
+    For a row longer than the whole block, where the first row after `limit` starts.
+    """
+    found = max(xml.rfind(b"<row ", start + 1, limit), xml.rfind(b"<row>", start + 1, limit))
+    if found < 0:
+        later = [at for at in (xml.find(b"<row ", limit), xml.find(b"<row>", limit)) if at >= 0]
+        found = min(later, default=-1)
+    return found
+
+
+def _block_workbook(others: list[tuple[str, bytes]], name: str, sheet: bytes) -> bytes:
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
+        for other_name, content in others:
+            target.writestr(other_name, content)
+        target.writestr(name, sheet + b"</sheetData></worksheet>")
+    return output.getvalue()
+
+
+def _is_worksheet(member: zipfile.ZipInfo) -> bool:
+    return member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
 
 
 _WORKSHEET = python_calamine.SheetTypeEnum.WorkSheet

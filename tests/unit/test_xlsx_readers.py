@@ -355,3 +355,26 @@ def _declared_size(data: bytes, part: str, size: int) -> bytes:
             struct.pack_into("<I", patched, central + 24, size)
         central = patched.find(b"PK\x01\x02", central + 4)
     return bytes(patched)
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["shared strings", "inline strings"])
+def test_a_large_sheet_read_a_block_of_rows_at_a_time_gives_the_same_table(monkeypatch, write_only):
+    workbook = Workbook(write_only=write_only)
+    sheet = workbook.create_sheet("People") if write_only else workbook.active
+    sheet.append([None, "Email", "Name", "Hire date", "Employee ID"])
+    for number in range(3000):
+        if number % 700 == 5:
+            for _ in range(3):
+                sheet.append([])  # blank rows, some of them where a block ends
+        sheet.append(
+            [None, f"p{number}@example.com", f"Name {number % 50}", dt.date(2020, 1, 1), number]
+        )
+    data = saved(workbook)
+    assert calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    whole = outcome(data, "calamine")
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    part = xlsx_fast._worksheet_parts(data)["People" if write_only else "Sheet"]
+    assert len(list(xlsx_fast._sheet_blocks(data, part))) > 50
+    assert outcome(data, "calamine") == whole == exact
+    assert len(exact[3]) == 3000 and exact[3][-1][0] == 3000 + 1 + 3 * 5
