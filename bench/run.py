@@ -9,7 +9,7 @@ template: SQLite files under var/bench/, PostgreSQL databases named bench_roster
 --pg-url (default postgres://postgres@127.0.0.1:5432). Steps of one series share a database:
 preview of a new file into an empty organization, its apply, preview of the next file, its apply.
 django-import-export runs on the same CSV files against its own fresh database: a dry run, then
-the import, for each file. The floor is reading the file alone (csv module, openpyxl read-only)
+the import, for each file. The floor is reading the file alone (csv module, python-calamine)
 plus writing the same rows alone (SQLite executemany in one transaction, PostgreSQL COPY).
 
 Rostersync's series and the floor run --runs times (3), each on its fresh database, and each

@@ -45,7 +45,10 @@ SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
 # A sheet unpacking to more than this is read a block of rows of about this size at a time.
-BLOCK_XML_BYTES = 32 * 1024 * 1024
+BLOCK_XML_BYTES = 24 * 1024 * 1024
+# Sheets unpacking to more than this are read in blocks: below it the whole grid (about the size
+# of the sheet's XML) takes less than the copies of one block.
+BLOCKS_FROM_BYTES = 160 * 1024 * 1024
 # Rows beyond max_rows a sheet may use for its header, title rows and blank rows.
 SPARE_ROWS = 10_000
 
@@ -65,20 +68,20 @@ class CalamineSheet:
     name: str
     visible: bool
     workbook: python_calamine.CalamineWorkbook
-    # For a sheet unpacking past BLOCK_XML_BYTES: the workbook's bytes and the sheet's part.
+    # For a sheet unpacking past BLOCKS_FROM_BYTES: the workbook's bytes and the sheet's part.
     data: bytes = b""
     part: zipfile.ZipInfo | None = None
 
     def rows(self) -> Iterator[Sequence]:
         """Yield the sheet's rows from row 1, each from column A, as openpyxl's values_only."""
-        if self.part is None or self.part.file_size <= BLOCK_XML_BYTES:
+        if self.part is None or self.part.file_size <= BLOCKS_FROM_BYTES:
             yield from _grid_rows(self.workbook.get_sheet_by_name(self.name))
             return
         # calamine holds a sheet as a dense grid; a large one is read a block of rows at a
         # time, each block a workbook of its own, so that one block's grid is in memory at once.
         rows_before = 0
         for block in _sheet_blocks(self.data, self.part):
-            with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(block)) as workbook:
+            with python_calamine.CalamineWorkbook.from_filelike(block) as workbook:
                 sheet = workbook.get_sheet_by_name(workbook.sheets_metadata[0].name)
                 if sheet.start is None:
                     continue
@@ -257,7 +260,7 @@ _SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
 _SHEET_DATA_END = b"</sheetData>"
 
 
-def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[bytes]:
+def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
     """Yield workbooks (stored zips) holding the sheet's rows a block at a time, in order.
 
     Each is the workbook's XML parts with this sheet cut down to its start (up to <sheetData>),
@@ -293,15 +296,16 @@ def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[bytes]:
         pending = b"".join(pieces)
         if ended:
             pending = pending[: pending.find(_SHEET_DATA_END)]
+        view = memoryview(pending)
         start = 0
         while len(pending) - start > BLOCK_XML_BYTES:
             cut = _row_start(pending, start, start + BLOCK_XML_BYTES)
             if cut < 0:
                 break
-            yield _block_workbook(others, part.filename, head + pending[start:cut])
+            yield _block_workbook(others, part.filename, head, view[start:cut])
             start = cut
         if ended:
-            yield _block_workbook(others, part.filename, head + pending[start:])
+            yield _block_workbook(others, part.filename, head, view[start:])
             return
         pieces = [pending[start:]]
         size = len(pieces[0])
@@ -321,13 +325,20 @@ def _row_start(xml: bytes, start: int, limit: int) -> int:
     return found
 
 
-def _block_workbook(others: list[tuple[str, bytes]], name: str, sheet: bytes) -> bytes:
+def _block_workbook(
+    others: list[tuple[str, bytes]], name: str, head: bytes, rows: memoryview
+) -> io.BytesIO:
+    """Return a stored zip of the other parts and the sheet's `head`, `rows` and end."""
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
         for other_name, content in others:
             target.writestr(other_name, content)
-        target.writestr(name, sheet + b"</sheetData></worksheet>")
-    return output.getvalue()
+        with target.open(name, "w", force_zip64=True) as sheet:
+            sheet.write(head)
+            sheet.write(rows)
+            sheet.write(b"</sheetData></worksheet>")
+    output.seek(0)
+    return output
 
 
 def _is_worksheet(member: zipfile.ZipInfo) -> bool:

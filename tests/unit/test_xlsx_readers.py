@@ -373,6 +373,7 @@ def test_a_large_sheet_read_a_block_of_rows_at_a_time_gives_the_same_table(monke
     assert calamine_may_read(data)
     exact = outcome(data, "openpyxl")
     whole = outcome(data, "calamine")
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
     monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
     part = xlsx_fast._worksheet_parts(data)["People" if write_only else "Sheet"]
     assert len(list(xlsx_fast._sheet_blocks(data, part))) > 50
