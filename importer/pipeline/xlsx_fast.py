@@ -7,8 +7,8 @@ the workbook is first unpacked once, as a stream, and the scan:
 
 - refuses a DOCTYPE or entity declaration anywhere in an XML part (openpyxl's defusedxml refuses
   them wherever they are; calamine's parser does not), and a part whose compressed data unpacks
-  to anything but its declared size (so the declared sizes, which bound the work,
-  are what calamine reads too);
+  to anything but its declared size (so the declared sizes, which bound the work, are what
+  calamine reads too);
 - sends the workbook to the exact reader (openpyxl) when a sheet has a cell calamine reads
   differently: an error cell (calamine gives a blank, which would mean "keep the stored value";
   openpyxl gives its text, which is reported), a number with 16 digits or more (calamine gives a
@@ -16,7 +16,11 @@ the workbook is first unpacked once, as a stream, and the scan:
   without its position first (`<c r="…"`), which the bounds below need;
 - bounds the grid: a cell beyond the columns read (`max_columns + 1`) or below the rows a file
   within `max_rows` can use sends the workbook to openpyxl, which reads only the columns it needs;
-  and a grid larger than GRID_CELLS_LIMIT does too.
+  and a grid larger than GRID_CELLS_LIMIT does too (at 1,000,000 rows allowed, a sheet wider
+  than 23 columns).
+
+A sheet of more than BLOCKS_FROM_BYTES of XML is read a block of rows at a time, each block a
+workbook of its own, so that calamine holds one block's grid at once.
 
 `scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it.
 """
@@ -44,7 +48,7 @@ SCAN_CHUNK_BYTES = 1024 * 1024
 SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
-# A sheet unpacking to more than this is read a block of rows of about this size at a time.
+# A large sheet is read a block of rows of about this many bytes of XML at a time.
 BLOCK_XML_BYTES = 24 * 1024 * 1024
 # Sheets unpacking to more than this are read in blocks: below it the whole grid (about the size
 # of the sheet's XML) takes less than the copies of one block.
@@ -89,9 +93,12 @@ class CalamineSheet:
                 # From the block's first row and first used column: only the block's rows.
                 rows = sheet.to_python(skip_empty_area=True)
             yield from itertools.repeat((), first - rows_before)
-            lead = (None,) * lead
-            for row in rows:
-                yield lead + tuple(row)
+            if lead:
+                lead = (None,) * lead
+                for row in rows:
+                    yield lead + tuple(row)
+            else:
+                yield from rows
             rows_before = last + 1
 
 
