@@ -139,7 +139,9 @@ def scan_workbook(
         if member.flag_bits & 0x1:
             continue  # encrypted: zipfile refuses it when openpyxl reads it
         scanned = member.filename.endswith((".xml", ".rels", ".vml"))
-        worksheet = scanned and member.filename.startswith("xl/worksheets/")
+        # Every XML part, not only xl/worksheets/: a workbook may keep its sheets elsewhere,
+        # and phonetic text may be in the shared strings. The other parts hold no <c> or <v>.
+        cells = member.filename.endswith(".xml")
         outside: re.Pattern | None = None
         tail = b""
         for piece in _unpacked(data, member):
@@ -149,7 +151,7 @@ def scan_workbook(
             # Dropping NUL bytes turns UTF-16 markup into ASCII well enough for this search.
             if _DECLARATION.search(chunk.replace(b"\x00", b"") if b"\x00" in chunk else chunk):
                 raise FileError("unsafe_xml", UNSAFE_XML_MESSAGE)
-            if worksheet and fast:
+            if cells and fast:
                 if outside is None:
                     width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
                     # No cell in the first piece: a later one beyond column A is outside.
@@ -167,7 +169,7 @@ def scan_workbook(
                     or _has_error_or_date_type(chunk)
                 )
             tail = chunk[-SCAN_OVERLAP_BYTES:]
-        if worksheet and fast and outside is not None and outside.search(tail):
+        if cells and fast and outside is not None and outside.search(tail):
             fast = False
     return fast
 
