@@ -59,11 +59,8 @@ CSV_DELIMITERS = (",", ";", "\t")
 # Rows between two calls of the caller's progress callback.
 PROGRESS_EVERY = 1000
 
-DAMAGED_WORKBOOK_MESSAGE = (
-    "The file could not be read as an Excel workbook: it is damaged or not a real .xlsx file. "
-    "Open it in Excel and save it again with File → Save As → Excel Workbook (.xlsx), or save "
-    "it as CSV."
-)
+# The scan before calamine (xlsx_fast) refuses a damaged part with the same words.
+DAMAGED_WORKBOOK_MESSAGE = xlsx_fast.DAMAGED_WORKBOOK_MESSAGE
 UNSAFE_XML_MESSAGE = (
     "The workbook contains XML declarations (a DOCTYPE or entities) that are refused for safety; "
     "files saved by Excel never contain them. Open the file in Excel and save it again as .xlsx."

@@ -5,8 +5,8 @@ people import — but it would read some cells differently, and it keeps a sheet
 dense grid (every cell of the rectangle from A1 to the last cell takes room). So every part of
 the workbook is first unpacked once, as a stream, and the scan:
 
-- refuses a DOCTYPE or entity declaration anywhere in an XML part (openpyxl's defusedxml refuses
-  them wherever they are; calamine's parser does not), and a part whose compressed data unpacks
+- sends a workbook with a DOCTYPE or entity declaration anywhere in an XML part to openpyxl,
+  whose defusedxml refuses it (calamine's parser would not), and refuses a part whose data unpacks
   to anything but its declared size (so the declared sizes, which bound the work, are what
   calamine reads too);
 - sends the workbook to the exact reader (openpyxl) when a sheet has a cell calamine reads
@@ -124,7 +124,7 @@ def scan_workbook(
     max_rows: int,
     max_columns: int,
 ) -> bool:
-    """Return whether calamine may read the workbook; raise FileError for an unsafe or bad part.
+    """Return whether calamine may read the workbook; raise FileError for a damaged part.
 
     Every member is unpacked once, in pieces (its declared size was checked before).
     """
@@ -148,9 +148,14 @@ def scan_workbook(
             if not scanned:
                 continue
             chunk = tail + piece
-            # Dropping NUL bytes turns UTF-16 markup into ASCII well enough for this search.
-            if _DECLARATION.search(chunk.replace(b"\x00", b"") if b"\x00" in chunk else chunk):
-                raise FileError("unsafe_xml", UNSAFE_XML_MESSAGE)
+            # A declaration past the first bytes (parse.py refuses one there): calamine's parser
+            # would not refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser
+            # finds the XML broken (unreadable_file). Dropping NUL bytes turns UTF-16 markup
+            # into ASCII well enough for this search.
+            if fast and _DECLARATION.search(
+                chunk.replace(b"\x00", b"") if b"\x00" in chunk else chunk
+            ):
+                fast = False
             if cells and fast:
                 if outside is None:
                     width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
@@ -358,10 +363,6 @@ _WORKSHEET = python_calamine.SheetTypeEnum.WorkSheet
 _CHARTSHEET = python_calamine.SheetTypeEnum.ChartSheet
 
 
-UNSAFE_XML_MESSAGE = (
-    "The workbook contains XML declarations (a DOCTYPE or entities) that are refused for safety; "
-    "files saved by Excel never contain them. Open the file in Excel and save it again as .xlsx."
-)
 DAMAGED_WORKBOOK_MESSAGE = (
     "The file could not be read as an Excel workbook: it is damaged or not a real .xlsx file. "
     "Open it in Excel and save it again with File → Save As → Excel Workbook (.xlsx), or save "
