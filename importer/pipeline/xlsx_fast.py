@@ -56,9 +56,14 @@ BLOCKS_FROM_BYTES = 160 * 1024 * 1024
 # Rows beyond max_rows a sheet may use for its header, title rows and blank rows.
 SPARE_ROWS = 10_000
 
+# A declaration past the first bytes (parse.py refuses one there): calamine's parser would not
+# refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser finds the XML broken
+# (unreadable_file), as before the scan.
 _DECLARATION = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-# Cells calamine reads differently from openpyxl (see the module's docstring).
-_EXACT_READER_CELLS = re.compile(rb"<(?:v>\s*[-+]?[0-9]{16}|rPh\b)")
+# That, a number of 16 digits or more, or phonetic text (see the module's docstring).
+_EXACT_READER_MARKUP = re.compile(
+    rb"<(?:v>\s*[-+]?[0-9]{16}|rPh\b|!\s*(?:[Dd][Oo][Cc][Tt][Yy][Pp][Ee]|[Ee][Nn][Tt][Ii][Tt][Yy]))"
+)
 _ERROR_OR_DATE_VALUE = re.compile(rb"""=\s*["'][ed]["']""")
 _TYPE_ATTRIBUTE_END = re.compile(rb"\st\s*$")
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
@@ -126,16 +131,15 @@ def scan_workbook(
 ) -> bool:
     """Return whether calamine may read the workbook; raise FileError for a damaged part.
 
-    Every member is unpacked once, in pieces (its declared size was checked before).
+    Every member is unpacked once, in pieces (its declared size was checked before), until one
+    shows that calamine may not read: openpyxl, which needs no scan, reads the workbook then.
     """
-    fast = True
     last_row = max_rows + SPARE_ROWS
     for member in members:
         if member.is_dir():
             continue
         if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            fast = False  # openpyxl (zipfile) reads bzip2 and lzma members; calamine may not
-            continue
+            return False  # openpyxl (zipfile) reads bzip2 and lzma members; calamine may not
         if member.flag_bits & 0x1:
             continue  # encrypted: zipfile refuses it when openpyxl reads it
         scanned = member.filename.endswith((".xml", ".rels", ".vml"))
@@ -148,35 +152,31 @@ def scan_workbook(
             if not scanned:
                 continue
             chunk = tail + piece
-            # A declaration past the first bytes (parse.py refuses one there): calamine's parser
-            # would not refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser
-            # finds the XML broken (unreadable_file). Dropping NUL bytes turns UTF-16 markup
-            # into ASCII well enough for this search.
-            if fast and _DECLARATION.search(
-                chunk.replace(b"\x00", b"") if b"\x00" in chunk else chunk
-            ):
-                fast = False
-            if cells and fast:
+            if b"\x00" in chunk:
+                return False  # UTF-16 markup (or none): openpyxl decides what it is
+            if cells:
                 if outside is None:
                     width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
                     # No cell in the first piece: a later one beyond column A is outside.
                     width = min(width or 1, max_columns + 1)
                     if width * last_row > GRID_CELLS_LIMIT:
-                        fast = False
-                        continue
+                        return False
                     outside = _cells_outside(width, last_row)
                 # A cell at the very end of the piece may lack the bytes that place it inside:
                 # the next piece starts with these bytes again.
                 found = outside.search(chunk)
-                fast = not (
+                if (
                     (found and found.start() + SCAN_OVERLAP_BYTES // 2 <= len(chunk))
-                    or _EXACT_READER_CELLS.search(chunk)
+                    or _EXACT_READER_MARKUP.search(chunk)
                     or _has_error_or_date_type(chunk)
-                )
+                ):
+                    return False
+            elif _DECLARATION.search(chunk):
+                return False
             tail = chunk[-SCAN_OVERLAP_BYTES:]
-        if cells and fast and outside is not None and outside.search(tail):
-            fast = False
-    return fast
+        if cells and outside is not None and outside.search(tail):
+            return False
+    return True
 
 
 def _cells_outside(width: int, last_row: int) -> re.Pattern:
