@@ -229,6 +229,11 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # Most data rows one import may hold.
 IMPORT_MAX_ROWS = env_int("ROSTERSYNC_MAX_ROWS", 250_000)
+# Most bytes an .xlsx workbook may unpack to (its XML parts together), in MB: by default 1 KB for
+# each row allowed, and at least 256 MB (a workbook's XML takes 300–600 bytes a row).
+IMPORT_MAX_XLSX_EXPANDED_BYTES = (
+    env_int("ROSTERSYNC_MAX_XLSX_EXPANDED_MB", max(256, IMPORT_MAX_ROWS // 1024)) * 1024 * 1024
+)
 # Per company, so that one cannot slow every other: runs waiting for (or in) their preview, and
 # bytes of stored input files (0: no limit).
 IMPORT_MAX_QUEUED_RUNS_PER_ORG = env_int("ROSTERSYNC_MAX_QUEUED_RUNS_PER_ORG", 5)

@@ -425,6 +425,7 @@ def check_connection(
             download.data,
             extra_synonyms=column_mapping or None,
             max_rows=settings.IMPORT_MAX_ROWS,
+            max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
         )
     except remote.FetchError as error:
         return ConnectionReport(ok=False, message=error.message, **found)

@@ -114,6 +114,7 @@ def read_input(run: ImportRun) -> Table:
             run.input_name,
             extra_synonyms=options.column_mapping,
             max_rows=settings.IMPORT_MAX_ROWS,
+            max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
         )
     except FileError as error:  # The file was read at preview: only a changed setting gets here.
         raise CorrectionRefused(error.message) from error

@@ -276,6 +276,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             run.input_name,
             extra_synonyms=options.column_mapping,
             max_rows=settings.IMPORT_MAX_ROWS,
+            max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
             progress=lambda rows: report("reading", rows, 0),
         )
         del data  # Tens of megabytes for a large file, not needed past parsing.

@@ -233,6 +233,7 @@ def _input_table(run: ImportRun):
             run.input_name,
             extra_synonyms=(run.policy or {}).get("column_mapping") or None,
             max_rows=settings.IMPORT_MAX_ROWS,
+            max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
         )
     except FileError:
         return None

@@ -1,0 +1,381 @@
+"""The fast .xlsx reader (calamine) gives the table openpyxl, the exact reader, gives.
+
+read_table reads a workbook with calamine only when the scan of its parts (xlsx_fast) shows that
+calamine reads every cell as openpyxl does; otherwise openpyxl reads it. These tests read every
+.xlsx fixture and a few generated edge cases three ways — as read_table does, with openpyxl only,
+and with calamine only — and check that what read_table gives is openpyxl's table (or error), and
+that calamine alone gives it too wherever the scan lets calamine read.
+"""
+
+import datetime as dt
+import io
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+from importer.pipeline import xlsx_fast
+from importer.pipeline.parse import read_table
+from importer.pipeline.types import FileError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+XLSX_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.xlsx"))
+WHOLE_SHEET_DIMENSION = b'<dimension ref="A1:XFD1048576"/>'
+
+
+def outcome(data: bytes, reader: str, **options):
+    """Return the table read_table gives (header row, headers, rows) or its error (code, text)."""
+    try:
+        table = read_table(data, xlsx_reader=reader, **options)
+    except FileError as error:
+        return ("error", error.code, error.message)
+    return (
+        "table",
+        table.header_row,
+        table.headers,
+        [(row.number, row.cells) for row in table.rows],
+    )
+
+
+def calamine_may_read(data: bytes, max_rows: int = 250_000, max_columns: int = 500) -> bool:
+    members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    return xlsx_fast.scan_workbook(data, members, max_rows=max_rows, max_columns=max_columns)
+
+
+def saved(workbook: Workbook) -> bytes:
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+# --- every fixture -------------------------------------------------------------------------------
+
+
+def test_the_fixtures_cover_the_readers_choices():
+    assert len(XLSX_FIXTURES) >= 20
+    fast = [name for name in XLSX_FIXTURES if _scan_or_error(name) is True]
+    exact = [name for name in XLSX_FIXTURES if _scan_or_error(name) is False]
+    # Both readers are exercised: LibreOffice's and openpyxl's files go to calamine, the files
+    # with error cells, big integers, cells without their position or a stray cell to openpyxl.
+    assert {"two_employees.xlsx", "hidden_first_sheet.xlsx", "title_rows.xlsx"} <= set(fast)
+    assert {"error_cells.xlsx", "cell_types.xlsx", "wide_stray_cell.xlsx"} <= set(exact)
+
+
+def _scan_or_error(name: str):
+    data = (FIXTURES / name).read_bytes()
+    try:
+        return calamine_may_read(data)
+    except (FileError, zipfile.BadZipFile):
+        return None
+
+
+@pytest.mark.parametrize("name", XLSX_FIXTURES)
+def test_every_fixture_reads_as_openpyxl_reads_it(name):
+    data = (FIXTURES / name).read_bytes()
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+
+
+@pytest.mark.parametrize("name", XLSX_FIXTURES)
+def test_calamine_alone_gives_openpyxls_table_wherever_the_scan_lets_it_read(name):
+    data = (FIXTURES / name).read_bytes()
+    if _scan_or_error(name) is True:
+        assert outcome(data, "calamine") == outcome(data, "openpyxl")
+
+
+def test_calamine_alone_would_blank_error_cells_which_is_why_the_scan_refuses_them():
+    data = (FIXTURES / "error_cells.xlsx").read_bytes()
+    assert not calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    assert exact != outcome(data, "calamine")
+    assert "#N/A" in exact[3][0][1]
+    assert outcome(data, "auto") == exact
+
+
+# --- generated edge cases ------------------------------------------------------------------------
+
+
+def _people_sheet(sheet, extra_header: str, values: list) -> None:
+    sheet.append(["Email", "First name", extra_header])
+    for number, value in enumerate(values):
+        sheet.append([f"person{number}@example.com", f"Name {number}", value])
+
+
+def _edge_workbook(*, write_only: bool = False, epoch=None) -> bytes:
+    workbook = Workbook(write_only=write_only)
+    if epoch is not None:
+        workbook.epoch = epoch
+    if not write_only:
+        workbook.remove(workbook.active)
+    hidden = workbook.create_sheet("Old export")
+    hidden.append(["Email", "Name"])
+    hidden.append(["old@example.com", "Old"])
+    hidden.sheet_state = "hidden"
+    sheet = workbook.create_sheet("Staff")
+    _people_sheet(
+        sheet,
+        "Value",
+        [
+            dt.date(2021, 3, 4),
+            dt.datetime(2020, 1, 2, 15, 30),
+            dt.time(9, 45),
+            "00042",
+            1001,
+            1001.0,
+            3.5,
+            -12.25,
+            0.1 + 0.2,
+            1e20,
+            123456789012345,
+            True,
+            False,
+            "  padded  ",
+            "",
+            "Zoë Müller — 東京",
+            dt.timedelta(hours=30, minutes=15),
+        ],
+    )
+    return saved(workbook)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_edge_workbook(), id="shared strings, hidden sheet first"),
+        pytest.param(_edge_workbook(write_only=True), id="inline strings, no dimension"),
+        pytest.param(_edge_workbook(epoch=CALENDAR_MAC_1904), id="1904 dates"),
+    ],
+)
+def test_generated_workbooks_read_alike(data):
+    assert calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    assert exact[0] == "table" and len(exact[3]) == 17
+    assert outcome(data, "calamine") == exact
+    assert outcome(data, "auto") == exact
+
+
+def test_formats_of_numbers_and_dates_read_alike():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Hire date", "Amount"])
+    formats = [
+        ("dd/mm/yyyy", "0.00%"),
+        ("mmm d, yyyy", "#,##0"),
+        ("yyyy-mm-dd hh:mm", "0.000E+00"),
+        ("[$-409]mmmm d, yyyy;@", '"ID "0'),
+        ("d-mmm-yy", "@"),
+        ("h:mm AM/PM", "General"),
+    ]
+    for number, (date_format, number_format) in enumerate(formats, start=2):
+        sheet.append([f"p{number}@example.com", dt.datetime(2022, 5, number, 8, 0), 1234.5678])
+        sheet.cell(number, 2).number_format = date_format
+        sheet.cell(number, 3).number_format = number_format
+    data = saved(workbook)
+    assert calamine_may_read(data)
+    assert outcome(data, "calamine") == outcome(data, "openpyxl")
+
+
+def test_rich_text_reads_as_its_plain_text():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    sheet.append(["ana@example.com", CellRichText("Ana ", TextBlock(InlineFont(b=True), "Silva"))])
+    data = saved(workbook)
+    assert calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    assert exact[3][0][1][1] == "Ana Silva"
+    assert outcome(data, "calamine") == exact
+
+
+def test_a_table_starting_away_from_a1_keeps_its_row_numbers_and_columns():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet["C3"] = "Email"
+    sheet["D3"] = "Name"
+    sheet["C4"] = "ana@example.com"
+    sheet["D4"] = "Ana"
+    sheet["C9"] = "ben@example.com"  # blank rows between
+    sheet["D9"] = "Ben"
+    data = saved(workbook)
+    assert calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    assert [number for number, _ in exact[3]] == [4, 9]
+    assert outcome(data, "calamine") == exact
+
+
+def test_integers_beyond_a_floats_precision_go_to_openpyxl_and_keep_every_digit():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Employee ID"])
+    sheet.append(["ana@example.com", 1])
+    # openpyxl writes a big int as a float; other writers (and Excel's own IDs) write the digits.
+    data = _rewritten(
+        saved(workbook),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"<v>1</v>", b"<v>12345678901234567890</v>"),
+    )
+    assert not calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    assert exact[3][0][1][1] == "12345678901234567890"
+    assert outcome(data, "calamine") != exact  # calamine would give a float
+    assert outcome(data, "auto") == exact
+
+
+def test_error_cells_written_by_openpyxl_go_to_openpyxl():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Department"])
+    sheet.append(["ana@example.com", "#N/A"])  # openpyxl writes an error cell (t="e")
+    data = saved(workbook)
+    assert not calamine_may_read(data)
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+    assert outcome(data, "auto")[3][0][1][1] == "#N/A"
+
+
+# --- the grid calamine would hold, and the scan's safety checks -----------------------------------
+
+
+def test_a_cell_far_below_the_rows_allowed_goes_to_openpyxl():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    sheet.append(["ana@example.com", "Ana"])
+    sheet["B30000"] = "stray"
+    data = saved(workbook)
+    assert not calamine_may_read(data, max_rows=1_000)
+    assert calamine_may_read(data, max_rows=100_000)
+    limited = {"max_rows": 1_000}
+    assert outcome(data, "auto", **limited) == outcome(data, "openpyxl", **limited)
+
+
+def test_a_cell_right_of_the_columns_read_goes_to_openpyxl():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    sheet.append(["ana@example.com", "Ana"])
+    sheet["Z2"] = "stray"
+    data = saved(workbook)
+    assert not calamine_may_read(data, max_columns=10)
+    assert calamine_may_read(data, max_columns=30)
+    # openpyxl reads the first max_columns + 1 columns only: the stray cell is never seen.
+    assert outcome(data, "auto", max_columns=10) == outcome(data, "openpyxl", max_columns=10)
+    assert outcome(data, "auto", max_columns=10)[2] == ("Email", "Name")
+
+
+def test_a_dimension_claiming_the_whole_sheet_costs_nothing():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    sheet.append(["ana@example.com", "Ana"])
+    data = _rewritten(
+        saved(workbook),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb'<dimension ref="[^"]*" ?/>', WHOLE_SHEET_DIMENSION, xml),
+    )
+    assert calamine_may_read(data)
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+    assert len(outcome(data, "auto")[3]) == 1
+
+
+def test_a_part_that_unpacks_past_its_declared_size_is_refused_before_calamine_reads_it():
+    data = _edge_workbook()
+    lying = _declared_size(data, "xl/worksheets/sheet2.xml", 200)
+    with pytest.raises(FileError) as caught:
+        calamine_may_read(lying)
+    assert caught.value.code == "unreadable_file"
+    assert outcome(lying, "auto")[:2] == ("error", "unreadable_file")
+    assert outcome(lying, "auto") == outcome(lying, "openpyxl")
+
+
+def test_a_doctype_anywhere_in_a_sheet_keeps_calamine_away_and_is_refused_as_before():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    for number in range(3000):
+        sheet.append([f"p{number}@example.com", "x" * 30])
+    data = _rewritten(
+        saved(workbook),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><!DOCTYPE x [<!ENTITY a "b">]>'),
+    )
+    assert not calamine_may_read(data)
+    # openpyxl's parser finds the XML broken (a DOCTYPE after the root), as before the scan.
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+    assert outcome(data, "auto")[:2] == ("error", "unreadable_file")
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("zip_bomb.xlsx", "file_too_large"),
+        ("ratio_bomb.xlsx", "file_too_large"),
+        ("billion_laughs.xlsx", "unsafe_xml"),
+        ("xxe.xlsx", "unsafe_xml"),
+        ("xxe_late_doctype.xlsx", "unsafe_xml"),
+        ("external_dtd.xlsx", "unsafe_xml"),
+    ],
+)
+def test_hostile_fixtures_are_refused_whichever_reader_is_asked_for(name, code):
+    data = (FIXTURES / name).read_bytes()
+    for reader in ("auto", "calamine", "openpyxl"):
+        assert outcome(data, reader)[:2] == ("error", code)
+
+
+def _rewritten(data: bytes, part: str, change) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename == part:
+                content = change(content)
+            target.writestr(member.filename, content)
+    return output.getvalue()
+
+
+def _declared_size(data: bytes, part: str, size: int) -> bytes:
+    """Return the zip with `part`'s uncompressed size declared as `size` (both headers)."""
+    patched = bytearray(data)
+    name = part.encode()
+    local = patched.find(b"PK\x03\x04")
+    while local >= 0:
+        name_length = struct.unpack_from("<H", patched, local + 26)[0]
+        if patched[local + 30 : local + 30 + name_length] == name:
+            struct.pack_into("<I", patched, local + 22, size)
+        local = patched.find(b"PK\x03\x04", local + 4)
+    central = patched.find(b"PK\x01\x02")
+    while central >= 0:
+        name_length = struct.unpack_from("<H", patched, central + 28)[0]
+        if patched[central + 46 : central + 46 + name_length] == name:
+            struct.pack_into("<I", patched, central + 24, size)
+        central = patched.find(b"PK\x01\x02", central + 4)
+    return bytes(patched)
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["shared strings", "inline strings"])
+def test_a_large_sheet_read_a_block_of_rows_at_a_time_gives_the_same_table(monkeypatch, write_only):
+    workbook = Workbook(write_only=write_only)
+    sheet = workbook.create_sheet("People") if write_only else workbook.active
+    sheet.append([None, "Email", "Name", "Hire date", "Employee ID"])
+    for number in range(3000):
+        if number % 700 == 5:
+            for _ in range(3):
+                sheet.append([])  # blank rows, some of them where a block ends
+        sheet.append(
+            [None, f"p{number}@example.com", f"Name {number % 50}", dt.date(2020, 1, 1), number]
+        )
+    data = saved(workbook)
+    assert calamine_may_read(data)
+    exact = outcome(data, "openpyxl")
+    whole = outcome(data, "calamine")
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    part = xlsx_fast._worksheet_parts(data)["People" if write_only else "Sheet"]
+    assert len(list(xlsx_fast._sheet_blocks(data, part))) > 50
+    assert outcome(data, "calamine") == whole == exact
+    assert len(exact[3]) == 3000 and exact[3][-1][0] == 3000 + 1 + 3 * 5
