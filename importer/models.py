@@ -130,6 +130,9 @@ class ImportRun(models.Model):
     deactivated_count = models.PositiveIntegerField(default=0)
     reactivated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
+    # Changes an option or a protection kept from happening (stored, never applied): counted
+    # when they are written, as the others are, so that the run's pages count nothing.
+    skipped_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
     issues = models.JSONField(default=list, blank=True)

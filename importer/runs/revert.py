@@ -19,7 +19,7 @@ from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
 from importer.runs import events
 from importer.runs.services import options_for
-from importer.store.changes import insert_changes
+from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_digest
 from users.models import User
 
@@ -190,7 +190,10 @@ def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
             safeguard_message=safeguard or "",
             previewed_at=now,
         )
-        insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        made = insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        if made[SKIPPED]:
+            reverting.skipped_count = made[SKIPPED]
+            reverting.save(update_fields=["skipped_count"])
         events.revert_created_event(run=reverting, acting_user=acting_user)
     return reverting
 
