@@ -109,10 +109,16 @@ TEMPLATES = [
 # Database: SQLite file by default, anything dj-database-url understands via DATABASE_URL.
 # https://docs.djangoproject.com/en/5.2/ref/databases/
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'rostersync.sqlite3'}")
-# Persistent connections are checked before each request reuses them, so the first request
-# after the database dropped its connections (a restart, a failover) does not answer 500.
+# Persistent connections: a web process and a worker keep theirs for DATABASE_CONN_MAX_AGE
+# seconds (0: a connection per request or task; behind a transaction-mode PgBouncer, 0 or the
+# pooler's own limit), checked before each request or task reuses them, so the first one after
+# the database dropped its connections (a restart, a failover) does not fail.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -274,6 +280,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection around every task; config/celery.py
+# instead closes it only when Django would (past DATABASE_CONN_MAX_AGE, or broken), so a worker
+# reuses its connection. The fix-up still closes it after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -123,11 +123,18 @@ def enqueue_due_fetches_task() -> None:
 def enqueue_due_fetches(now: datetime) -> list[int]:
     """Claim the due sources and enqueue one sync for each; return the ids of those claimed.
 
-    A sync that cannot be enqueued keeps its lease and is tried again once the lease expires.
+    The claim is one statement and the messages go out through one producer (one broker
+    connection), so a tick's cost is a few milliseconds per thousand sources. A sync that
+    cannot be enqueued keeps its lease and is tried again once the lease expires.
     """
     claimed = sync.claim_due_sources(now)
-    for source_id, lease in claimed:
-        enqueue_sync(source_id, lease)
+    if claimed:
+        try:
+            with sync_source_task.app.producer_or_acquire() as producer:
+                for source_id, lease in claimed:
+                    enqueue_sync(source_id, lease, producer=producer)
+        except Exception:  # The broker went away before the producer was had.
+            logger.exception("Could not enqueue the syncs of %s remote sources", len(claimed))
     return [source_id for source_id, _lease_until in claimed]
 
 
@@ -141,13 +148,16 @@ def sync_source_task(source_id: int, claimed_until: str) -> None:
         task_for(run).apply_async(args=[run.pk], countdown=database_backoff(0), retry=False)
 
 
-def enqueue_sync(source_id: int, claimed_until: datetime) -> bool:
+def enqueue_sync(source_id: int, claimed_until: datetime, *, producer=None) -> bool:
     """Send the sync of a claimed source; return False when the broker cannot be reached.
 
     The source keeps its claim until the lease runs out, then the dispatcher claims it again.
+    `producer` sends it on a producer the caller holds (the dispatcher's one for every sync).
     """
     try:
-        sync_source_task.apply_async(args=[source_id, claimed_until.isoformat()], retry=False)
+        sync_source_task.apply_async(
+            args=[source_id, claimed_until.isoformat()], retry=False, producer=producer
+        )
     except Exception:
         logger.exception("Could not enqueue the sync of remote source %s", source_id)
         return False

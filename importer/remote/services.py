@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -86,13 +86,24 @@ def claim_source(source_id: int, due_at: datetime, now: datetime) -> datetime | 
 
 
 def claim_due_sources(now: datetime) -> list[tuple[int, datetime]]:
-    """Claim every source that is due; return (source id, claimed_until) of each one claimed."""
-    claimed = []
-    for source_id, due_at in due_sources(now):
-        lease = claim_source(source_id, due_at, now)
-        if lease is not None:
-            claimed.append((source_id, lease))
-    return claimed
+    """Claim every source that is due; return (source id, claimed_until) of each one claimed.
+
+    One UPDATE … RETURNING moves next_fetch_at of every due source to the lease (10,000 sources
+    in one statement, not one each). The conditions are the UPDATE's own, so a second
+    dispatcher running at once re-checks each row the first one claimed and skips it.
+    """
+    lease = now + _lease()
+    table = connection.ops.quote_name(RemoteSource._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_fetch_at = %s "
+            "WHERE enabled = %s AND next_fetch_at <= %s AND cadence <> %s AND url <> '' "
+            "RETURNING id",
+            [adapt(lease), True, adapt(now), Cadence.MANUAL],
+        )
+        claimed = sorted(source_id for (source_id,) in cursor.fetchall())
+    return [(source_id, lease) for source_id in claimed]
 
 
 # --- the scheduled sync -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from importer.models import ImportRun, RemoteCheck, RemoteSource
 from importer.remote import services as sync
@@ -275,6 +276,29 @@ def test_only_enabled_sources_that_are_due_and_scheduled_are_claimed(source, glo
     assert [source_id for source_id, _lease in claimed] == [source.pk]
     RemoteSource.objects.filter(pk=later.pk).update(next_fetch_at=NOW, enabled=False)
     RemoteSource.objects.filter(pk=source.pk).update(next_fetch_at=NOW, cadence="manual")
+    assert sync.claim_due_sources(NOW) == []
+
+
+def test_every_due_source_is_claimed_by_one_statement_with_one_lease(acme):
+    from tests.factories import OrganizationFactory
+
+    due = [
+        RemoteSource.objects.create(
+            organization=OrganizationFactory(slug=f"due-{index}"),
+            enabled=True,
+            url="https://hr.example.com/x.csv",
+            cadence="daily" if index % 2 else "hourly",
+            next_fetch_at=NOW - dt.timedelta(minutes=index),
+        ).pk
+        for index in range(30)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        claimed = sync.claim_due_sources(NOW)
+
+    assert [source_id for source_id, _lease in claimed] == sorted(due)
+    assert len(queries) == 1
+    [lease] = {lease for _source_id, lease in claimed}
+    assert set(RemoteSource.objects.values_list("next_fetch_at", flat=True)) == {lease}
     assert sync.claim_due_sources(NOW) == []
 
 
