@@ -280,6 +280,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Three queues, so that one company's large files never hold up another's small paste:
+# previews and imports of runs whose file is under ROSTERSYNC_LARGE_INPUT_BYTES go to "runs",
+# larger ones to "runs-large", everything else (scheduled syncs, webhooks, beat's tasks) to
+# "celery". Each queue needs a worker that consumes it (Procfile, docker-compose.yml, README).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = ("importer.tasks.route_run_task",)
+IMPORT_QUEUE = "runs"
+IMPORT_LARGE_QUEUE = "runs-large"
+IMPORT_LARGE_INPUT_BYTES = env_int("ROSTERSYNC_LARGE_INPUT_BYTES", 1024 * 1024)
+# Every queue the app routes to: a worker started with -Q and all of them takes any task.
+ALL_QUEUES = (IMPORT_QUEUE, IMPORT_LARGE_QUEUE, CELERY_TASK_DEFAULT_QUEUE)
 # Celery's Django fix-up closes the database connection around every task; config/celery.py
 # instead closes it only when Django would (past DATABASE_CONN_MAX_AGE, or broken), so a worker
 # reuses its connection. The fix-up still closes it after this many tasks.

@@ -18,6 +18,7 @@ from importer import progress, runs, webhooks
 from importer.history import retention
 from importer.models import ImportRun
 from importer.remote import services as sync
+from importer.runs import selectors
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,52 @@ def delete_expired_inputs_task() -> None:
     logger.info("Deleted %s stored input file(s) past the retention period", deleted)
     orphans = retention.delete_orphan_inputs(now=timezone.now(), older_than=timedelta(days=1))
     logger.info("Deleted %s stored file(s) that belonged to no run", orphans)
+
+
+RUN_TASKS = ("importer.preview_run", "importer.apply_run", "importer.fetch_remote")
+
+
+def route_run_task(name, args, kwargs, options, task=None, **extra) -> dict | None:
+    """Send a run's preview or import to the queue of its size (Celery's task router).
+
+    A run whose file is settings.IMPORT_LARGE_INPUT_BYTES or more (for a Fetch, which has no
+    file yet: the organization's last applied one; for a revert: its changes, at about 100
+    bytes each) goes to IMPORT_LARGE_QUEUE, any other to IMPORT_QUEUE; other tasks to the
+    default queue. A queue given to apply_async wins.
+    """
+    if name not in RUN_TASKS or not args:
+        return None
+    return {"queue": queue_for_run(args[0])}
+
+
+def queue_for_run(run_id: int) -> str:
+    """Return the queue of a run's preview and import: by the size of its input."""
+    found = (
+        ImportRun.objects.filter(pk=run_id)
+        .values_list(
+            "organization_id",
+            "source",
+            "input_size",
+            "new_count",
+            "changed_count",
+            "deactivated_count",
+            "reactivated_count",
+        )  # fmt: skip
+        .first()
+    )
+    if found is None:
+        return settings.IMPORT_QUEUE
+    organization_id, source, size, *counts = found
+    if source == ImportRun.Source.REVERT:
+        size = 100 * sum(counts)
+    elif not size and source == ImportRun.Source.REMOTE:
+        last = selectors.last_applied_file_runs(organization_id).values_list("input_size")
+        size = (last.first() or (0,))[0]
+    return (
+        settings.IMPORT_LARGE_QUEUE
+        if size >= settings.IMPORT_LARGE_INPUT_BYTES
+        else settings.IMPORT_QUEUE
+    )
 
 
 def enqueue(task, run_id: int) -> bool:
