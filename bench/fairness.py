@@ -153,10 +153,27 @@ def _start_workers(*, single_queue: bool) -> list[subprocess.Popen]:
             started.append(
                 (
                     subprocess.Popen(
-                        [sys.executable, "-m", "celery", "-A", "config", "worker",
-                         "--loglevel=INFO", "--concurrency=1", "-Q", queues, "-n", f"{name}@%h",
-                         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+                        [
+                            sys.executable,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "config",
+                            "worker",
+                            "--loglevel=INFO",
+                            "--concurrency=1",
+                            "-Q",
+                            queues,
+                            "-n",
+                            f"{name}@%h",
+                            "--without-gossip",
+                            "--without-mingle",
+                            "--without-heartbeat",
+                        ],
+                        cwd=ROOT,
+                        env=os.environ.copy(),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
                         start_new_session=True,
                     ),  # fmt: skip
                     log_path,

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
 from importer import notify, progress, runs
@@ -235,7 +235,10 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         if download.not_modified:
             return _check(source, now, 304, "Not modified since the last import (HTTP 304).")
         sha256 = hashlib.sha256(download.data).hexdigest()
-        if sha256 in (source.last_sha256, selectors.last_applied_sha256(source.organization_id)):
+        # The source's own record first: the query is only for a file applied another way.
+        if sha256 == source.last_sha256 or sha256 == selectors.last_applied_sha256(
+            source.organization_id
+        ):
             return _check(source, now, download.status, "Unchanged: the same file as last time.")
         remote.check_spreadsheet(download, source.file_format)
     except (remote.FetchError, SecretUnreadable) as error:
@@ -303,6 +306,18 @@ def _record(
         if outcome.remember is not None:
             sha256, etag, last_modified = outcome.remember
             fields.update(etag=etag[:500], last_modified=last_modified[:100], last_sha256=sha256)
+        if lease is not None:
+            # One UPDATE for a success (every unchanged file's check): the cadence is the one
+            # read with the claim, since changing it moves next_fetch_at off the lease.
+            due = next_regular_fetch(source.cadence, source.daily_hour, now)
+            RemoteSource.objects.filter(pk=source.pk).update(
+                **fields,
+                next_fetch_at=Case(
+                    When(next_fetch_at=lease, then=Value(due, output_field=DateTimeField())),
+                    default=F("next_fetch_at"),
+                ),
+            )
+            return
     else:
         fields.update(
             consecutive_failures=F("consecutive_failures") + 1, last_error=outcome.message

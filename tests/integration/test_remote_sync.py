@@ -105,6 +105,26 @@ def test_the_same_file_again_without_validators_records_a_check(https_server, so
     assert RemoteCheck.objects.get().message == "Unchanged: the same file as last time."
 
 
+def test_a_claimed_sync_of_an_unchanged_file_writes_its_check_in_five_statements(
+    https_server, source
+):
+    serve(https_server, etag="")
+    sync.sync_source(source.pk, now=NOW)
+    later = NOW + dt.timedelta(hours=1)
+    RemoteSource.objects.filter(pk=source.pk).update(next_fetch_at=later)
+    [(source_id, lease)] = sync.claim_due_sources(later)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = sync.sync_source(source_id, claimed_until=lease, now=later)
+
+    # Claim, read the source, look for an unfinished run, write the check, schedule the next.
+    assert len(queries) == 5, [query["sql"] for query in queries]
+    assert outcome.check_id == RemoteCheck.objects.get().pk
+    source.refresh_from_db()
+    assert (source.last_checked_at, source.next_fetch_at) == (later, later + dt.timedelta(hours=1))
+    assert source.consecutive_failures == 0
+
+
 def test_a_file_already_applied_from_an_upload_is_not_imported_again(https_server, source, alice):
     from importer import runs
 
