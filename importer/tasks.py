@@ -7,12 +7,14 @@ run fails with the reason; a run another worker holds the lease of (runs.LeaseHe
 redelivered message of a worker that may have stopped) is looked at again when the lease ends.
 """
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
+from kombu.utils.uuid import uuid
 
 from importer import progress, runs, webhooks
 from importer.history import retention
@@ -177,12 +179,39 @@ def enqueue_due_fetches(now: datetime) -> list[int]:
     claimed = sync.claim_due_sources(now)
     if claimed:
         try:
-            with sync_source_task.app.producer_or_acquire() as producer:
-                for source_id, lease in claimed:
-                    enqueue_sync(source_id, lease, producer=producer)
-        except Exception:  # The broker went away before the producer was had.
+            _publish_syncs(claimed)
+        except Exception:
             logger.exception("Could not enqueue the syncs of %s remote sources", len(claimed))
     return [source_id for source_id, _lease_until in claimed]
+
+
+def _publish_syncs(claimed: list[tuple[int, datetime]]) -> None:
+    """Send one sync_source message per claimed source, through one producer.
+
+    The messages are what sync_source_task.apply_async sends, made by Celery's own
+    create_task_message and send_task_message, without apply_async's option handling around
+    them and with the queue declared once; on Redis they go out in pipelines of 1,000 (kombu's
+    publish batch, kombu 5.7 and later) instead of a round trip each.
+    """
+    app = sync_source_task.app
+    name = sync_source_task.name
+    queue = app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE]
+    with app.producer_or_acquire() as producer, _batch(producer):
+        producer.maybe_declare(queue)  # Once, not for every message.
+        for source_id, lease in claimed:
+            args = [source_id, lease.isoformat()]
+            message = app.amqp.create_task_message(
+                uuid(), name, args, {}, argsrepr=repr(args), kwargsrepr="{}"
+            )
+            app.amqp.send_task_message(
+                producer, name, message, queue=queue.name, declare=[], retry=False
+            )
+
+
+def _batch(producer):
+    """Return the producer's publish batch, or nothing where kombu has none (before 5.7)."""
+    batch = getattr(producer, "batch", None)
+    return batch(1000) if batch is not None else contextlib.nullcontext()
 
 
 @shared_task(name="importer.sync_source", acks_late=True, reject_on_worker_lost=True)
@@ -195,16 +224,13 @@ def sync_source_task(source_id: int, claimed_until: str) -> None:
         task_for(run).apply_async(args=[run.pk], countdown=database_backoff(0), retry=False)
 
 
-def enqueue_sync(source_id: int, claimed_until: datetime, *, producer=None) -> bool:
+def enqueue_sync(source_id: int, claimed_until: datetime) -> bool:
     """Send the sync of a claimed source; return False when the broker cannot be reached.
 
     The source keeps its claim until the lease runs out, then the dispatcher claims it again.
-    `producer` sends it on a producer the caller holds (the dispatcher's one for every sync).
     """
     try:
-        sync_source_task.apply_async(
-            args=[source_id, claimed_until.isoformat()], retry=False, producer=producer
-        )
+        sync_source_task.apply_async(args=[source_id, claimed_until.isoformat()], retry=False)
     except Exception:
         logger.exception("Could not enqueue the sync of remote source %s", source_id)
         return False
