@@ -6,7 +6,8 @@
 
 Every step runs in a fresh process (bench/step.py) on a fresh database made from a migrated
 template: SQLite files under var/bench/, PostgreSQL databases named bench_rostersync_* on
---pg-url (default postgres://postgres@127.0.0.1:5432). Steps of one series share a database:
+--pg-url (default postgres://postgres@127.0.0.1:5432; BENCH_PG_PREFIX renames them). Steps of
+one series share a database:
 preview of a new file into an empty organization, its apply, preview of the next file, its apply.
 django-import-export runs on the same CSV files against its own fresh database: a dry run, then
 the import, for each file. The floor is reading the file alone (csv module, openpyxl read-only)
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "var" / "bench"
 FILES_DIR = BENCH_DIR / "files"
 PYTHON = sys.executable
-PG_PREFIX = "bench_rostersync"
+PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench_rostersync")  # Names of its databases.
 
 
 def main() -> None:
@@ -73,7 +74,13 @@ def main() -> None:
                 for fmt in formats:
                     results += _median(
                         [
-                            _series_ours(database, size, fmt, pages=not run and size == max(sizes))
+                            _series_ours(
+                                database,
+                                size,
+                                fmt,
+                                pages=not run and size == max(sizes),
+                                page_changes=args.page_changes,
+                            )
                             for run in range(args.runs)
                         ]
                     )
@@ -122,6 +129,12 @@ def _arguments() -> argparse.Namespace:
         help="Run Rostersync's series and the floor this many times; each step shows its median.",
     )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--page-changes",
+        type=int,
+        default=1_000_000,
+        help="The pages step times a run of this many changes (the largest run's, repeated).",
+    )
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
 
@@ -238,13 +251,15 @@ def _environment(database_url: str, name: str = "") -> dict:
     }
 
 
-def _step(database_url: str, name: str, step: str, path: Path | None = None) -> dict:
+def _step(
+    database_url: str, name: str, step: str, path: Path | None = None, *, changes: int = 0
+) -> dict:
     command = [PYTHON, "bench/step.py", step, str(path or "")]
     _settle(database_url)
     done = subprocess.run(
         command,
         cwd=ROOT,
-        env=_environment(database_url, name),
+        env={**_environment(database_url, name), "BENCH_PAGE_CHANGES": str(changes)},
         capture_output=True,
         text=True,
         check=False,
@@ -277,7 +292,9 @@ def _settle(database_url: str) -> None:
 # --- series -------------------------------------------------------------------------------------
 
 
-def _series_ours(database: _Databases, size: int, fmt: str, *, pages: bool) -> list[dict]:
+def _series_ours(
+    database: _Databases, size: int, fmt: str, *, pages: bool, page_changes: int = 0
+) -> list[dict]:
     name = f"ours_{size}_{fmt}"
     url = database.fresh(name)
     new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt)
@@ -304,7 +321,7 @@ def _series_ours(database: _Databases, size: int, fmt: str, *, pages: bool) -> l
             }
         )
     if pages and fmt == "csv":
-        figures = _step(url, name, "pages")
+        figures = _step(url, name, "pages", changes=page_changes)
         results.append(
             {
                 "who": "pages",
@@ -504,7 +521,8 @@ def render(results: list[dict], machine: dict) -> str:
         if result["who"] == "pages":
             lines += [
                 "",
-                f"Server time of pages, {result['engine']}, a run of {result['size']:,} changes "
+                f"Server time of pages, {result['engine']}, a run of "
+                f"{result.get('changes', result['size']):,} changes "
                 "and History with 10,000 runs: "
                 + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in result["pages"].items())
                 + ".",

@@ -273,6 +273,11 @@ class ImportChange(models.Model):
     # Set when an option or a protection kept this change from being made; the preview shows
     # it ("would reactivate — skipped by option") and apply leaves it out.
     skipped_reason = models.CharField(max_length=200, blank=True)
+    # What the run page's search looks in, lower-cased: the email and the old and new first and
+    # last names, written with the change (importer.store.changes). A plain column, so that a
+    # search reads one short text per change instead of four JSON paths. Empty for changes
+    # stored before it existed, which the search still finds by their JSON.
+    search_text = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]

@@ -32,7 +32,8 @@ def insert_changes(
     these counts, so that its pages never count its changes.
     """
     columns = (
-        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id"
+        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id",
+        "search_text",
     )  # fmt: skip
 
     def rows() -> Iterator[tuple]:
@@ -59,8 +60,23 @@ def insert_changes(
                 change.row,
                 change.skipped_reason[:200],
                 manager_id,
+                search_text(change.email, change.fields),
             )
 
     made: Counter = Counter()
     bulk.insert_rows(ImportChange._meta.db_table, columns, rows())
     return made
+
+
+SEARCHED_FIELDS = ("first_name", "last_name")
+
+
+def search_text(email: str, fields: Mapping) -> str:
+    """Return what the run page's search looks in for a change: its email and the old and new
+    first and last names, lower-cased, one space apart (ImportChange.search_text)."""
+    parts = [email]
+    for name in SEARCHED_FIELDS:
+        pair = fields.get(name)
+        if pair:
+            parts += [value for value in pair if value]
+    return " ".join(parts).lower()

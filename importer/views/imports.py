@@ -125,7 +125,7 @@ def _run_context(request, run: ImportRun) -> dict:
     ]
     # History: search the changes by name or email, and the run's options, input and undo.
     context["q"] = request.GET.get("q", "").strip()
-    changes = selectors.search_changes(changes, context["q"])
+    changes = selectors.search_changes(changes, context["q"], organization_id=run.organization_id)
     context.update(revert_state(run), by_support=bool(run.created_by and run.created_by.is_staff))
     context["run_activity"] = activity.run_activity(run)
     paginator = Paginator(changes, CHANGES_PER_PAGE)
