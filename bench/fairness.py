@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import shutil
 import signal
@@ -92,7 +93,17 @@ def main() -> None:
             f"of {args.rows:,} rows queued by one company, another company's two-row paste was "
             f"ready in {wait:.2f} s ({ready_large} of the large previews ready by then)"
         )
-        print(f"FAIRNESS_SECONDS={wait:.3f}")
+        figures = {
+            "who": "fairness",
+            "engine": args.engine,
+            "broker": args.broker,
+            "single_queue": args.single_queue,
+            "rows": args.rows,
+            "large": args.large,
+            "seconds": round(wait, 3),
+            "large_ready": ready_large,
+        }
+        print(json.dumps(figures))
     finally:
         for process in workers:
             _stop(process)
