@@ -672,7 +672,8 @@ def _dispatcher_targets(results: list[dict]):
             yield (
                 result["tick_seconds"] < 2,
                 f"{result['engine']}, {result['sources']:,} due sources claimed and enqueued "
-                f"in {result['tick_seconds']:.2f} s (under 2 s); one worker process syncs "
+                f"in {result['tick_seconds']:.2f} s (under 2 s; "
+                f"{result.get('tick_cpu_seconds', 0):.2f} s of CPU); one worker process syncs "
                 f"{result['syncs_per_hour_per_worker']:,} unchanged files an hour "
                 f"({result['statements_per_sync']} statements each)",
             )
