@@ -66,3 +66,18 @@ def test_the_test_worker_consumes_every_queue_a_run_is_routed_to(worker, acme, a
     runs.request_apply(run, acting_user=alice)
     assert enqueue(apply_run_task, run.pk)
     assert wait_for_run(run).status == ImportRun.Status.APPLIED
+
+
+def test_the_shipped_workers_consume_every_queue_a_task_is_routed_to():
+    import re
+    from pathlib import Path
+
+    root = Path(django_settings.BASE_DIR)
+    for shipped in ("Procfile", "docker-compose.yml"):
+        text = (root / shipped).read_text()
+        consumed = {
+            queue
+            for queues in re.findall(r"celery -A config worker .*?-Q (\S+)", text)
+            for queue in queues.split(",")
+        }
+        assert consumed == set(django_settings.ALL_QUEUES), shipped
