@@ -49,6 +49,7 @@ def main() -> None:
     redis = subprocess.Popen(
         ["redis-server", "--port", str(args.redis_port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     server = HTTPSServer().start()

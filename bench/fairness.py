@@ -48,17 +48,18 @@ def main() -> None:
     FOLDER.mkdir(parents=True)
     generate.ensure_files(FILES_DIR, args.rows)
     large_file = generate.file_path(FILES_DIR, args.rows, version="new", fmt="csv")
+    database_url = _fresh_database(args)
     redis = None
     if args.broker == "redis":
         redis = subprocess.Popen(
             ["redis-server", "--port", str(args.redis_port), "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         broker = f"redis://127.0.0.1:{args.redis_port}/0"
     else:
         broker = "filesystem://"
-    database_url = _fresh_database(args)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
@@ -135,9 +136,10 @@ def _fresh_database(args) -> str:
 
 def _drop_database(args) -> None:
     if args.engine == "postgresql":
-        from django.db import connections
+        if "django.db" in sys.modules:
+            from django.db import connections
 
-        connections.close_all()
+            connections.close_all()
         _admin(args, f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
 
 
