@@ -46,7 +46,12 @@ def original_changes(run: ImportRun) -> list[Change]:
 
 
 def touched_later(run: ImportRun) -> dict[int, int]:
-    """Return {user id: id of the first applied run after `run` that changed the user}."""
+    """Return {user id: id of the first applied run after `run` that changed the user}.
+
+    Read from the later runs' side: their users first, then which of them `run` changed (by
+    the index on the change's user). Asking for the later changes of every user of `run`
+    instead read all of a large run's changes on each view of its page (0.3 s at a million).
+    """
     if run.finished_at is None:
         return {}
     rows = (
@@ -55,13 +60,20 @@ def touched_later(run: ImportRun) -> dict[int, int]:
             run__status=ImportRun.Status.APPLIED,
             run__finished_at__gt=run.finished_at,
             skipped_reason="",
-            user_id__in=run.changes.exclude(user=None).values("user_id"),
+            user__isnull=False,
         )
         .order_by("-run__finished_at", "-run_id")
         .values_list("user_id", "run_id")
     )
     # Newest first, so the dictionary ends up holding the earliest later run of each user.
-    return dict(rows)
+    later = dict(rows)
+    mine: set[int] = set()
+    for batch in _batches(sorted(later)):
+        # By user alone (each has a few changes): with the run too, SQLite picks the run's
+        # index and reads all of its changes.
+        changed = ImportChange.objects.filter(user_id__in=batch).order_by()
+        mine.update(user for user, of in changed.values_list("user_id", "run_id") if of == run.pk)
+    return {user_id: run_id for user_id, run_id in later.items() if user_id in mine}
 
 
 def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
