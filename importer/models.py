@@ -283,6 +283,10 @@ class ImportChange(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["run", "action"]),
+            # A run's changes in their order, for its pages (ORDER BY id LIMIT 50): without it
+            # both databases sorted a whole run of a million changes, or walked every older
+            # run's changes, to show 50.
+            models.Index(fields=["run", "id"], name="importchange_run_order"),
             # A person's History finds the changes of a user deleted since by their email. Every
             # other change names its user (a creation from the preview on), so the index holds
             # only those few rows and costs a large import nothing.

@@ -48,24 +48,26 @@ def original_changes(run: ImportRun) -> list[Change]:
 def touched_later(run: ImportRun) -> dict[int, int]:
     """Return {user id: id of the first applied run after `run` that changed the user}.
 
-    Read from the later runs' side: their users first, then which of them `run` changed (by
-    the index on the change's user). Asking for the later changes of every user of `run`
-    instead read all of a large run's changes on each view of its page (0.3 s at a million).
+    Read from the later runs' side: those runs, their changes' users (by the index of a run's
+    changes), then which of them `run` changed (by the index on the change's user). Asking for
+    the later changes of every user of `run` instead read all of a large run's changes on each
+    view of its page (0.3 s at a million).
     """
     if run.finished_at is None:
         return {}
-    rows = (
-        ImportChange.objects.filter(
-            run__organization_id=run.organization_id,
-            run__status=ImportRun.Status.APPLIED,
-            run__finished_at__gt=run.finished_at,
-            skipped_reason="",
-            user__isnull=False,
-        )
-        .order_by("-run__finished_at", "-run_id")
-        .values_list("user_id", "run_id")
-    )
+    later_runs = ImportRun.objects.filter(
+        organization_id=run.organization_id,
+        status=ImportRun.Status.APPLIED,
+        finished_at__gt=run.finished_at,
+    ).order_by("-finished_at", "-id")
+    rank = {run_id: index for index, run_id in enumerate(later_runs.values_list("id", flat=True))}
+    rows = []
+    for batch in _batches(list(rank)):
+        rows += ImportChange.objects.filter(
+            run_id__in=batch, skipped_reason="", user__isnull=False
+        ).values_list("user_id", "run_id")
     # Newest first, so the dictionary ends up holding the earliest later run of each user.
+    rows.sort(key=lambda row: rank[row[1]])
     later = dict(rows)
     mine: set[int] = set()
     for batch in _batches(sorted(later)):
