@@ -129,11 +129,22 @@ TEMPLATES = [
 # Database: SQLite file by default, anything dj-database-url understands via DATABASE_URL.
 # https://docs.djangoproject.com/en/5.2/ref/databases/
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'rostersync.sqlite3'}")
-# Persistent connections are checked before each request reuses them, so the first request
-# after the database dropped its connections (a restart, a failover) does not answer 500.
+# Persistent connections: a web process and a worker keep theirs for DATABASE_CONN_MAX_AGE
+# seconds (0: a connection per request or task; behind a transaction-mode PgBouncer, 0 or the
+# pooler's own limit), checked before each request or task reuses them, so the first one after
+# the database dropped its connections (a restart, a failover) does not fail.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
+    )
 }
+# Behind PgBouncer in transaction mode: the downloads' server-side cursors would outlive the
+# transaction PgBouncer gives them, so they are turned off (README, Deployment).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -299,6 +310,21 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Three queues, so that one company's large files never hold up another's small paste:
+# previews and imports of runs whose file is under ROSTERSYNC_LARGE_INPUT_BYTES go to "runs",
+# larger ones to "runs-large", everything else (scheduled syncs, webhooks, beat's tasks) to
+# "celery". Each queue needs a worker that consumes it (Procfile, docker-compose.yml, README).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = ("importer.tasks.route_run_task",)
+IMPORT_QUEUE = "runs"
+IMPORT_LARGE_QUEUE = "runs-large"
+IMPORT_LARGE_INPUT_BYTES = env_int("ROSTERSYNC_LARGE_INPUT_BYTES", 1024 * 1024)
+# Every queue the app routes to: a worker started with -Q and all of them takes any task.
+ALL_QUEUES = (IMPORT_QUEUE, IMPORT_LARGE_QUEUE, CELERY_TASK_DEFAULT_QUEUE)
+# Celery's Django fix-up closes the database connection around every task; config/celery.py
+# instead closes it only when Django would (past DATABASE_CONN_MAX_AGE, or broken), so a worker
+# reuses its connection. The fix-up still closes it after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

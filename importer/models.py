@@ -147,6 +147,9 @@ class ImportRun(models.Model):
     deactivated_count = models.PositiveIntegerField(default=0)
     reactivated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
+    # Changes an option or a protection kept from happening (stored, never applied): counted
+    # when they are written, as the others are, so that the run's pages count nothing.
+    skipped_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
     issues = models.JSONField(default=list, blank=True)
@@ -327,11 +330,20 @@ class ImportChange(models.Model):
     # Set when an option or a protection kept this change from being made; the preview shows
     # it ("would reactivate — skipped by option") and apply leaves it out.
     skipped_reason = models.CharField(max_length=200, blank=True)
+    # What the run page's search looks in, lower-cased: the email and the old and new first and
+    # last names, written with the change (importer.store.changes). A plain column, so that a
+    # search reads one short text per change instead of four JSON paths. Empty for changes
+    # stored before it existed, which the search still finds by their JSON.
+    search_text = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["run", "action"]),
+            # A run's changes in their order, for its pages (ORDER BY id LIMIT 50): without it
+            # both databases sorted a whole run of a million changes, or walked every older
+            # run's changes, to show 50.
+            models.Index(fields=["run", "id"], name="importchange_run_order"),
             # A person's History finds the changes of a user deleted since by their email. Every
             # other change names its user (a creation from the preview on), so the index holds
             # only those few rows and costs a large import nothing.

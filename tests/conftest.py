@@ -94,6 +94,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
                 "worker",
                 "--loglevel=INFO",
                 "--concurrency=2",
+                # Every queue the app routes to (the Procfile splits them between workers).
+                "-Q",
+                ",".join(settings.ALL_QUEUES),
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.utils import timezone
 
 from importer import notify, progress, runs
@@ -86,13 +86,24 @@ def claim_source(source_id: int, due_at: datetime, now: datetime) -> datetime | 
 
 
 def claim_due_sources(now: datetime) -> list[tuple[int, datetime]]:
-    """Claim every source that is due; return (source id, claimed_until) of each one claimed."""
-    claimed = []
-    for source_id, due_at in due_sources(now):
-        lease = claim_source(source_id, due_at, now)
-        if lease is not None:
-            claimed.append((source_id, lease))
-    return claimed
+    """Claim every source that is due; return (source id, claimed_until) of each one claimed.
+
+    One UPDATE … RETURNING moves next_fetch_at of every due source to the lease (10,000 sources
+    in one statement, not one each). The conditions are the UPDATE's own, so a second
+    dispatcher running at once re-checks each row the first one claimed and skips it.
+    """
+    lease = now + _lease()
+    table = connection.ops.quote_name(RemoteSource._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_fetch_at = %s "
+            "WHERE enabled = %s AND next_fetch_at <= %s AND cadence <> %s AND url <> '' "
+            "RETURNING id",
+            [adapt(lease), True, adapt(now), Cadence.MANUAL],
+        )
+        claimed = sorted(source_id for (source_id,) in cursor.fetchall())
+    return [(source_id, lease) for source_id in claimed]
 
 
 # --- the scheduled sync -------------------------------------------------------------------------
@@ -224,7 +235,10 @@ def _sync(source: RemoteSource, now: datetime) -> Outcome:
         if download.not_modified:
             return _check(source, now, 304, "Not modified since the last import (HTTP 304).")
         sha256 = hashlib.sha256(download.data).hexdigest()
-        if sha256 in (source.last_sha256, selectors.last_applied_sha256(source.organization_id)):
+        # The source's own record first: the query is only for a file applied another way.
+        if sha256 == source.last_sha256 or sha256 == selectors.last_applied_sha256(
+            source.organization_id
+        ):
             return _check(source, now, download.status, "Unchanged: the same file as last time.")
         remote.check_spreadsheet(download, source.file_format)
     except (remote.FetchError, SecretUnreadable) as error:
@@ -297,6 +311,18 @@ def _record(
         if outcome.remember is not None:
             sha256, etag, last_modified = outcome.remember
             fields.update(etag=etag[:500], last_modified=last_modified[:100], last_sha256=sha256)
+        if lease is not None:
+            # One UPDATE for a success (every unchanged file's check): the cadence is the one
+            # read with the claim, since changing it moves next_fetch_at off the lease.
+            due = next_regular_fetch(source.cadence, source.daily_hour, now)
+            RemoteSource.objects.filter(pk=source.pk).update(
+                **fields,
+                next_fetch_at=Case(
+                    When(next_fetch_at=lease, then=Value(due, output_field=DateTimeField())),
+                    default=F("next_fetch_at"),
+                ),
+            )
+            return
     else:
         fields.update(
             consecutive_failures=F("consecutive_failures") + 1, last_error=outcome.message

@@ -19,7 +19,7 @@ from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
 from importer.runs import events
 from importer.runs.services import options_for
-from importer.store.changes import insert_changes
+from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_digest
 from users.models import User
 
@@ -46,22 +46,36 @@ def original_changes(run: ImportRun) -> list[Change]:
 
 
 def touched_later(run: ImportRun) -> dict[int, int]:
-    """Return {user id: id of the first applied run after `run` that changed the user}."""
+    """Return {user id: id of the first applied run after `run` that changed the user}.
+
+    Read from the later runs' side: those runs, their changes' users (by the index of a run's
+    changes), then which of them `run` changed (by the index on the change's user). Asking for
+    the later changes of every user of `run` instead read all of a large run's changes on each
+    view of its page (0.3 s at a million).
+    """
     if run.finished_at is None:
         return {}
-    rows = (
-        ImportChange.objects.filter(
-            run__organization_id=run.organization_id,
-            run__status=ImportRun.Status.APPLIED,
-            run__finished_at__gt=run.finished_at,
-            skipped_reason="",
-            user_id__in=run.changes.exclude(user=None).values("user_id"),
-        )
-        .order_by("-run__finished_at", "-run_id")
-        .values_list("user_id", "run_id")
-    )
+    later_runs = ImportRun.objects.filter(
+        organization_id=run.organization_id,
+        status=ImportRun.Status.APPLIED,
+        finished_at__gt=run.finished_at,
+    ).order_by("-finished_at", "-id")
+    rank = {run_id: index for index, run_id in enumerate(later_runs.values_list("id", flat=True))}
+    rows = []
+    for batch in _batches(list(rank)):
+        rows += ImportChange.objects.filter(
+            run_id__in=batch, skipped_reason="", user__isnull=False
+        ).values_list("user_id", "run_id")
     # Newest first, so the dictionary ends up holding the earliest later run of each user.
-    return dict(rows)
+    rows.sort(key=lambda row: rank[row[1]])
+    later = dict(rows)
+    mine: set[int] = set()
+    for batch in _batches(sorted(later)):
+        # By user alone (each has a few changes): with the run too, SQLite picks the run's
+        # index and reads all of its changes.
+        changed = ImportChange.objects.filter(user_id__in=batch).order_by()
+        mine.update(user for user, of in changed.values_list("user_id", "run_id") if of == run.pk)
+    return {user_id: run_id for user_id, run_id in later.items() if user_id in mine}
 
 
 def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
@@ -191,7 +205,10 @@ def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
             safeguard_message=safeguard or "",
             previewed_at=now,
         )
-        insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        made = insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        if made[SKIPPED]:
+            reverting.skipped_count = made[SKIPPED]
+            reverting.save(update_fields=["skipped_count"])
         events.revert_created_event(run=reverting, acting_user=acting_user)
     return reverting
 

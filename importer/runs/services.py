@@ -45,7 +45,7 @@ from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
-from importer.store.changes import insert_changes
+from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import load_snapshot, users_digest
 from users.models import Organization, User
 
@@ -383,6 +383,7 @@ def _save_preview(
     run.changed_count = made["update"]
     run.deactivated_count = made["deactivate"]
     run.reactivated_count = made["reactivate"]
+    run.skipped_count = made[SKIPPED]
     run.unchanged_count = unchanged
     run.error_count = len(errors)
     run.warning_count = len(preview.issues) - len(errors)

@@ -10,6 +10,9 @@ import orjson
 from importer.models import ImportChange
 from importer.store import bulk
 
+# The key of insert_changes' count of skipped changes (not an action: none is "skipped").
+SKIPPED = "skipped"
+
 
 def insert_changes(
     run_id: int,
@@ -25,10 +28,12 @@ def insert_changes(
     is applied (new people by their reserved ids): a creation stores its new user's id, and a
     change that sets a manager stores the manager's id. Skipped changes are never made, so they
     name no new user or manager. `progress(done)` is offered every `every` rows. Return how
-    many changes of each action are made (skipped ones left out).
+    many changes of each action are made, and under SKIPPED how many are skipped: the run keeps
+    these counts, so that its pages never count its changes.
     """
     columns = (
-        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id"
+        "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id",
+        "search_text",
     )  # fmt: skip
 
     def rows() -> Iterator[tuple]:
@@ -43,6 +48,8 @@ def insert_changes(
                 manager = change.fields.get("manager_email")
                 if manager and manager[1]:
                     manager_id = ids_by_email[manager[1]]
+            else:
+                made[SKIPPED] += 1
             yield (
                 run_id,
                 user_id,
@@ -53,8 +60,23 @@ def insert_changes(
                 change.row,
                 change.skipped_reason[:200],
                 manager_id,
+                search_text(change.email, change.fields),
             )
 
     made: Counter = Counter()
     bulk.insert_rows(ImportChange._meta.db_table, columns, rows())
     return made
+
+
+SEARCHED_FIELDS = ("first_name", "last_name")
+
+
+def search_text(email: str, fields: Mapping) -> str:
+    """Return what the run page's search looks in for a change: its email and the old and new
+    first and last names, lower-cased, one space apart (ImportChange.search_text)."""
+    parts = [email]
+    for name in SEARCHED_FIELDS:
+        pair = fields.get(name)
+        if pair:
+            parts += [value for value in pair if value]
+    return " ".join(parts).lower()

@@ -157,8 +157,17 @@ def _run_context(request, run: ImportRun) -> dict:
         return context
     action = request.GET.get("action", "")
     # Skipped changes (kept from happening by an option or a protection) have a filter of their own.
+    # Every count comes from the run (written with its changes): the page counts no change.
     changes = run.changes.all()
-    skipped_count = changes.exclude(skipped_reason="").count()
+    skipped_count = run.skipped_count
+    counts = {
+        "": run.change_count,
+        "create": run.new_count,
+        "update": run.changed_count,
+        "deactivate": run.deactivated_count,
+        "reactivate": run.reactivated_count,
+        "skipped": skipped_count,
+    }
     if action == "skipped":
         changes = changes.exclude(skipped_reason="")
     elif action in ImportChange.Action.values:
@@ -178,10 +187,13 @@ def _run_context(request, run: ImportRun) -> dict:
     ]
     # History: search the changes by name or email, and the run's options, input and undo.
     context["q"] = request.GET.get("q", "").strip()
-    changes = selectors.search_changes(changes, context["q"])
+    changes = selectors.search_changes(changes, context["q"], organization_id=run.organization_id)
     context.update(revert_state(run), by_support=bool(run.created_by and run.created_by.is_staff))
     context["run_activity"] = activity.run_activity(run)
-    context["changes_page"] = Paginator(changes, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    paginator = Paginator(changes, CHANGES_PER_PAGE)
+    if not context["q"]:
+        paginator.count = counts[action]  # Known: the paginator need not count the changes.
+    context["changes_page"] = paginator.get_page(request.GET.get("page"))
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")
     )

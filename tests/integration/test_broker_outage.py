@@ -104,9 +104,9 @@ def worker_on_own_redis(transactional_db, own_redis, tmp_path):
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            # As the Procfile starts it: gossip, mingle and heartbeats on.
+            # As the Procfile starts it: gossip, mingle and heartbeats on (every queue).
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-             "--concurrency=2"],
+             "--concurrency=2", "-Q", ",".join(settings.ALL_QUEUES)],
             cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -4,6 +4,8 @@ scoping to the admin's organization, and the options in force kept on each run."
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -246,9 +248,13 @@ def test_options_change_what_the_preview_makes_and_skipped_changes_are_shown_apa
         ("new@acme.example", "create"),
         ("old@acme.example", "reactivate"),
     ]
+    assert run.skipped_count == 2
 
-    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
     assert "<dt>Skipped</dt><dd>2</dd>" in html
+    # Every count on the page is the run's own: none of its changes is counted on a view.
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"] and "importchange" in q["sql"]]
     assert "Everyone in the file is already up to date" in html
     skipped_html = alice_client.get(
         reverse("importer:run-detail", args=[run.pk]), {"action": "skipped"}

@@ -191,6 +191,41 @@ def test_the_run_page_finds_changes_by_name_or_email(acme, alice, alice_client):
     assert people(q="ito") == {"nia@acme.example"}  # A new person's name in the file.
     assert people(q="ito", action="update") == set()
     assert "No change of this kind matches" in alice_client.get(url, {"q": "zzz"}).content.decode()
+    # The run keeps each change's search text; the search reads that, not the JSON.
+    nia = run.changes.get(email="nia@acme.example")
+    assert nia.search_text == "nia@acme.example nia ito"
+    assert people(q="NIA ITO") == {"nia@acme.example"}
+
+
+def test_the_run_page_finds_changes_stored_before_the_search_text_and_renamed_people(
+    acme, alice, alice_client
+):
+    ben = UserFactory(
+        organization=acme, email="ben@acme.example", first_name="Ben", last_name="Okafor"
+    )
+    run = runs.create_run(
+        organization=acme,
+        source=Source.PASTE,
+        name="Pasted CSV",
+        acting_user=alice,
+        data=b"email,first_name,last_name,title\n"
+        b"ben@acme.example,Ben,Okafor,Lead\nnia@acme.example,Chlo\xc3\xa9,Ito,Intern\n",
+    )
+    runs.preview_run(run.pk)
+    url = reverse("importer:run-detail", args=[run.pk])
+
+    def people(**params):
+        html = alice_client.get(url, params).content.decode()
+        return set(re.findall(r'<span class="person-email">([a-z]+@acme\.example)', html))
+
+    assert people(q="CHLOÉ") == {"nia@acme.example"}  # Lower-cased beyond ASCII, too.
+    ben.last_name = "Adeyemi"
+    ben.save()
+    assert people(q="adeyemi") == {"ben@acme.example"}  # The user's name as it is now.
+    run.changes.update(search_text="")  # As changes stored before the column was added.
+    assert people(q="ito") == {"nia@acme.example"}
+    assert people(q="nia@") == {"nia@acme.example"}
+    assert people(q="adeyemi") == {"ben@acme.example"}
 
 
 def test_the_run_page_shows_the_input_and_its_checksum(acme, alice, alice_client):

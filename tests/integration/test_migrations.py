@@ -78,6 +78,39 @@ def test_change_log_entries_get_the_kind_their_keys_were_prefixed_with():
         _migrate_to_head()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_runs_previewed_before_keep_their_count_of_skipped_changes_on_the_run():
+    try:
+        before = [("importer", "0012_run_column_matching")]
+        after = [("importer", "0013_run_skipped_count")]
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        apps = executor.loader.project_state(before).apps
+        Organization = apps.get_model("users", "Organization")
+        ImportRun = apps.get_model("importer", "ImportRun")
+        ImportChange = apps.get_model("importer", "ImportChange")
+        acme = Organization.objects.create(name="Acme", slug="acme-skipped")
+        with_skipped = ImportRun.objects.create(organization=acme, source="upload", status="ready")
+        without = ImportRun.objects.create(organization=acme, source="upload", status="ready")
+        for index, reason in enumerate(["Create new users is off.", "", "Kept out of sync."]):
+            ImportChange.objects.create(
+                run=with_skipped, email=f"p{index}@acme.example", action="create",
+                skipped_reason=reason,
+            )  # fmt: skip
+        ImportChange.objects.create(run=without, email="q@acme.example", action="update")
+
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+
+        apps = executor.loader.project_state(after).apps
+        ImportRun = apps.get_model("importer", "ImportRun")
+        assert ImportRun.objects.get(pk=with_skipped.pk).skipped_count == 2
+        assert ImportRun.objects.get(pk=without.pk).skipped_count == 0
+    finally:
+        _migrate_to_head()
+
+
 def _migrate_to_head():
     """Apply every migration again, so that the tests after this one see the current schema."""
     executor = MigrationExecutor(connection)

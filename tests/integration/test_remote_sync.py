@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from importer import runs
@@ -104,6 +105,26 @@ def test_the_same_file_again_without_validators_records_a_check(https_server, so
 
     assert ImportRun.objects.count() == 1
     assert RemoteCheck.objects.get().message == "Unchanged: the same file as last time."
+
+
+def test_a_claimed_sync_of_an_unchanged_file_writes_its_check_in_five_statements(
+    https_server, source
+):
+    serve(https_server, etag="")
+    sync.sync_source(source.pk, now=NOW)
+    later = NOW + dt.timedelta(hours=1)
+    RemoteSource.objects.filter(pk=source.pk).update(next_fetch_at=later)
+    [(source_id, lease)] = sync.claim_due_sources(later)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = sync.sync_source(source_id, claimed_until=lease, now=later)
+
+    # Claim, read the source, look for an unfinished run, write the check, schedule the next.
+    assert len(queries) == 5, [query["sql"] for query in queries]
+    assert outcome.check_id == RemoteCheck.objects.get().pk
+    source.refresh_from_db()
+    assert (source.last_checked_at, source.next_fetch_at) == (later, later + dt.timedelta(hours=1))
+    assert source.consecutive_failures == 0
 
 
 def test_a_file_already_applied_from_an_upload_is_not_imported_again(https_server, source, alice):
@@ -277,6 +298,29 @@ def test_only_enabled_sources_that_are_due_and_scheduled_are_claimed(source, glo
     assert [source_id for source_id, _lease in claimed] == [source.pk]
     RemoteSource.objects.filter(pk=later.pk).update(next_fetch_at=NOW, enabled=False)
     RemoteSource.objects.filter(pk=source.pk).update(next_fetch_at=NOW, cadence="manual")
+    assert sync.claim_due_sources(NOW) == []
+
+
+def test_every_due_source_is_claimed_by_one_statement_with_one_lease(acme):
+    from tests.factories import OrganizationFactory
+
+    due = [
+        RemoteSource.objects.create(
+            organization=OrganizationFactory(slug=f"due-{index}"),
+            enabled=True,
+            url="https://hr.example.com/x.csv",
+            cadence="daily" if index % 2 else "hourly",
+            next_fetch_at=NOW - dt.timedelta(minutes=index),
+        ).pk
+        for index in range(30)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        claimed = sync.claim_due_sources(NOW)
+
+    assert [source_id for source_id, _lease in claimed] == sorted(due)
+    assert len(queries) == 1
+    [lease] = {lease for _source_id, lease in claimed}
+    assert set(RemoteSource.objects.values_list("next_fetch_at", flat=True)) == {lease}
     assert sync.claim_due_sources(NOW) == []
 
 
