@@ -167,6 +167,7 @@ class SnapshotUser:
     is_active: bool = True
     is_protected: bool = False  # kept out of sync: an import never changes this user
     is_staff: bool = False
+    version: int = 0  # the user's row version: every import and admin save adds one
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import insert_changes
-from importer.store.snapshot import load_snapshot, users_digest
+from importer.store.snapshot import changed_people, current_census, load_snapshot, users_census
 from users.models import Organization, User
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def _compute_preview(run: ImportRun, report) -> None:
         )
         preview = compute_preview(records, issues, snapshot, options, row_count=row_count)
         del records  # The matching keeps the usable ones.
-        digest = users_digest(snapshot)
+        digest = users_census(snapshot)
     except FileError as error:
         preview = unreadable_preview(error, row_count=row_count)
     with transaction.atomic():
@@ -409,7 +409,7 @@ def _store_changes(
     }
     changed: set[int] = set()
     changes = noting_rows(iter_changes(matching, options, progress), changed)
-    made = insert_changes(run_id, changes, ids)
+    made = insert_changes(run_id, changes, ids, matching.users)
     return made, unchanged_count(matching, changed)
 
 
@@ -628,8 +628,10 @@ def _apply(run_id: int, report) -> None:
         if run.status != Status.APPLYING:
             return  # Already applied or failed: a redelivered message changes nothing.
         report("applying", 0, run.change_count)
-        snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
-        if users_digest(snapshot) != run.users_digest:
+        # Only the census and the users the changes touch are read, not every user.
+        if current_census(run.organization_id) != run.users_digest or changed_people(
+            run.pk, run.organization_id, today=timezone.localdate()
+        ):
             status = Status.STALE
             message = (
                 "The organization's users changed after this preview was made, so it no "

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from importer.models import ImportChange
 from importer.pipeline.types import Snapshot, SnapshotUser
 from users.managers import is_kept_out_of_sync
 from users.models import User
@@ -28,6 +29,7 @@ USER_COLUMNS = (
     "is_sync_protected",
     "sync_protected_until",
     "is_staff",
+    "version",
 )
 
 
@@ -50,12 +52,68 @@ def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str]
     )
 
 
-def users_digest(snapshot: Snapshot) -> str:
-    """Return a digest that changes whenever any user of the snapshot changes."""
-    digest = hashlib.sha256()
-    for user in sorted(snapshot.users, key=lambda u: u.id):
-        digest.update(repr(user).encode())
-    return digest.hexdigest()
+def users_census(snapshot: Snapshot) -> str:
+    """Return the snapshot's census: how many users, the largest id, the sum of the versions.
+
+    A user added to the organization (by an admin or another import), removed from it or
+    moved out of it changes the census, and so does any import or admin save (each adds one to
+    the user's version): the preview no longer shows what importing would do. `current_census`
+    reads the same from the database in one aggregate, without bringing the users to Python.
+    """
+    users = snapshot.users
+    return _census(len(users), users[-1].id if users else None, sum(user.version for user in users))
+
+
+def _census(count: int, largest_id: int | None, versions: int | None) -> str:
+    return f"{count} users up to id {largest_id or 0}, versions {versions or 0}"
+
+
+def current_census(organization_id: int) -> str:
+    """Return the organization's census (see `users_census`) as its users are now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), MAX(id), SUM(version) FROM {User._meta.db_table} "
+            "WHERE organization_id = %s",
+            [organization_id],
+        )
+        return _census(*cursor.fetchone())
+
+
+def user_fingerprint(user: SnapshotUser) -> str:
+    """Return 16 hex digits that change whenever anything the diff sees of `user` changes.
+
+    Each change a preview stores keeps its user's fingerprint; apply compares it with the user
+    as they are then (`changed_people`), whatever wrote the user (an admin's save, another
+    import, a plain UPDATE that leaves `version` as it was).
+    """
+    return hashlib.blake2b(repr(user).encode(), digest_size=8).hexdigest()
+
+
+def changed_people(run_id: int, organization_id: int, *, today: dt.date) -> int:
+    """Return how many users a run's changes touch have changed since its preview.
+
+    Only the run's own users are read, joined to its changes: a user whose fingerprint differs
+    from the one the preview stored counts, and so does one who is gone from the organization.
+    """
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"u.{quote(column)}" for column in USER_COLUMNS)
+    dates: dict = {}
+    changed = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.user_seen, {columns} FROM {ImportChange._meta.db_table} c "
+            f"LEFT JOIN {User._meta.db_table} u ON u.id = c.user_id AND u.organization_id = %s "
+            "WHERE c.run_id = %s AND c.skipped_reason = '' AND c.action <> 'create'",
+            [organization_id, run_id],
+        )
+        while rows := cursor.fetchmany(2000):
+            for row in rows:
+                if (
+                    row[1] is None
+                    or user_fingerprint(snapshot_user(row[1:], today, dates)) != row[0]
+                ):
+                    changed += 1
+    return changed
 
 
 def _date(value, dates: dict) -> dt.date | None:
@@ -73,7 +131,7 @@ def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
     # Positional, in the order of USER_COLUMNS: this runs once per user of the organization.
     (
         id_, email, first_name, last_name, title, department, location, employee_id,
-        hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff,
+        hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff, version,
     ) = row  # fmt: skip
     return SnapshotUser(
         id_,
@@ -89,6 +147,7 @@ def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
         bool(is_active),
         is_kept_out_of_sync(is_sync_protected, _date(protected_until, dates), today),
         bool(is_staff),
+        version,
     )
 
 
