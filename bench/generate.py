@@ -229,13 +229,14 @@ def file_path(folder: Path, size: int, *, version: str, fmt: str) -> Path:
     return folder / f"employees-{size}{suffix}.{fmt}"
 
 
-def ensure_files(folder: Path, size: int) -> None:
-    """Write the four files of `size` into `folder` unless they are there already."""
+def ensure_files(folder: Path, size: int, formats: tuple[str, ...] = ("csv", "xlsx")) -> None:
+    """Write the files of `size` (new and next, in each of `formats`) into `folder` unless they
+    are there already (a million-row workbook takes minutes to write: ask only for CSV)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [
         file_path(folder, size, version=version, fmt=fmt)
         for version in ("new", "next")
-        for fmt in ("csv", "xlsx")
+        for fmt in formats
     ]
     if all(path.exists() for path in paths):
         return
@@ -245,6 +246,7 @@ def ensure_files(folder: Path, size: int) -> None:
     for version, rows in (("new", current), ("next", upcoming)):
         csv_path = file_path(folder, size, version=version, fmt="csv")
         csv_path.write_bytes(write_csv(rows, email_of))
-        xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
-        write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
-        xlsx_path.with_suffix(".tmp").rename(xlsx_path)
+        if "xlsx" in formats:
+            xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
+            write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
+            xlsx_path.with_suffix(".tmp").rename(xlsx_path)

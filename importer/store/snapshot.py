@@ -14,6 +14,8 @@ from importer.pipeline.types import Snapshot, SnapshotUser
 from users.managers import is_kept_out_of_sync
 from users.models import User
 
+# Users read from the database at a time.
+SNAPSHOT_BATCH = 5000
 USER_COLUMNS = (
     "id",
     "email",
@@ -37,16 +39,19 @@ def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str]
     """Return the organization's users, and which of `emails` other organizations already use."""
     columns = ", ".join(connection.ops.quote_name(column) for column in USER_COLUMNS)
     # Plain SQL rather than values_list(): this reads every user of the organization, and the
-    # ORM's per-value converters cost more than the rest of the preview's reading.
+    # ORM's per-value converters cost more than the rest of the preview's reading. A chunked
+    # cursor (server-side on PostgreSQL, whose driver would otherwise hold the whole result:
+    # a gigabyte for a million users) hands the rows over a batch at a time.
     dates: dict = {}
-    with connection.cursor() as cursor:
+    shared: dict = {}
+    with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"SELECT {columns} FROM {User._meta.db_table} WHERE organization_id = %s ORDER BY id",
             [organization_id],
         )
         users = []
-        while rows := cursor.fetchmany(2000):
-            users += [snapshot_user(row, today, dates) for row in rows]
+        while rows := cursor.fetchmany(SNAPSHOT_BATCH):
+            users += [snapshot_user(row, today, dates, shared) for row in rows]
     return Snapshot(
         users=tuple(users), emails_in_other_orgs=_emails_elsewhere(organization_id, emails)
     )
@@ -126,13 +131,27 @@ def _date(value, dates: dict) -> dt.date | None:
     return known
 
 
-def snapshot_user(row: tuple, today: dt.date, dates: dict) -> SnapshotUser:
-    """Return a row of USER_COLUMNS as a SnapshotUser (`dates` caches the dates read)."""
+def snapshot_user(
+    row: tuple, today: dt.date, dates: dict, shared: dict | None = None
+) -> SnapshotUser:
+    """Return a row of USER_COLUMNS as a SnapshotUser (`dates` caches the dates read).
+
+    With `shared`, the text of names, titles, departments and locations is one object per
+    distinct value (the database gives a new string for each): a third less memory for a
+    snapshot of a million users.
+    """
     # Positional, in the order of USER_COLUMNS: this runs once per user of the organization.
     (
         id_, email, first_name, last_name, title, department, location, employee_id,
         hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff, version,
     ) = row  # fmt: skip
+    if shared is not None:
+        share = shared.setdefault
+        first_name = share(first_name, first_name)
+        last_name = share(last_name, last_name)
+        title = share(title, title)
+        department = share(department, department)
+        location = share(location, location)
     return SnapshotUser(
         id_,
         email,
