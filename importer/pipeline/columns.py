@@ -726,7 +726,9 @@ class _ColumnReader:
                     )
         typed = values  # What the cell says: a problem is shown as the person wrote it.
         if field in ("email", "manager_email"):
-            values = [value.lower() for value in values]
+            # An address already in lower case keeps its object (lower() would copy it: a
+            # million addresses are 80 MB).
+            values = [value if value.islower() else value.lower() for value in values]
         if field == "manager_email":
             # A manager's address repeats once per report: one string object for all of them
             # (the parser already gives one object to each repeated value of a column).
