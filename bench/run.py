@@ -44,6 +44,7 @@ BENCH_DIR = ROOT / "var" / "bench"
 FILES_DIR = BENCH_DIR / "files"
 PYTHON = sys.executable
 PG_PREFIX = "bench_rostersync"
+ORG_SLUG = "bench"  # the organization bench/step.py's setup makes in the template
 
 
 def main() -> None:
@@ -77,6 +78,12 @@ def main() -> None:
                             for run in range(args.runs)
                         ]
                     )
+            if "changed" in parts:
+                results += _median(
+                    [_series_all_changed(database, size) for _run in range(args.runs)]
+                )
+            if "cli" in parts:
+                results += _series_cli(database, size)
             if "baseline" in parts:
                 results += _series_baseline(database, size)
             if "floor" in parts:
@@ -108,8 +115,10 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--parts",
-        default="ours,baseline,floor",
-        help="What to run: ours (Rostersync), baseline (django-import-export), floor.",
+        default="ours,changed,cli,baseline,floor",
+        help="What to run: ours (Rostersync), changed (a next file changing everyone), cli "
+        "(import_users --apply --json as a whole process), baseline (django-import-export), "
+        "floor.",
     )
     parser.add_argument(
         "--merge",
@@ -138,6 +147,8 @@ def _median(runs: list[list[dict]]) -> list[dict]:
 
 
 def _part(result: dict) -> str:
+    if result["who"] == "rostersync" and result["label"].endswith("all changed"):
+        return "changed"
     return {"rostersync": "ours", "pages": "ours", "import-export": "baseline"}.get(
         result["who"], result["who"]
     )
@@ -317,6 +328,86 @@ def _series_ours(database: _Databases, size: int, fmt: str, *, pages: bool) -> l
                 **figures,
             }
         )
+    database._drop(name)
+    return results
+
+
+def _series_all_changed(database: _Databases, size: int) -> list[dict]:
+    """Import the new file, then one that changes every person's title: that preview and apply.
+
+    The apply is one `UPDATE … FROM` of every user; the stale check reads every user the run
+    touches, which here is all of them.
+    """
+    name = f"changed_{size}"
+    url = database.fresh(name)
+    results = []
+    for label, step, version in (
+        ("", "preview", "new"),
+        ("", "apply", None),
+        ("preview all changed", "preview", "all"),
+        ("apply all changed", "apply", None),
+    ):
+        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv") if version else None
+        figures = _step(url, name, step, path)
+        expected = "ready" if step == "preview" else "applied"
+        if figures["status"] != expected:
+            raise SystemExit(f"{label or step} of {name} ended {figures['status']}: {figures}")
+        if label:
+            results.append(
+                {
+                    "who": "rostersync",
+                    "engine": database.engine,
+                    "size": size,
+                    "format": "csv",
+                    "label": label,
+                    **figures,
+                }
+            )
+    database._drop(name)
+    return results
+
+
+def _series_cli(database: _Databases, size: int) -> list[dict]:
+    """Run `manage.py import_users --apply --json` as a whole process: the new file, then the
+    next one. Wall time and peak RSS are the process's own, Django's start-up included (GNU
+    time's maximum resident size); the JSON goes to a file, whose size is noted."""
+    name = f"cli_{size}"
+    url = database.fresh(name)
+    output = BENCH_DIR / f"{name}.json"
+    results = []
+    for label, version in (("import_users new", "new"), ("import_users next", "next")):
+        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv")
+        command = [
+            "/usr/bin/time", "-f", "%e %M", PYTHON, "manage.py", "import_users",
+            "--org", ORG_SLUG, str(path), "--apply", "--json",
+        ]  # fmt: skip
+        _settle(url)
+        with output.open("wb") as out:
+            done = subprocess.run(
+                command, cwd=ROOT, env=_environment(url, name), stdout=out, stderr=subprocess.PIPE
+            )
+        with output.open("rb") as written:
+            head = written.read(300).decode(errors="replace")
+        if done.returncode or '"status": "applied"' not in head:
+            raise SystemExit(f"{' '.join(command)} failed:\n{head}\n{done.stderr.decode()}")
+        seconds, kilobytes = done.stderr.decode().strip().splitlines()[-1].split()
+        figures = {
+            "seconds": float(seconds),
+            "peak_rss_mb": round(int(kilobytes) / 1024, 1),
+            "json_mb": round(output.stat().st_size / 2**20, 1),
+        }
+        _say(f"{name} {label}: {seconds} s, {figures['peak_rss_mb']:.0f} MB")
+        results.append(
+            {
+                "who": "cli",
+                "engine": database.engine,
+                "size": size,
+                "format": "csv",
+                "label": label,
+                **figures,
+            }
+        )
+    output.unlink()
     database._drop(name)
     return results
 
@@ -501,6 +592,7 @@ def render(results: list[dict], machine: dict) -> str:
             )
             + f" | {peak:.0f} |"
         )
+    lines += _cli_table(results)
     lines += ["", *_targets(results)]
     for result in results:
         if result["who"] == "pages":
@@ -585,6 +677,103 @@ def _targets(results: list[dict]) -> list[str]:
         if result["who"] == "pages":
             slowest = max(result["pages"].values())
             check(slowest < 1, f"{result['engine']}, slowest page {slowest:.3f} s (under 1 s)")
+    lines += _scale_targets(results)
+    return lines
+
+
+def _cli_table(results: list[dict]) -> list[str]:
+    """Return the table of `import_users --apply --json` run as a whole process."""
+    cli = [result for result in results if result["who"] == "cli"]
+    if not cli:
+        return []
+    lines = [
+        "",
+        "| database | rows | `import_users --apply --json` | whole process s | peak RSS MB "
+        "| JSON MB |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for result in sorted(cli, key=lambda r: (r["engine"] != "sqlite", r["size"])):
+        lines.append(
+            f"| {result['engine']} | {result['size']:,} | {result['label'].split()[-1]} file "
+            f"| {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} | {result['json_mb']:.0f} |"
+        )
+    return lines
+
+
+# Issue 17 ("Scale"): a million rows within 1 GB, the command line streamed, apply following
+# the change. Each target is checked at the size it names, whatever the largest size run.
+SCALE_ROWS, SCALE_NEW_S, SCALE_NEXT_S, SCALE_PEAK_MB = 1_000_000, 25, 15, 1024
+CLI_MILLION_S, CLI_MILLION_MB, CLI_100K_MB = 60, 1024, 300
+APPLY_ROWS, APPLY_NEXT_S, APPLY_ALL_CHANGED_PG_S = 100_000, 0.2, 1.5
+
+
+def _scale_targets(results: list[dict]) -> list[str]:
+    """Return issue 17's targets, each met or not, with its figure (those that were run)."""
+    lines: list[str] = []
+
+    def check(ok: bool, text: str) -> None:
+        lines.append(f"- {'met' if ok else 'NOT met'}: {text}")
+
+    def figure(who: str, engine: str, size: int, label: str) -> dict | None:
+        return _find(results, who=who, engine=engine, size=size, format="csv", label=label)
+
+    engines = sorted({r["engine"] for r in results}, key=lambda e: e != "sqlite")
+    for engine in engines:
+        steps = {
+            label: figure("rostersync", engine, SCALE_ROWS, label)
+            for label in ("preview new", "apply new", "preview next", "apply next")
+        }
+        if all(steps.values()):
+            new = steps["preview new"]["seconds"] + steps["apply new"]["seconds"]
+            upcoming = steps["preview next"]["seconds"] + steps["apply next"]["seconds"]
+            peak = max(step["peak_rss_mb"] for step in steps.values())
+            check(
+                new < SCALE_NEW_S,
+                f"{engine}, {SCALE_ROWS:,} rows, new file preview + apply {new:.1f} s "
+                f"(under {SCALE_NEW_S} s)",
+            )
+            check(
+                upcoming < SCALE_NEXT_S,
+                f"{engine}, {SCALE_ROWS:,} rows, next file preview + apply {upcoming:.1f} s "
+                f"(under {SCALE_NEXT_S} s)",
+            )
+            check(
+                peak < SCALE_PEAK_MB,
+                f"{engine}, {SCALE_ROWS:,} rows, peak RSS {peak:.0f} MB in every step "
+                f"(under {SCALE_PEAK_MB} MB)",
+            )
+        for label in ("import_users new", "import_users next"):
+            found = figure("cli", engine, SCALE_ROWS, label)
+            if found:
+                check(
+                    found["seconds"] < CLI_MILLION_S and found["peak_rss_mb"] < CLI_MILLION_MB,
+                    f"{engine}, {SCALE_ROWS:,} rows, `{label.split()[0]} --apply --json` "
+                    f"({label.split()[1]} file) {found['seconds']:.1f} s, "
+                    f"{found['peak_rss_mb']:.0f} MB (under {CLI_MILLION_S} s and "
+                    f"{CLI_MILLION_MB} MB)",
+                )
+            found = figure("cli", engine, APPLY_ROWS, label)
+            if found:
+                check(
+                    found["peak_rss_mb"] < CLI_100K_MB,
+                    f"{engine}, {APPLY_ROWS:,} rows, `{label.split()[0]} --apply --json` "
+                    f"({label.split()[1]} file) {found['peak_rss_mb']:.0f} MB "
+                    f"(under {CLI_100K_MB} MB)",
+                )
+        found = figure("rostersync", engine, APPLY_ROWS, "apply next")
+        if found:
+            check(
+                found["seconds"] < APPLY_NEXT_S,
+                f"{engine}, {APPLY_ROWS:,} rows, apply of the next file (1 % changed) "
+                f"{found['seconds']:.2f} s (under {APPLY_NEXT_S} s)",
+            )
+        found = figure("rostersync", engine, APPLY_ROWS, "apply all changed")
+        if found and engine == "postgresql":
+            check(
+                found["seconds"] < APPLY_ALL_CHANGED_PG_S,
+                f"{engine}, {APPLY_ROWS:,} rows, apply of a file changing everyone "
+                f"{found['seconds']:.2f} s (under {APPLY_ALL_CHANGED_PG_S} s)",
+            )
     return lines
 
 
