@@ -16,6 +16,8 @@ from users.models import User
 
 # Users read from the database at a time.
 SNAPSHOT_BATCH = 5000
+# Addresses looked for in other organizations per query.
+EMAILS_BATCH = 100_000
 USER_COLUMNS = (
     "id",
     "email",
@@ -171,25 +173,31 @@ def snapshot_user(
 
 
 def _emails_elsewhere(organization_id: int, emails: Iterable[str]) -> frozenset[str]:
-    """Return the `emails` that belong to users outside the organization, in one query.
+    """Return the `emails` that belong to users outside the organization: one query for each
+    EMAILS_BATCH of them.
 
     Users without an organization (support staff) count as outside it.
     """
     wanted = sorted(set(emails))
-    if not wanted:
-        return frozenset()
     table = User._meta.db_table
-    if connection.vendor == "postgresql":
-        # One text parameter: 100,000 addresses cost psycopg more as a list than as one string
-        # (an email holds no line break: columns.py accepts none).
-        matching, parameter = "email = ANY(string_to_array(%s, E'\\n'))", "\n".join(wanted)
-    else:
-        # One JSON array parameter: SQLite caps the number of parameters of a statement.
-        matching, parameter = "email IN (SELECT value FROM json_each(%s))", json.dumps(wanted)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT email FROM {table} WHERE {matching} "
-            "AND (organization_id IS NULL OR organization_id <> %s)",
-            [parameter, organization_id],
-        )
-        return frozenset(email for (email,) in cursor.fetchall())
+    taken: set[str] = set()
+    # In batches: the parameter of a million addresses would be 80 MB of text more at the
+    # preview's peak, beside the records and the snapshot.
+    for start in range(0, len(wanted), EMAILS_BATCH):
+        batch = wanted[start : start + EMAILS_BATCH]
+        if connection.vendor == "postgresql":
+            # One text parameter: 100,000 addresses cost psycopg more as a list than as one
+            # string (an email holds no line break: columns.py accepts none).
+            matching, parameter = "email = ANY(string_to_array(%s, E'\\n'))", "\n".join(batch)
+        else:
+            # One JSON array parameter: SQLite caps the number of parameters of a statement.
+            matching, parameter = "email IN (SELECT value FROM json_each(%s))", json.dumps(batch)
+        del batch
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT email FROM {table} WHERE {matching} "
+                "AND (organization_id IS NULL OR organization_id <> %s)",
+                [parameter, organization_id],
+            )
+            taken.update(email for (email,) in cursor.fetchall())
+    return frozenset(taken)
