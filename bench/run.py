@@ -67,7 +67,7 @@ def main() -> None:
         parts.discard("baseline")
     results: list[dict] = []
     for engine in engines:
-        database = _Databases(engine, args.pg_url)
+        database = _Databases(engine, args.pg_url, args.pg_prefix)
         database.make_template()
         for size in sizes:
             if "ours" in parts:
@@ -131,6 +131,11 @@ def _arguments() -> argparse.Namespace:
         help="Run Rostersync's series and the floor this many times; each step shows its median.",
     )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--pg-prefix",
+        default=PG_PREFIX,
+        help="Name PostgreSQL's databases PREFIX_* (another run on the same server: another).",
+    )
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
 
@@ -164,22 +169,23 @@ def _say(text: str) -> None:
 class _Databases:
     """Fresh databases for one engine, each a copy of a migrated template."""
 
-    def __init__(self, engine: str, pg_url: str):
+    def __init__(self, engine: str, pg_url: str, prefix: str = PG_PREFIX):
         self.engine = engine
         self.pg_url = pg_url.rstrip("/")
+        self.prefix = prefix
         self.folder = BENCH_DIR / "db"
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def url(self, name: str) -> str:
         if self.engine == "sqlite":
             return f"sqlite:///{self.folder / f'{name}.sqlite3'}"
-        return f"{self.pg_url}/{PG_PREFIX}_{name}"
+        return f"{self.pg_url}/{self.prefix}_{name}"
 
     def make_template(self) -> None:
         _say(f"{self.engine}: migrating the template database")
         self._drop("template")
         if self.engine == "postgresql":
-            self._admin(f"CREATE DATABASE {PG_PREFIX}_template")
+            self._admin(f"CREATE DATABASE {self.prefix}_template")
         env = _environment(self.url("template"), "template")
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
@@ -202,7 +208,7 @@ class _Databases:
             # The template's WAL was checkpointed when its last connection closed.
             shutil.copy(self.folder / "template.sqlite3", self.folder / f"{name}.sqlite3")
         else:
-            self._admin(f"CREATE DATABASE {PG_PREFIX}_{name} TEMPLATE {PG_PREFIX}_template")
+            self._admin(f"CREATE DATABASE {self.prefix}_{name} TEMPLATE {self.prefix}_template")
         return self.url(name)
 
     def drop_all(self) -> None:
@@ -210,7 +216,7 @@ class _Databases:
             shutil.rmtree(self.folder, ignore_errors=True)
             return
         for name in self._admin_rows(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{PG_PREFIX}_%"]
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{self.prefix}_%"]
         ):
             self._admin(f'DROP DATABASE IF EXISTS "{name}"')
 
@@ -219,7 +225,7 @@ class _Databases:
             for suffix in ("", "-wal", "-shm"):
                 (self.folder / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
         else:
-            self._admin(f"DROP DATABASE IF EXISTS {PG_PREFIX}_{name}")
+            self._admin(f"DROP DATABASE IF EXISTS {self.prefix}_{name}")
 
     def _admin(self, sql: str) -> None:
         import psycopg

@@ -88,7 +88,8 @@ class Table:
 
     header_row: int
     headers: tuple[str, ...]
-    rows: tuple[Row, ...]
+    # A tuple; a list in a table made by columns.releasable, which map_columns lets go of.
+    rows: tuple[Row, ...] | list[Row]
     # Ragged rows can only happen in CSV: a spreadsheet pads rows to its width.
     format: str = "csv"  # "csv" or "xlsx"
     # Cells of a UTF-8 file with bytes that are not UTF-8: (row, column index, the bytes in hex).

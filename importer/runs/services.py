@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from importer import notify, progress
 from importer.models import ApiToken, ImportConfig, ImportRun
-from importer.pipeline.columns import map_columns
+from importer.pipeline.columns import map_columns, releasable
 from importer.pipeline.diff import (
     Matching,
     created_rows,
@@ -282,12 +282,15 @@ def _compute_preview(run: ImportRun, report) -> None:
             gc.collect()
         row_count = len(table.rows)
         report("checking", 0, row_count)
+        # The rows are let go of as they are read: the records take their memory.
+        table = releasable(table)
         records, issues = map_columns(
             table,
             extra_synonyms=options.column_mapping,
             progress=lambda done: report("checking", done, row_count),
+            release=True,
         )
-        del table  # The records hold what is needed; the cells' memory goes to the diff.
+        del table
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]
         )
