@@ -3,6 +3,8 @@ their change names, whatever the other changes of the run name."""
 
 import datetime as dt
 
+import pytest
+
 from importer.models import ImportConfig, ImportRun
 from tests.conftest import preview_text
 from tests.factories import UserFactory
@@ -18,7 +20,9 @@ def apply(run: ImportRun, admin) -> ImportRun:
     return run
 
 
-def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice):
+@pytest.mark.parametrize("batch", [2, 10_000], ids=["batches of 2 changes", "one batch"])
+def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice, monkeypatch, batch):
+    monkeypatch.setattr("importer.store.apply.UPDATE_BATCH", batch)
     ImportConfig.objects.update_or_create(
         organization=acme, defaults={"clear_blank_fields": ["hire_date", "manager_email"]}
     )
