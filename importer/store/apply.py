@@ -146,11 +146,14 @@ def _update_users(run) -> Iterator[int]:
         "version = u.version + 1",
     ]
     changes = quote(ImportChange._meta.db_table)
+    # The unary + keeps the run's and the organization's indexes out of the plan: each batch is
+    # found by its range of change ids, each user by id. Through the run's index SQLite read
+    # every change of the run for each batch (a 100,000-row apply took 2.7 times as long).
     sql = (
         f"UPDATE {quote(User._meta.db_table)} AS u SET {', '.join(assignments)} "
         f"FROM {changes} AS c "
-        "WHERE c.id >= %s AND c.id < %s AND c.run_id = %s AND c.skipped_reason = '' "
-        "AND c.action <> %s AND u.id = c.user_id AND u.organization_id = %s"
+        "WHERE c.id >= %s AND c.id < %s AND +c.run_id = %s AND c.skipped_reason = '' "
+        "AND c.action <> %s AND u.id = c.user_id AND +u.organization_id = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(
