@@ -616,7 +616,7 @@ def _targets(results: list[dict]) -> list[str]:
     """Return the issue's targets at the largest size, each met or not, with its figure."""
     ours = [result for result in results if result["who"] == "rostersync"]
     if not ours:
-        return []
+        return _scale_targets(results)  # The command line alone (--parts cli).
     largest = max(result["size"] for result in ours)
     lines = [f"Targets at {largest:,} rows:", ""]
 
