@@ -569,6 +569,9 @@ def render(results: list[dict], machine: dict) -> str:
             found = _find(results, who=who, engine=engine, size=size, format=fmt, label=label)
             return found["seconds"] if found else None
 
+        labels = ("preview new", "apply new", "preview next", "apply next")
+        if any(seconds("rostersync", label) is None for label in labels):
+            continue  # Only some parts ran (--parts changed).
         new = seconds("rostersync", "preview new") + seconds("rostersync", "apply new")
         upcoming = seconds("rostersync", "preview next") + seconds("rostersync", "apply next")
         base_new = base_next = None
