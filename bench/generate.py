@@ -2,7 +2,8 @@
 
 For each size N: `employees-N.csv` / `.xlsx` (a company of N people) and `employees-N-next.csv`
 / `.xlsx` (the same company a week later: 1 % of the rows with a changed field, 0.5 % removed,
-0.5 % added). The same size always gives the same bytes of CSV, so runs compare.
+0.5 % added), and `employees-N-all.csv` (the same company with every title changed). The same
+size always gives the same bytes of CSV, so runs compare.
 """
 
 from __future__ import annotations
@@ -183,6 +184,12 @@ def next_people(current: list[dict]) -> list[dict]:
     return rows
 
 
+def all_changed_people(current: list[dict]) -> list[dict]:
+    """Return the same company with every person's title changed (nobody added or removed)."""
+    rng = random.Random(len(current) * 11 + 3)
+    return [{**row, "title": _other(rng, TITLES, row["title"])} for row in current]
+
+
 def _other(rng: random.Random, choices: tuple[str, ...], current: str) -> str:
     return rng.choice([choice for choice in choices if choice != current])
 
@@ -225,26 +232,32 @@ def write_xlsx(rows: list[dict], email_of: dict[int, str], path: Path) -> None:
 
 
 def file_path(folder: Path, size: int, *, version: str, fmt: str) -> Path:
-    suffix = "-next" if version == "next" else ""
+    """Return the path of a file: version "new", "next", or "all" (every title changed, CSV)."""
+    suffix = {"new": "", "next": "-next", "all": "-all"}[version]
     return folder / f"employees-{size}{suffix}.{fmt}"
 
 
-def ensure_files(folder: Path, size: int) -> None:
-    """Write the four files of `size` into `folder` unless they are there already."""
+def ensure_files(folder: Path, size: int, formats: tuple[str, ...] = ("csv", "xlsx")) -> None:
+    """Write the files of `size` (new and next, in each of `formats`) into `folder` unless they
+    are there already (a million-row workbook takes minutes to write: ask only for CSV)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [
         file_path(folder, size, version=version, fmt=fmt)
         for version in ("new", "next")
-        for fmt in ("csv", "xlsx")
-    ]
+        for fmt in formats
+    ] + [file_path(folder, size, version="all", fmt="csv")]
     if all(path.exists() for path in paths):
         return
     current = people(size)
     upcoming = next_people(current)
     email_of = {row["index"]: row["email"] for row in (*current, *upcoming)}
+    file_path(folder, size, version="all", fmt="csv").write_bytes(
+        write_csv(all_changed_people(current), email_of)
+    )
     for version, rows in (("new", current), ("next", upcoming)):
         csv_path = file_path(folder, size, version=version, fmt="csv")
         csv_path.write_bytes(write_csv(rows, email_of))
-        xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
-        write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
-        xlsx_path.with_suffix(".tmp").rename(xlsx_path)
+        if "xlsx" in formats:
+            xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
+            write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
+            xlsx_path.with_suffix(".tmp").rename(xlsx_path)

@@ -45,6 +45,7 @@ BENCH_DIR = ROOT / "var" / "bench"
 FILES_DIR = BENCH_DIR / "files"
 PYTHON = sys.executable
 PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench_rostersync")  # Names of its databases.
+ORG_SLUG = "bench"  # the organization bench/step.py's setup makes in the template
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
     formats = args.formats.split(",")
     for size in sizes:
         _say(f"files of {size:,} rows")
-        generate.ensure_files(FILES_DIR, size)
+        generate.ensure_files(FILES_DIR, size, tuple(formats))
     # The pages step renders templates, which need the collected static files' manifest.
     subprocess.run(
         [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -67,7 +68,7 @@ def main() -> None:
         parts.discard("baseline")
     results: list[dict] = []
     for engine in engines:
-        database = _Databases(engine, args.pg_url)
+        database = _Databases(engine, args.pg_url, args.pg_prefix)
         database.make_template()
         for size in sizes:
             if "ours" in parts:
@@ -84,6 +85,12 @@ def main() -> None:
                             for run in range(args.runs)
                         ]
                     )
+            if "changed" in parts:
+                results += _median(
+                    [_series_all_changed(database, size) for _run in range(args.runs)]
+                )
+            if "cli" in parts:
+                results += _series_cli(database, size)
             if "baseline" in parts:
                 results += _series_baseline(database, size)
             if "floor" in parts:
@@ -120,9 +127,10 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--parts",
-        default="ours,baseline,floor,dispatcher,fairness",
-        help="What to run: ours (Rostersync), baseline (django-import-export), floor, "
-        "dispatcher (bench/dispatcher.py), fairness (bench/fairness.py).",
+        default="ours,changed,cli,baseline,floor,dispatcher,fairness",
+        help="What to run: ours (Rostersync), changed (a next file changing everyone), cli "
+        "(import_users --apply --json as a whole process), baseline (django-import-export), "
+        "floor, dispatcher (bench/dispatcher.py), fairness (bench/fairness.py).",
     )
     parser.add_argument(
         "--merge",
@@ -140,6 +148,11 @@ def _arguments() -> argparse.Namespace:
         type=int,
         default=1_000_000,
         help="The pages step times a run of this many changes (the largest run's, repeated).",
+    )
+    parser.add_argument(
+        "--pg-prefix",
+        default=PG_PREFIX,
+        help="Name PostgreSQL's databases PREFIX_* (another run on the same server: another).",
     )
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
@@ -169,6 +182,8 @@ def _script(name: str, engine: str, pg_url: str) -> dict:
 
 
 def _part(result: dict) -> str:
+    if result["who"] == "rostersync" and result["label"].endswith("all changed"):
+        return "changed"
     return {"rostersync": "ours", "pages": "ours", "import-export": "baseline"}.get(
         result["who"], result["who"]
     )
@@ -184,22 +199,23 @@ def _say(text: str) -> None:
 class _Databases:
     """Fresh databases for one engine, each a copy of a migrated template."""
 
-    def __init__(self, engine: str, pg_url: str):
+    def __init__(self, engine: str, pg_url: str, prefix: str = PG_PREFIX):
         self.engine = engine
         self.pg_url = pg_url.rstrip("/")
+        self.prefix = prefix
         self.folder = BENCH_DIR / "db"
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def url(self, name: str) -> str:
         if self.engine == "sqlite":
             return f"sqlite:///{self.folder / f'{name}.sqlite3'}"
-        return f"{self.pg_url}/{PG_PREFIX}_{name}"
+        return f"{self.pg_url}/{self.prefix}_{name}"
 
     def make_template(self) -> None:
         _say(f"{self.engine}: migrating the template database")
         self._drop("template")
         if self.engine == "postgresql":
-            self._admin(f"CREATE DATABASE {PG_PREFIX}_template")
+            self._admin(f"CREATE DATABASE {self.prefix}_template")
         env = _environment(self.url("template"), "template")
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
@@ -222,7 +238,7 @@ class _Databases:
             # The template's WAL was checkpointed when its last connection closed.
             shutil.copy(self.folder / "template.sqlite3", self.folder / f"{name}.sqlite3")
         else:
-            self._admin(f"CREATE DATABASE {PG_PREFIX}_{name} TEMPLATE {PG_PREFIX}_template")
+            self._admin(f"CREATE DATABASE {self.prefix}_{name} TEMPLATE {self.prefix}_template")
         return self.url(name)
 
     def drop_all(self) -> None:
@@ -230,7 +246,7 @@ class _Databases:
             shutil.rmtree(self.folder, ignore_errors=True)
             return
         for name in self._admin_rows(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{PG_PREFIX}_%"]
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{self.prefix}_%"]
         ):
             self._admin(f'DROP DATABASE IF EXISTS "{name}"')
 
@@ -239,7 +255,7 @@ class _Databases:
             for suffix in ("", "-wal", "-shm"):
                 (self.folder / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
         else:
-            self._admin(f"DROP DATABASE IF EXISTS {PG_PREFIX}_{name}")
+            self._admin(f"DROP DATABASE IF EXISTS {self.prefix}_{name}")
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -266,8 +282,8 @@ def _environment(database_url: str, name: str = "") -> dict:
         "ROSTERSYNC_VAR_DIR": str(BENCH_DIR / "work"),
         "DJANGO_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
-        # The 1,000,000-row files are over the default limit (250,000).
-        "ROSTERSYNC_MAX_ROWS": os.environ.get("ROSTERSYNC_MAX_ROWS") or "1000000",
+        # The million-row files are past the default limit of 250,000 rows.
+        "ROSTERSYNC_MAX_ROWS": os.environ.get("ROSTERSYNC_MAX_ROWS") or "2000000",
     }
 
 
@@ -352,6 +368,86 @@ def _series_ours(
                 **figures,
             }
         )
+    database._drop(name)
+    return results
+
+
+def _series_all_changed(database: _Databases, size: int) -> list[dict]:
+    """Import the new file, then one that changes every person's title: that preview and apply.
+
+    The apply is one `UPDATE … FROM` of every user; the stale check reads every user the run
+    touches, which here is all of them.
+    """
+    name = f"changed_{size}"
+    url = database.fresh(name)
+    results = []
+    for label, step, version in (
+        ("", "preview", "new"),
+        ("", "apply", None),
+        ("preview all changed", "preview", "all"),
+        ("apply all changed", "apply", None),
+    ):
+        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv") if version else None
+        figures = _step(url, name, step, path)
+        expected = "ready" if step == "preview" else "applied"
+        if figures["status"] != expected:
+            raise SystemExit(f"{label or step} of {name} ended {figures['status']}: {figures}")
+        if label:
+            results.append(
+                {
+                    "who": "rostersync",
+                    "engine": database.engine,
+                    "size": size,
+                    "format": "csv",
+                    "label": label,
+                    **figures,
+                }
+            )
+    database._drop(name)
+    return results
+
+
+def _series_cli(database: _Databases, size: int) -> list[dict]:
+    """Run `manage.py import_users --apply --json` as a whole process: the new file, then the
+    next one. Wall time and peak RSS are the process's own, Django's start-up included (GNU
+    time's maximum resident size); the JSON goes to a file, whose size is noted."""
+    name = f"cli_{size}"
+    url = database.fresh(name)
+    output = BENCH_DIR / f"{name}.json"
+    results = []
+    for label, version in (("import_users new", "new"), ("import_users next", "next")):
+        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv")
+        command = [
+            "/usr/bin/time", "-f", "%e %M", PYTHON, "manage.py", "import_users",
+            "--org", ORG_SLUG, str(path), "--apply", "--json",
+        ]  # fmt: skip
+        _settle(url)
+        with output.open("wb") as out:
+            done = subprocess.run(
+                command, cwd=ROOT, env=_environment(url, name), stdout=out, stderr=subprocess.PIPE
+            )
+        with output.open("rb") as written:
+            head = written.read(300).decode(errors="replace")
+        if done.returncode or '"status": "applied"' not in head:
+            raise SystemExit(f"{' '.join(command)} failed:\n{head}\n{done.stderr.decode()}")
+        seconds, kilobytes = done.stderr.decode().strip().splitlines()[-1].split()
+        figures = {
+            "seconds": float(seconds),
+            "peak_rss_mb": round(int(kilobytes) / 1024, 1),
+            "json_mb": round(output.stat().st_size / 2**20, 1),
+        }
+        _say(f"{name} {label}: {seconds} s, {figures['peak_rss_mb']:.0f} MB")
+        results.append(
+            {
+                "who": "cli",
+                "engine": database.engine,
+                "size": size,
+                "format": "csv",
+                "label": label,
+                **figures,
+            }
+        )
+    output.unlink()
     database._drop(name)
     return results
 
@@ -507,6 +603,9 @@ def render(results: list[dict], machine: dict) -> str:
             found = _find(results, who=who, engine=engine, size=size, format=fmt, label=label)
             return found["seconds"] if found else None
 
+        labels = ("preview new", "apply new", "preview next", "apply next")
+        if any(seconds("rostersync", label) is None for label in labels):
+            continue  # Only some parts ran (--parts changed).
         new = seconds("rostersync", "preview new") + seconds("rostersync", "apply new")
         upcoming = seconds("rostersync", "preview next") + seconds("rostersync", "apply next")
         base_new = base_next = None
@@ -536,6 +635,7 @@ def render(results: list[dict], machine: dict) -> str:
             )
             + f" | {peak:.0f} |"
         )
+    lines += _cli_table(results)
     lines += ["", *_targets(results)]
     for result in results:
         if result["who"] == "pages":
@@ -722,6 +822,103 @@ def _engines(results: list[dict]) -> list[str]:
     return sorted(engines, key=lambda engine: engine != "sqlite")
 
 
+def _cli_table(results: list[dict]) -> list[str]:
+    """Return the table of `import_users --apply --json` run as a whole process."""
+    cli = [result for result in results if result["who"] == "cli"]
+    if not cli:
+        return []
+    lines = [
+        "",
+        "| database | rows | `import_users --apply --json` | whole process s | peak RSS MB "
+        "| JSON MB |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for result in sorted(cli, key=lambda r: (r["engine"] != "sqlite", r["size"])):
+        lines.append(
+            f"| {result['engine']} | {result['size']:,} | {result['label'].split()[-1]} file "
+            f"| {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} | {result['json_mb']:.0f} |"
+        )
+    return lines
+
+
+# Issue 17 ("Scale"): a million rows within 1 GB, the command line streamed, apply following
+# the change. Each target is checked at the size it names, whatever the largest size run.
+SCALE_ROWS, SCALE_NEW_S, SCALE_NEXT_S, SCALE_PEAK_MB = 1_000_000, 25, 15, 1024
+CLI_MILLION_S, CLI_MILLION_MB, CLI_100K_MB = 60, 1024, 300
+APPLY_ROWS, APPLY_NEXT_S, APPLY_ALL_CHANGED_PG_S = 100_000, 0.2, 1.5
+
+
+def _scale_targets(results: list[dict]) -> list[tuple[bool, str]]:
+    """Issue 17: a million CSV rows within 1 GB, the command line streamed, apply following the
+    change (each target checked at the size it names, those that were run)."""
+    lines: list[tuple[bool, str]] = []
+
+    def check(ok: bool, text: str) -> None:
+        lines.append((ok, text))
+
+    def figure(who: str, engine: str, size: int, label: str) -> dict | None:
+        return _find(results, who=who, engine=engine, size=size, format="csv", label=label)
+
+    engines = sorted({r["engine"] for r in results}, key=lambda e: e != "sqlite")
+    for engine in engines:
+        steps = {
+            label: figure("rostersync", engine, SCALE_ROWS, label)
+            for label in ("preview new", "apply new", "preview next", "apply next")
+        }
+        if all(steps.values()):
+            new = steps["preview new"]["seconds"] + steps["apply new"]["seconds"]
+            upcoming = steps["preview next"]["seconds"] + steps["apply next"]["seconds"]
+            peak = max(step["peak_rss_mb"] for step in steps.values())
+            check(
+                new < SCALE_NEW_S,
+                f"{engine}, {SCALE_ROWS:,} rows, new file preview + apply {new:.1f} s "
+                f"(under {SCALE_NEW_S} s)",
+            )
+            check(
+                upcoming < SCALE_NEXT_S,
+                f"{engine}, {SCALE_ROWS:,} rows, next file preview + apply {upcoming:.1f} s "
+                f"(under {SCALE_NEXT_S} s)",
+            )
+            check(
+                peak < SCALE_PEAK_MB,
+                f"{engine}, {SCALE_ROWS:,} rows, peak RSS {peak:.0f} MB in every step "
+                f"(under {SCALE_PEAK_MB} MB)",
+            )
+        for label in ("import_users new", "import_users next"):
+            found = figure("cli", engine, SCALE_ROWS, label)
+            if found:
+                check(
+                    found["seconds"] < CLI_MILLION_S and found["peak_rss_mb"] < CLI_MILLION_MB,
+                    f"{engine}, {SCALE_ROWS:,} rows, `{label.split()[0]} --apply --json` "
+                    f"({label.split()[1]} file) {found['seconds']:.1f} s, "
+                    f"{found['peak_rss_mb']:.0f} MB (under {CLI_MILLION_S} s and "
+                    f"{CLI_MILLION_MB} MB)",
+                )
+            found = figure("cli", engine, APPLY_ROWS, label)
+            if found:
+                check(
+                    found["peak_rss_mb"] < CLI_100K_MB,
+                    f"{engine}, {APPLY_ROWS:,} rows, `{label.split()[0]} --apply --json` "
+                    f"({label.split()[1]} file) {found['peak_rss_mb']:.0f} MB "
+                    f"(under {CLI_100K_MB} MB)",
+                )
+        found = figure("rostersync", engine, APPLY_ROWS, "apply next")
+        if found:
+            check(
+                found["seconds"] < APPLY_NEXT_S,
+                f"{engine}, {APPLY_ROWS:,} rows, apply of the next file (1 % changed) "
+                f"{found['seconds']:.2f} s (under {APPLY_NEXT_S} s)",
+            )
+        found = figure("rostersync", engine, APPLY_ROWS, "apply all changed")
+        if found and engine == "postgresql":
+            check(
+                found["seconds"] < APPLY_ALL_CHANGED_PG_S,
+                f"{engine}, {APPLY_ROWS:,} rows, apply of a file changing everyone "
+                f"{found['seconds']:.2f} s (under {APPLY_ALL_CHANGED_PG_S} s)",
+            )
+    return lines
+
+
 TARGETS = (
     _import_export_targets,
     _floor_memory_progress_targets,
@@ -729,6 +926,7 @@ TARGETS = (
     _dispatcher_targets,
     _fairness_targets,
     _xlsx_targets,
+    _scale_targets,
 )
 
 

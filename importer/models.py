@@ -186,8 +186,10 @@ class ImportRun(models.Model):
     input_deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the retention period removed the stored input."
     )
-    # Digest of the organization's users when the preview was computed: apply refuses to
-    # run if it differs, because the preview would no longer be what gets applied.
+    # The organization's census when the preview was computed (store.snapshot.users_census:
+    # how many users, the largest id): apply refuses to run if it differs, or if a user the
+    # changes touch changed (ImportChange.user_seen), because the preview would no longer be
+    # what gets applied.
     users_digest = models.CharField(max_length=64, blank=True)
 
     # The worker that took the run up holds a lease on it and renews it while it works (the
@@ -335,6 +337,9 @@ class ImportChange(models.Model):
     # search reads one short text per change instead of four JSON paths. Empty for changes
     # stored before it existed, which the search still finds by their JSON.
     search_text = models.TextField(blank=True, default="")
+    # The fingerprint of the user as the preview saw them (store.snapshot.user_fingerprint),
+    # for a made change to an existing user: apply refuses the run if the user changed since.
+    user_seen = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

@@ -88,7 +88,8 @@ class Table:
 
     header_row: int
     headers: tuple[str, ...]
-    rows: tuple[Row, ...]
+    # A tuple; a list in a table made by columns.releasable, which map_columns lets go of.
+    rows: tuple[Row, ...] | list[Row]
     # Ragged rows can only happen in CSV: a spreadsheet pads rows to its width.
     format: str = "csv"  # "csv" or "xlsx"
     # Cells of a UTF-8 file with bytes that are not UTF-8: (row, column index, the bytes in hex).
@@ -167,6 +168,7 @@ class SnapshotUser:
     is_active: bool = True
     is_protected: bool = False  # kept out of sync: an import never changes this user
     is_staff: bool = False
+    version: int = 0  # the user's row version: every import and admin save adds one
 
 
 @dataclass(frozen=True)

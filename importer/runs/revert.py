@@ -20,7 +20,7 @@ from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
 from importer.runs import events
 from importer.runs.services import options_for
 from importer.store.changes import SKIPPED, insert_changes
-from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_digest
+from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_census
 from users.models import User
 
 # --- loading ------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class RevertRefused(Exception):
 def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
     """Return a new run, ready to import, whose changes undo the applied run `run`.
 
-    The revert run is previewed at once (status READY, users_digest of now), so the normal
+    The revert run is previewed at once (status READY, the census of now), so the normal
     Import button applies it through apply_run, which refuses it as stale if users change
     meanwhile. Raise RevertRefused when the run cannot be undone, naming the users in conflict.
     """
@@ -201,11 +201,16 @@ def create_revert_run(run: ImportRun, *, acting_user: User | None) -> ImportRun:
             changed_count=counts["update"],
             deactivated_count=counts["deactivate"],
             reactivated_count=counts["reactivate"],
-            users_digest=users_digest(snapshot),
+            users_digest=users_census(snapshot),
             safeguard_message=safeguard or "",
             previewed_at=now,
         )
-        made = insert_changes(reverting.pk, plan.changes, ids_after(plan.changes, snapshot.users))
+        made = insert_changes(
+            reverting.pk,
+            plan.changes,
+            ids_after(plan.changes, snapshot.users),
+            {user.id: user for user in snapshot.users},
+        )
         if made[SKIPPED]:
             reverting.skipped_count = made[SKIPPED]
             reverting.save(update_fields=["skipped_count"])

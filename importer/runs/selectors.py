@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterator
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from importer.models import ImportChange, ImportRun
@@ -111,24 +114,15 @@ def run_as_json(run: ImportRun, *, changes_page: tuple[int, int] | None = None) 
 
     Every change and skipped change by default; with `changes_page` (offset, limit) only that
     slice of each, for the API, which adds the totals so that a script can page on.
+    `import_users` streams the same object (`run_summary`, then `change_items`) instead of
+    building it: a run of a million changes is hundreds of megabytes of JSON.
     """
-
-    def issue(item: dict) -> dict:
-        return {key: item[key] for key in ("row", "column", "value", "code", "message")}
-
-    made = run.changes.filter(skipped_reason="").order_by("id")
-    skipped = run.changes.exclude(skipped_reason="").order_by("id")
+    made, skipped = _made(run), _skipped(run)
     if changes_page is not None:
         offset, limit = changes_page
         made, skipped = made[offset : offset + limit], skipped[offset : offset + limit]
     return {
-        "run": run.pk,
-        "status": run.status,
-        "message": run.message,
-        "counts": run.counts,
-        "errors": [issue(item) for item in run.errors],
-        "warnings": [issue(item) for item in run.warnings],
-        "safeguard": run.safeguard_message,
+        **run_summary(run),
         "changes": [
             {"action": action, "email": email, "row": row, "fields": fields}
             for action, email, row, fields in made.values_list("action", "email", "row", "fields")
@@ -175,3 +169,47 @@ def changed_field_counts(run_ids: list[int]) -> dict[int, list[tuple[str, int]]]
         if key in SUMMARY_LABELS:
             counts.setdefault(run_id, []).append((SUMMARY_LABELS[key], count))
     return counts
+
+
+def run_summary(run: ImportRun) -> dict:
+    """Return `run_as_json(run)` without its "changes" and "skipped" (which come last)."""
+
+    def issue(item: dict) -> dict:
+        return {key: item[key] for key in ("row", "column", "value", "code", "message")}
+
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "message": run.message,
+        "counts": run.counts,
+        "errors": [issue(item) for item in run.errors],
+        "warnings": [issue(item) for item in run.warnings],
+        "safeguard": run.safeguard_message,
+    }
+
+
+def change_items(run: ImportRun, *, skipped: bool, chunk_size: int = 2000) -> Iterator[str]:
+    """Yield the JSON text of each item of `run_as_json(run)["changes"]` (or "skipped").
+
+    The rows are read `chunk_size` at a time (a server-side cursor on PostgreSQL), and each
+    change's fields go out as the database holds their JSON, never parsed in Python.
+    """
+    changes = _skipped(run) if skipped else _made(run)
+    rows = changes.annotate(fields_text=Cast("fields", TextField())).values_list(
+        "action", "email", "row", "fields_text", "skipped_reason"
+    )
+    dumps = json.dumps
+    for action, email, row, fields, reason in rows.iterator(chunk_size=chunk_size):
+        item = (
+            f'{{"action": {dumps(action)}, "email": {dumps(email, ensure_ascii=False)}, '
+            f'"row": {dumps(row)}, "fields": {fields}'
+        )
+        yield f'{item}, "reason": {dumps(reason, ensure_ascii=False)}}}' if skipped else item + "}"
+
+
+def _made(run: ImportRun) -> QuerySet:
+    return run.changes.filter(skipped_reason="").order_by("id")
+
+
+def _skipped(run: ImportRun) -> QuerySet:
+    return run.changes.exclude(skipped_reason="").order_by("id")

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from importer import notify, progress
 from importer.models import ApiToken, ImportConfig, ImportRun
-from importer.pipeline.columns import column_matching, file_headers, map_columns
+from importer.pipeline.columns import column_matching, file_headers, map_columns, releasable
 from importer.pipeline.diff import (
     Matching,
     created_rows,
@@ -46,7 +46,7 @@ from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import SKIPPED, insert_changes
-from importer.store.snapshot import load_snapshot, users_digest
+from importer.store.snapshot import changed_people, current_census, load_snapshot, users_census
 from users.models import Organization, User
 
 logger = logging.getLogger(__name__)
@@ -287,10 +287,13 @@ def _compute_preview(run: ImportRun, report) -> None:
         row_count = len(table.rows)
         columns = column_matching(table, options.column_mapping)
         report("checking", 0, row_count)
+        # The rows are let go of as they are read: the records take their memory.
+        table = releasable(table)
         records, issues = map_columns(
             table,
             extra_synonyms=options.column_mapping,
             progress=lambda done: report("checking", done, row_count),
+            release=True,
         )
         headers = file_headers(table, options.column_mapping)
         del table  # The records hold what is needed; the cells' memory goes to the diff.
@@ -301,7 +304,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             records, issues, snapshot, options, row_count=row_count, headers=headers
         )
         del records  # The matching keeps the usable ones.
-        digest = users_digest(snapshot)
+        digest = users_census(snapshot)
     except FileError as error:
         preview = unreadable_preview(error, row_count=row_count)
     with transaction.atomic():
@@ -453,7 +456,7 @@ def _store_changes(
     }
     changed: set[int] = set()
     changes = noting_rows(iter_changes(matching, options, progress), changed)
-    made = insert_changes(run_id, changes, ids)
+    made = insert_changes(run_id, changes, ids, matching.users)
     return made, unchanged_count(matching, changed)
 
 
@@ -719,8 +722,10 @@ def _apply(run_id: int, report) -> None:
         if run.status != Status.APPLYING:
             return  # Already applied or failed: a redelivered message changes nothing.
         report("verifying", 0, run.change_count)  # The page says what is checked first.
-        snapshot = load_snapshot(run.organization_id, today=timezone.localdate())
-        if users_digest(snapshot) != run.users_digest:
+        # Only the census and the users the changes touch are read, not every user.
+        if current_census(run.organization_id) != run.users_digest or changed_people(
+            run.pk, run.organization_id, today=timezone.localdate()
+        ):
             status = Status.STALE
             message = (
                 "The organization's users changed after this preview was made, so it no "

@@ -2,21 +2,20 @@
 
 The caller holds the transaction and the locks (see runs.apply_run); this module only writes.
 The preview stored everything apply needs: each new user's reserved id, and the id of every
-manager a change sets. So a constant number of statements, whatever the number of changes:
+manager a change sets. So a handful of statements, and no row through Python:
 
 1. insert the new users straight from their changes, in SQL (`INSERT … SELECT`: the values
    come out of the changes' JSON in the database, and never pass through Python);
 2. give a placeholder address to the users whose address another change takes (people who
    swap addresses): one statement, which changes no row when nobody does;
-3. update, deactivate and reactivate the existing users in one statement, each only in the
-   columns its change names.
+3. update, deactivate and reactivate the existing users (`UPDATE … FROM` the changes, again in
+   SQL, one statement per 10,000 changes), each only in the columns its change names.
 
 Foreign keys are checked at commit on both databases, so a report may come before their manager.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 
 from django.contrib.auth.hashers import make_password
@@ -29,13 +28,12 @@ from importer.store import bulk
 from users.models import User
 
 ProgressCallback = Callable[[str, int, int], None]
-# Progress is offered every so many rows; the reporter itself decides how often to write it.
-PROGRESS_EVERY = 1000
+# Changes (a range of their ids) carried out by one UPDATE statement.
+UPDATE_BATCH = 10_000
 
 CREATE = ImportChange.Action.CREATE
 DEACTIVATE = ImportChange.Action.DEACTIVATE
 REACTIVATE = ImportChange.Action.REACTIVATE
-UPDATED_COLUMNS = (*PROFILE_FIELDS, "manager_id", "is_active")
 
 
 def apply_changes(run, progress: ProgressCallback) -> None:
@@ -47,22 +45,11 @@ def apply_changes(run, progress: ProgressCallback) -> None:
     progress("applying", created, total)
     if run.changed_count or run.reactivated_count:
         _park_given_away_emails(run)
-    _update_users(run, _Counter(progress, total, done=created))
+    done = created
+    for updated in _update_users(run):
+        done += updated
+        progress("applying", done, total)
     progress("applying", total, total)
-
-
-class _Counter:
-    """Count written rows and offer progress every PROGRESS_EVERY of them."""
-
-    def __init__(self, progress: ProgressCallback, total: int, done: int = 0):
-        self.progress = progress
-        self.total = total
-        self.done = done
-
-    def step(self) -> None:
-        self.done += 1
-        if not self.done % PROGRESS_EVERY:
-            self.progress("applying", self.done, self.total)
 
 
 def _insert_users(run) -> int:
@@ -113,11 +100,6 @@ def _new_value(name: str) -> str:
     return f"json_extract(fields, '$.{name}[1]')"
 
 
-def _stored(name: str, new: str):
-    """Return a field's new value as stored: a blank hire date is none (ISO text otherwise)."""
-    return (new or None) if name == "hire_date" else new
-
-
 def _park_given_away_emails(run) -> None:
     """Park the address of each user whose address another change of `run` gives away.
 
@@ -140,36 +122,75 @@ def _park_given_away_emails(run) -> None:
         )
 
 
-def _update_users(run, counter: _Counter) -> None:
-    """Update, deactivate and reactivate existing users in one statement."""
-    # Fields come as JSON text and are decoded one row at a time (PostgreSQL would decode jsonb).
-    fields = "fields::text" if connection.vendor == "postgresql" else "fields"
-    changed = bulk.stream(
-        f"SELECT user_id, action, {fields}, manager_id FROM {ImportChange._meta.db_table} "
-        "WHERE run_id = %s AND skipped_reason = '' AND action <> %s ORDER BY id",
-        [run.pk, str(CREATE)],
-    )
+def _update_users(run) -> Iterator[int]:
+    """Update, deactivate and reactivate existing users; yield how many, batch by batch.
 
-    def rows() -> Iterator[tuple[int, dict]]:
-        for user_id, action, text, manager_id in changed:
-            values = {}
-            for name, (_old, new) in json.loads(text).items():
-                if name == "manager_email":
-                    values["manager_id"] = manager_id
-                else:
-                    values[name] = _stored(name, new)
-            if action == DEACTIVATE:
-                values["is_active"] = False
-            elif action == REACTIVATE:
-                values["is_active"] = True
-            counter.step()
-            yield user_id, values
-
-    bulk.update_rows(
-        User._meta.db_table,
-        "id",
-        UPDATED_COLUMNS,
-        rows(),
-        where={"organization_id": run.organization_id},
-        increment=["version"],  # An admin form opened before the import is refused on save.
+    `UPDATE … FROM` the run's changes: each column takes the change's new value when the
+    change names the field and keeps its own otherwise, and the values come out of the
+    changes' JSON in the database, as for new users. Row by row (an `executemany` of a CASE
+    WHEN per column, the values parsed in Python) a change of every user of 100,000 took
+    4.2 s on PostgreSQL. One statement per UPDATE_BATCH changes (by id), so that progress
+    moves during a large apply.
+    """
+    quote = connection.ops.quote_name
+    assignments = []
+    for name in PROFILE_FIELDS:
+        value = _new_value(name) if name != "hire_date" else _new_date()
+        assignments.append(
+            f"{quote(name)} = CASE WHEN {_names(name)} THEN {value} ELSE u.{quote(name)} END"
+        )
+    assignments += [
+        f"manager_id = CASE WHEN {_names('manager_email')} THEN c.manager_id ELSE u.manager_id END",
+        "is_active = CASE c.action WHEN %s THEN %s WHEN %s THEN %s ELSE u.is_active END",
+        # An admin form opened before the import is refused on save.
+        "version = u.version + 1",
+    ]
+    changes = quote(ImportChange._meta.db_table)
+    # The unary + keeps the run's and the organization's indexes out of the plan: each batch is
+    # found by its range of change ids, each user by id. Through the run's index SQLite read
+    # every change of the run for each batch (a 100,000-row apply took 2.7 times as long).
+    sql = (
+        f"UPDATE {quote(User._meta.db_table)} AS u SET {', '.join(assignments)} "
+        f"FROM {changes} AS c "
+        "WHERE c.id >= %s AND c.id < %s AND +c.run_id = %s AND c.skipped_reason = '' "
+        "AND c.action <> %s AND u.id = c.user_id AND +u.organization_id = %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(id), MAX(id) FROM {changes} "
+            "WHERE run_id = %s AND skipped_reason = '' AND action <> %s",
+            [run.pk, str(CREATE)],
+        )
+        first, last = cursor.fetchone()
+        if first is None:
+            return
+        for start in range(first, last + 1, UPDATE_BATCH):
+            cursor.execute(
+                sql,
+                [
+                    str(DEACTIVATE),
+                    False,
+                    str(REACTIVATE),
+                    True,
+                    start,
+                    start + UPDATE_BATCH,
+                    run.pk,
+                    str(CREATE),
+                    run.organization_id,
+                ],
+            )
+            yield cursor.rowcount
+
+
+def _names(name: str) -> str:
+    """Return the SQL condition that a change's fields name field `name`."""
+    if connection.vendor == "postgresql":
+        return f"(c.fields -> '{name}') IS NOT NULL"
+    return f"json_type(c.fields, '$.{name}') IS NOT NULL"
+
+
+def _new_date() -> str:
+    """Return the SQL for a change's new hire date: a blank one is none."""
+    if connection.vendor == "postgresql":
+        return "NULLIF(c.fields -> 'hire_date' ->> 1, '')::date"
+    return "NULLIF(json_extract(c.fields, '$.hire_date[1]'), '')"

@@ -1,15 +1,16 @@
 """Bulk statements the ORM has no fast form for, one statement whatever the number of rows.
 
-PostgreSQL gets COPY for inserts and executemany (which psycopg pipelines) for updates; SQLite
-gets executemany, a prepared statement run per row inside one transaction (as fast as SQLite
-writes). An import's number of statements therefore does not grow with its file, and its rows
-stream through generators, so its memory does not either.
+PostgreSQL gets COPY for inserts; SQLite gets executemany, a prepared statement run per row
+inside one transaction (as fast as SQLite writes). Updates need no helper: apply's are
+`UPDATE … FROM` the stored changes (store/apply.py). An import's number of statements
+therefore does not grow with its file, and its rows stream through generators, so its memory
+does not either.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 
 from django.db import connection
@@ -130,68 +131,3 @@ def reserve_ids(model, count: int) -> list[int]:
             [table, last, table],
         )
     return list(range(start, last + 1))
-
-
-def update_rows(
-    table: str,
-    key: str,
-    columns: Sequence[str],
-    rows: Iterable[tuple[int, dict]],
-    *,
-    where: dict | None = None,
-    increment: Sequence[str] = (),
-) -> None:
-    """Set, row by row, only the columns each row names; one statement for every row.
-
-    `rows` yields (key value, {column: new value}); a column a row leaves out keeps its value.
-    `where` adds equality conditions (say the organization) that every row must meet; each
-    column in `increment` (a row version) goes up by one in every row.
-    """
-    where = where or {}
-    assignments = ", ".join(
-        [
-            *(
-                f"{_quote(column)} = CASE WHEN %s THEN %s ELSE {_quote(column)} END"
-                for column in columns
-            ),
-            *(f"{_quote(column)} = {_quote(column)} + 1" for column in increment),
-        ]
-    )
-    conditions = " AND ".join(
-        [f"{_quote(key)} = %s", *(f"{_quote(column)} = %s" for column in where)]
-    )
-    sql = f"UPDATE {_quote(table)} SET {assignments} WHERE {conditions}"
-
-    def parameters() -> Iterator[list]:
-        for key_value, values in rows:
-            params = []
-            for column in columns:
-                if column in values:
-                    params += [True, values[column]]
-                else:
-                    params += [False, None]
-            yield [*params, key_value, *where.values()]
-
-    with connection.cursor() as cursor:
-        _executemany(cursor, sql, parameters())
-
-
-def stream(sql: str, params: Sequence, *, size: int = 2000) -> Iterator[tuple]:
-    """Run one query now; return an iterator over its rows, fetched `size` at a time.
-
-    The query runs before the first row is asked for, so the rows can feed a COPY on the same
-    connection (PostgreSQL allows nothing else on a connection while a COPY is under way).
-    """
-    cursor = connection.cursor()
-    cursor.execute(sql, params)
-    if connection.vendor == "postgresql":
-        # psycopg holds the whole result already; taking it now frees the connection.
-        with cursor:
-            return iter(cursor.fetchall())
-    return _fetch(cursor, size)
-
-
-def _fetch(cursor, size: int) -> Iterator[tuple]:
-    with cursor:
-        while rows := cursor.fetchmany(size):
-            yield from rows

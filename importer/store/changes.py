@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 import orjson
 
 from importer.models import ImportChange
+from importer.pipeline.types import SnapshotUser
 from importer.store import bulk
+from importer.store.snapshot import user_fingerprint
 
 # The key of insert_changes' count of skipped changes (not an action: none is "skipped").
 SKIPPED = "skipped"
@@ -18,6 +20,7 @@ def insert_changes(
     run_id: int,
     changes: Iterable,
     ids_by_email: Mapping[str, int],
+    users: Mapping[int, SnapshotUser],
     progress=None,
     *,
     every: int = 1000,
@@ -27,24 +30,28 @@ def insert_changes(
     `ids_by_email` gives the user id of everyone the changes name, by their email once the run
     is applied (new people by their reserved ids): a creation stores its new user's id, and a
     change that sets a manager stores the manager's id. Skipped changes are never made, so they
-    name no new user or manager. `progress(done)` is offered every `every` rows. Return how
-    many changes of each action are made, and under SKIPPED how many are skipped: the run keeps
-    these counts, so that its pages never count its changes.
+    name no new user or manager. `users` are the users the changes were made against, by id:
+    each change made to one keeps that user's fingerprint, which apply checks.
+    `progress(done)` is offered every `every` rows. Return how many changes of each action are
+    made, and under SKIPPED how many are skipped: the run keeps these counts, so that its pages
+    never count its changes.
     """
     columns = (
         "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id",
-        "search_text",
+        "search_text", "user_seen",
     )  # fmt: skip
 
     def rows() -> Iterator[tuple]:
         for done, change in enumerate(changes, start=1):
             if progress is not None and not done % every:
                 progress(done)
-            user_id, manager_id = change.user_id, None
+            user_id, manager_id, seen = change.user_id, None, ""
             if not change.skipped_reason:
                 made[change.action] += 1
                 if user_id is None:
                     user_id = ids_by_email[change.email]
+                else:
+                    seen = user_fingerprint(users[user_id])
                 manager = change.fields.get("manager_email")
                 if manager and manager[1]:
                     manager_id = ids_by_email[manager[1]]
@@ -61,6 +68,7 @@ def insert_changes(
                 change.skipped_reason[:200],
                 manager_id,
                 search_text(change.email, change.fields),
+                seen,
             )
 
     made: Counter = Counter()

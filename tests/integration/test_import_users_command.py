@@ -105,3 +105,40 @@ def test_a_tripped_safeguard_needs_confirm_safeguard(tmp_path, acme):
     assert code == 0
     assert result["status"] == "applied"
     assert User.objects.filter(organization=acme, is_active=True).count() == 1
+
+
+def test_the_streamed_json_is_the_run_as_the_api_gives_it(tmp_path, acme, alice):
+    """--json writes the changes in batches as it reads them: the same object, key for key."""
+    from importer.runs.selectors import run_as_json
+
+    # Two kept out of sync (their changes are skipped), and more changes than one batch.
+    UserFactory(organization=acme, email="kept1@acme.example", is_sync_protected=True)
+    UserFactory(organization=acme, email="kept2@acme.example", is_sync_protected=True)
+    lines = ["email,first_name,title"]
+    lines += [f"p{n}@acme.example,Zoë {n},Ingénieur" for n in range(2500)]
+    lines += ["kept1@acme.example,K,New", "kept2@acme.example,K,New", "alice@acme.example,A,"]
+    path = write(tmp_path, "people.csv", "\n".join(lines) + "\n")
+
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("import_users", "--org", "acme", path, "--apply", "--json", stdout=out)
+    text = out.getvalue()
+    result = json.loads(text)
+
+    assert text.endswith("}\n") and text.count("\n") == 1
+    assert result == run_as_json(ImportRun.objects.get(pk=result["run"]))
+    assert list(result) == [
+        "run", "status", "message", "counts", "errors", "warnings", "safeguard", "changes",
+        "skipped",
+    ]  # fmt: skip
+    assert result["status"] == "applied"
+    counts = result["counts"]
+    assert counts["new"] == 2500
+    assert len(result["changes"]) == sum(
+        counts[key] for key in ("new", "changed", "deactivated", "reactivated")
+    )
+    assert [item["email"] for item in result["skipped"]] == [
+        "kept1@acme.example",
+        "kept2@acme.example",
+    ]
+    assert result["changes"][0]["fields"]["first_name"] == ["", "Zoë 0"]

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from importer.pipeline.columns import map_columns, parse_date
+from importer.pipeline.columns import map_columns, parse_date, releasable
 from importer.pipeline.headers import (
     EDGE_CHARACTERS,
     HEADER_SYNONYMS,
@@ -561,3 +561,18 @@ def test_it_finds_repeats_and_own_managers_across_blocks_of_rows():
         "employee_id": "E10",
         "manager_email": "boss@example.com",
     }
+
+
+def test_a_releasable_table_gives_the_same_records_and_holds_no_rows_after():
+    lines = ["Email,First name,Manager email"]
+    lines += [f"p{n}@example.com,P{n},p0@example.com" for n in range(2500)]
+    lines += ["not an email,X,", "p1@example.com,Again,"]  # an error, and a repeated email
+    data = ("\n".join(lines) + "\n").encode()
+
+    kept = map_columns(read_table(data))
+    table = releasable(read_table(data))
+    released = map_columns(table, release=True)
+
+    assert released == kept
+    assert len(released[0]) > 2000 and released[1]
+    assert len(table.rows) == 2502 and set(table.rows) == {None}

@@ -1,0 +1,84 @@
+"""Apply's one `UPDATE … FROM` the run's changes: each user changes in exactly the columns
+their change names, whatever the other changes of the run name."""
+
+import datetime as dt
+
+import pytest
+
+from importer.models import ImportConfig, ImportRun
+from tests.conftest import preview_text
+from tests.factories import UserFactory
+from users.models import User
+
+
+def apply(run: ImportRun, admin) -> ImportRun:
+    from importer import runs
+
+    runs.request_apply(run, acting_user=admin, confirm_safeguard=True)
+    runs.apply_run(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.parametrize("batch", [2, 10_000], ids=["batches of 2 changes", "one batch"])
+def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice, monkeypatch, batch):
+    monkeypatch.setattr("importer.store.apply.UPDATE_BATCH", batch)
+    ImportConfig.objects.update_or_create(
+        organization=acme, defaults={"clear_blank_fields": ["hire_date", "manager_email"]}
+    )
+    boss = UserFactory(organization=acme, email="boss@acme.example", first_name="Bo")
+    ana = UserFactory(
+        organization=acme,
+        email="ana@acme.example",
+        first_name="Ana",
+        title="Engineer",
+        department="R&D",
+        hire_date=dt.date(2020, 1, 2),
+        manager=boss,
+    )
+    ben = UserFactory(
+        organization=acme, email="ben@acme.example", first_name="Ben", title="Designer"
+    )
+    gone = UserFactory(organization=acme, email="gone@acme.example", is_active=False)
+    leaving = UserFactory(organization=acme, email="leaving@acme.example", title="Intern")
+    before = dict(User.objects.values_list("email", "version"))
+    csv = (
+        "Email,First name,Title,Department,Hire date,Manager email\n"
+        "alice@acme.example,Alice,,,,\n"
+        "boss@acme.example,Bo,,,,\n"
+        # Ana: a new title, her hire date and manager cleared, her department kept.
+        "ana@acme.example,Ana,Lead Engineer,R&D,,\n"
+        # Ben: a new department and a manager; his blank title is kept.
+        "ben@acme.example,Ben,,Design,,boss@acme.example\n"
+        # Back, with a title.
+        "gone@acme.example,,Returning,,,\n"
+    )
+
+    run = preview_text(acme, alice, csv)
+    assert run.status == ImportRun.Status.READY, run.issues
+    run = apply(run, alice)
+
+    assert run.status == ImportRun.Status.APPLIED, run.message
+    ana.refresh_from_db()
+    assert (ana.title, ana.department, ana.hire_date, ana.manager_id, ana.first_name) == (
+        "Lead Engineer",
+        "R&D",
+        None,
+        None,
+        "Ana",
+    )
+    ben.refresh_from_db()
+    assert (ben.title, ben.department, ben.manager_id) == ("Designer", "Design", boss.pk)
+    gone.refresh_from_db()
+    assert gone.is_active and gone.title == "Returning"
+    leaving.refresh_from_db()
+    assert not leaving.is_active and leaving.title == "Intern"
+    after = dict(User.objects.values_list("email", "version"))
+    # One version up for each user the run changed, none for the others.
+    assert {email for email in after if after[email] != before[email]} == {
+        "ana@acme.example",
+        "ben@acme.example",
+        "gone@acme.example",
+        "leaving@acme.example",
+    }
+    assert all(after[email] - before[email] in (0, 1) for email in after)

@@ -1,0 +1,41 @@
+"""The snapshot a preview compares the file with: the organization's users, and which of the
+file's addresses other organizations hold, read in batches."""
+
+import datetime as dt
+
+import pytest
+
+from importer.store import snapshot as snapshots
+from tests.factories import UserFactory
+
+
+@pytest.mark.parametrize("batch", [2, 100_000], ids=["batches of 2", "one batch"])
+def test_addresses_held_elsewhere_are_found_in_every_batch(acme, globex, monkeypatch, batch):
+    monkeypatch.setattr(snapshots, "EMAILS_BATCH", batch)
+    for name in ("b", "d", "e"):
+        UserFactory(organization=globex, email=f"{name}@example.com")
+    UserFactory(organization=None, email="staff@example.com", is_staff=True)
+    UserFactory(organization=acme, email="a@example.com")
+    wanted = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+
+    found = snapshots.load_snapshot(
+        acme.pk, today=dt.date(2026, 1, 1), emails=[*wanted, "e@example.com", "staff@example.com"]
+    )
+
+    assert found.emails_in_other_orgs == {
+        "b@example.com",
+        "d@example.com",
+        "e@example.com",
+        "staff@example.com",
+    }
+    assert [user.email for user in found.users] == ["a@example.com"]
+
+
+def test_repeated_text_of_the_users_is_one_object(acme):
+    for n in range(3):
+        UserFactory(organization=acme, email=f"p{n}@example.com", department="Sales " + "x" * 40)
+
+    users = snapshots.load_snapshot(acme.pk, today=dt.date(2026, 1, 1)).users
+
+    departments = [user.department for user in users if user.department.startswith("Sales")]
+    assert len(departments) == 3 and len({id(text) for text in departments}) == 1
