@@ -109,6 +109,11 @@ def test_an_admin_save_of_a_person_the_run_leaves_alone_makes_it_stale(imported,
 def test_another_import_applied_after_the_preview_makes_it_stale(imported, alice, acme):
     other = preview_text(acme, alice, people_csv({50: "Architect"}))
     assert apply(other, alice).status == ImportRun.Status.APPLIED
+    imported.refresh_from_db()
+    assert imported.status == ImportRun.Status.STALE  # Superseded: marked when the other applied.
+    # A preview that finished while the other import was applying is still ready: apply's own
+    # check is what refuses it.
+    ImportRun.objects.filter(pk=imported.pk).update(status=ImportRun.Status.READY)
 
     run = apply(imported, alice)
 
