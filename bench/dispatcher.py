@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from scratch_database import drop_database, fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "var" / "bench" / "dispatcher"
 BODY = b"email,first_name,last_name\n" + b"".join(
@@ -56,7 +58,7 @@ def main() -> None:
     server.routes["/export.csv"] = Reply(200, BODY, {"Content-Type": "text/csv"})
     os.environ.update(
         {
-            "DATABASE_URL": _fresh_database(args),
+            "DATABASE_URL": fresh_database(args, FOLDER / "dispatcher.sqlite3"),
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{args.redis_port}/0",
             "CACHE_URL": f"redis://127.0.0.1:{args.redis_port}/1",
             "DJANGO_DEBUG": "false",
@@ -103,7 +105,7 @@ def main() -> None:
             _stop(worker)
         server.stop()
         _stop(redis)
-        _drop_database(args)
+        drop_database(args)
 
 
 def _arguments() -> argparse.Namespace:
@@ -115,30 +117,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pg-database", default="bench_rostersync_dispatcher")
     parser.add_argument("--redis-port", type=int, default=6404)
     return parser.parse_args()
-
-
-def _fresh_database(args) -> str:
-    if args.engine == "sqlite":
-        return f"sqlite:///{FOLDER / 'dispatcher.sqlite3'}"
-    _drop_database(args)
-    _admin(args, f'CREATE DATABASE "{args.pg_database}"')
-    return f"{args.pg_url.rstrip('/')}/{args.pg_database}"
-
-
-def _drop_database(args) -> None:
-    if args.engine == "postgresql":
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        _admin(args, f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
-
-
-def _admin(args, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True) as connection:
-        connection.execute(sql)
 
 
 def _make_sources(count: int, url: str) -> None:

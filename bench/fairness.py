@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import generate
+from scratch_database import drop_database, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "var" / "bench" / "fairness"
@@ -48,7 +49,7 @@ def main() -> None:
     FOLDER.mkdir(parents=True)
     generate.ensure_files(FILES_DIR, args.rows)
     large_file = generate.file_path(FILES_DIR, args.rows, version="new", fmt="csv")
-    database_url = _fresh_database(args)
+    database_url = fresh_database(args, FOLDER / "fairness.sqlite3")
     redis = None
     if args.broker == "redis":
         redis = subprocess.Popen(
@@ -110,7 +111,7 @@ def main() -> None:
             _stop(process)
         if redis is not None:
             _stop(redis)
-        _drop_database(args)
+        drop_database(args)
 
 
 def _arguments() -> argparse.Namespace:
@@ -124,30 +125,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pg-database", default="bench_rostersync_fairness")
     parser.add_argument("--redis-port", type=int, default=6403)
     return parser.parse_args()
-
-
-def _fresh_database(args) -> str:
-    if args.engine == "sqlite":
-        return f"sqlite:///{FOLDER / 'fairness.sqlite3'}"
-    _drop_database(args)
-    _admin(args, f'CREATE DATABASE "{args.pg_database}"')
-    return f"{args.pg_url.rstrip('/')}/{args.pg_database}"
-
-
-def _drop_database(args) -> None:
-    if args.engine == "postgresql":
-        if "django.db" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        _admin(args, f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
-
-
-def _admin(args, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True) as connection:
-        connection.execute(sql)
 
 
 def _start_workers(*, single_queue: bool) -> list[subprocess.Popen]:

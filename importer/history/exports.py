@@ -232,15 +232,7 @@ def write_xlsx(
                 for index, value in enumerate(row)
             ]
         )
-    # Returned open: the caller (a FileResponse) closes it, which deletes the file.
-    handle = tempfile.TemporaryFile()  # noqa: SIM115
-    try:
-        workbook.save(handle)
-    except BaseException:
-        handle.close()
-        raise
-    handle.seek(0)
-    return handle
+    return _saved(workbook)
 
 
 def users_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:
@@ -318,14 +310,7 @@ def error_report_xlsx(issues: Sequence[dict], table: Table | None) -> IO[bytes]:
     listing.append(header_cells)
     for row in error_rows(errors):
         listing.append([_xlsx_cell(listing, value, as_text=False) for value in row])
-    handle = tempfile.TemporaryFile()  # noqa: SIM115
-    try:
-        workbook.save(handle)
-    except BaseException:
-        handle.close()
-        raise
-    handle.seek(0)
-    return handle
+    return _saved(workbook)
 
 
 def _plain_or_cell(sheet, value):
@@ -385,3 +370,16 @@ class _Buffer:
         text = "".join(self.parts)
         self.parts.clear()
         return text
+
+
+def _saved(workbook):
+    """Return `workbook` saved to a temporary file, open at its start: the caller (a
+    FileResponse) closes it, which deletes the file."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        workbook.save(handle)
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    return handle
