@@ -40,6 +40,7 @@ from importer.pipeline.diff import (
 from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
+from importer.pipeline.same_person import MAX_STORED_PAIRS, same_person_pairs
 from importer.pipeline.types import FileError, ImportOptions, Limits
 from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
@@ -270,6 +271,8 @@ def _compute_preview(run: ImportRun, report) -> None:
     row_count = 0
     digest = ""
     columns: list[dict] = []
+    confirmed = {int(user_id): email for user_id, email in run.same_person_confirmed.items()}
+    pairs: list = []
     try:
         table = read_table(
             data,
@@ -301,8 +304,15 @@ def _compute_preview(run: ImportRun, report) -> None:
             run.organization_id, today=today, emails=[record.email for record in records]
         )
         preview = compute_preview(
-            records, issues, snapshot, options, row_count=row_count, headers=headers
+            records,
+            issues,
+            snapshot,
+            options,
+            row_count=row_count,
+            headers=headers,
+            same_person=confirmed,
         )
+        pairs = same_person_pairs(preview.matching, excluding=frozenset(confirmed))
         del records  # The matching keeps the usable ones.
         digest = users_census(snapshot)
     except FileError as error:
@@ -342,6 +352,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             safeguard=safeguard or "",
             digest=digest,
             columns=columns,
+            pairs=[pair.as_dict() for pair in pairs[:MAX_STORED_PAIRS]],
         )
 
 
@@ -377,9 +388,12 @@ def _save_preview(
     safeguard: str,
     digest: str,
     columns: list[dict] | None = None,
+    pairs: list[dict] | None = None,
 ) -> None:
     """Save a preview's outcome on its locked run: ready, or invalid when it has errors; for an
-    upload or paste with columns to match, the matching step (status columns) first."""
+    upload or paste with columns to match, the matching step (status columns) first. `pairs`
+    are the undecided same-person pairs (same_person_pairs, as dicts): the page asks about
+    each, and a scheduled run with any is held for a decision."""
     errors = preview.errors
     run.row_count = preview.row_count
     run.new_count = made["create"]
@@ -392,6 +406,7 @@ def _save_preview(
     run.warning_count = len(preview.issues) - len(errors)
     run.issues = preview.issues_to_store()
     run.policy = _options_as_dict(options)
+    run.same_person_pairs = list(pairs or [])
     run.safeguard_message = safeguard
     run.users_digest = digest
     run.status = Status.INVALID if errors else Status.READY
@@ -423,14 +438,20 @@ def _go_on_with_scheduled(run: ImportRun) -> None:
     """Move a scheduled run's clean preview on, in its preview's transaction: held when it
     trips a safeguard (the admins are emailed), otherwise applying.
 
+    A run with same-person pairs to decide is held too: a scheduled import never guesses.
     Nobody watches a scheduled run, and a worker that stops right after the preview must not
     leave it ready forever: applying is a running state that recovery finishes.
     """
-    if run.safeguard_message:
+    if run.safeguard_message or run.same_person_pairs:
         run.status = Status.HELD
-        run.message = _HELD_MESSAGE
+        run.message = _HELD_MESSAGE if run.safeguard_message else _HELD_SAME_PERSON_MESSAGE
         run_id = run.pk
         transaction.on_commit(lambda: _email_held_run(run_id))
+    elif run.same_person_confirmed:
+        # An admin's decision on a held run re-computed it: it waits for their approval of
+        # the changes it now shows (the email was sent when it was first held).
+        run.status = Status.HELD
+        run.message = _HELD_MATCHED_MESSAGE
     else:
         run.status = Status.APPLYING
         run.apply_requested_at = timezone.now()
@@ -598,6 +619,18 @@ def import_now(
 _HELD_MESSAGE = (
     "This scheduled import was held by a safeguard: nothing has been changed. "
     "Check the changes below, then approve or discard it."
+)
+
+
+_HELD_SAME_PERSON_MESSAGE = (
+    "This scheduled import is held for a decision: nothing has been changed. A person missing "
+    "from the file may be the same person as a new row with another email. Decide below, "
+    "then approve or discard it."
+)
+
+_HELD_MATCHED_MESSAGE = (
+    "This scheduled import waits for your approval: nothing has been changed. The people you "
+    "matched are shown below with their new email; approve to import these changes."
 )
 
 
