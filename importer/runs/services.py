@@ -4,7 +4,9 @@ queued → previewing → ready | invalid | failed;  ready → applying → appl
 A browser upload or paste whose columns are not all recognised: previewing → columns (the
 column matching step) → queued again once matched (requeue_preview), or → ready | invalid (skipped).
 A scheduled run goes on by itself: previewing → applying, or → held when it trips a safeguard;
-held → applying (approved) | discarded.
+held → applying (approved) | discarded. A scheduled run with a same-person pair to decide is
+held too; ready | held → queued when an admin matches a pair (runs/same_person.py), and the same
+run is previewed again with it.
 
 A worker takes a step (preview, apply) up under a lease it renews (importer.runs.leases). A
 transient database error leaves the run in its state and raises DatabaseUnavailable, for the

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from importer import runs
@@ -186,8 +187,9 @@ def pulled(https_server, acme):
 
 
 def test_a_scheduled_pull_holds_the_pair_for_a_decision_then_applies_the_email_change(
-    pulled, acme, alice, team, django_capture_on_commit_callbacks
+    pulled, acme, alice, team, settings, django_capture_on_commit_callbacks
 ):
+    settings.ROSTERSYNC_BASE_URL = "https://rostersync.example.com"
     maria, _legal, tom = team
     with django_capture_on_commit_callbacks(execute=True):
         sync.sync_source(pulled.pk, now=NOW)
@@ -195,6 +197,9 @@ def test_a_scheduled_pull_holds_the_pair_for_a_decision_then_applies_the_email_c
     assert (run.trigger, run.status, run.safeguard_message) == ("scheduled", "held", "")
     assert "held for a decision" in run.message
     assert [pair["user_id"] for pair in run.same_person_pairs] == [maria.pk]
+    [email] = mail.outbox
+    assert "is held for a decision" in email.body
+    assert "may be the same person as a new row with another email" in email.body
     maria.refresh_from_db()
     assert (maria.email, maria.is_active) == ("maria.garcia@acme.example", True)
 
