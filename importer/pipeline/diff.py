@@ -207,6 +207,8 @@ def match_records(
             user = by_email.get(email)
         if user is None and rekeyed:
             user = rekeyed.get(email)
+            if user is not None and user.id in matched_rows:
+                user = None  # Described by a row of its own after all: this row is new.
         if user is None:
             kept.append(record)
             continue

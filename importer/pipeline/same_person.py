@@ -82,21 +82,25 @@ def _compare(record: Record, user: SnapshotUser) -> dict[str, str] | None:
     return evidence
 
 
-def same_person_pairs(matching: Matching, *, excluding: frozenset[int] = frozenset()):
+def same_person_pairs(
+    matching: Matching, *, excluding: frozenset[int] = frozenset()
+) -> list[SamePersonPair]:
     """Return the pairs of a user who leaves the file and a new row with the same name.
 
-    A user leaves the file when they are active, matched to no row and not support staff; a
-    row is new when it is matched to no user. A pair has the same first and last name (accents,
-    case and spacing aside), and none of hire date, department or employee ID differs where
-    both have one. A user or a row with two possible partners is in no pair: which of two
-    people is meant is for the file to say (an employee ID), not for a guess. Users in
-    `excluding` (pairs already decided) are left out. In file order of the rows.
+    A user leaves the file when they are active, matched to no row, not support staff and not
+    kept out of sync (an import never changes their email); a row is new when it is matched to
+    no user. A pair has the same first and last name (accents, case and spacing aside), and
+    none of hire date, department or employee ID differs where both have one. A user or a row
+    with two possible partners is in no pair: which of two people is meant is for the file to
+    say (an employee ID), not for a guess. Users in `excluding` (pairs already decided) are
+    left out. In file order of the rows.
     """
     leaving: dict[tuple[str, str], list[SnapshotUser]] = defaultdict(list)
     for user in matching.snapshot.users:
         if (
             not user.is_active
             or user.is_staff
+            or user.is_protected
             or user.id in matching.matched_rows
             or user.id in excluding
         ):

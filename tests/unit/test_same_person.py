@@ -112,11 +112,12 @@ def test_names_compare_without_accents_case_or_extra_spaces_and_a_blank_name_nev
     assert pairs([record(2, "y@acme.com", first_name="", last_name="Pérez")], [nameless]) == []
 
 
-def test_people_matched_inactive_or_support_staff_are_not_leaving():
+def test_inactive_protected_or_support_staff_are_not_leaving():
     inactive = user(1, "old@acme.com", first_name="Ana", last_name="Lima", is_active=False)
     staff = user(2, "staff@acme.com", first_name="Ana", last_name="Lima", is_staff=True)
+    protected = user(4, "kept@acme.com", first_name="Ana", last_name="Lima", is_protected=True)
     new = record(3, "ana@acme.com", first_name="Ana", last_name="Lima")
-    assert pairs([new], [inactive, staff]) == []
+    assert pairs([new], [inactive, staff, protected]) == []
     assert (
         pairs(
             [new],
