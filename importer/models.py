@@ -254,9 +254,13 @@ class ImportRun(models.Model):
 
     @property
     def status_label(self) -> str:
-        """The status as the pages show it: a ready preview that changes nobody is "No changes"."""
+        """The status as the pages show it: a ready preview that changes nobody is "No changes";
+        a scheduled run held for a same-person pair, not by a safeguard, is "Held for a decision".
+        """
         if self.status == self.Status.READY and not self.change_count and not self.error_count:
             return "No changes"
+        if self.status == self.Status.HELD and not self.safeguard_message:
+            return "Held for a decision"  # A same-person pair to decide, not a safeguard.
         return self.get_status_display()
 
     @property

@@ -226,6 +226,19 @@ def test_a_scheduled_pull_holds_the_pair_for_a_decision_then_applies_the_email_c
     )
 
 
+def test_the_held_runs_page_says_why_and_asks_about_the_pair(
+    pulled, acme, alice, alice_client, team, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sync.sync_source(pulled.pk, now=NOW)
+    run = ImportRun.objects.get()
+    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Held for a decision." in html
+    assert "Held by a safeguard" not in html
+    assert "Same person with a new email?" in html
+    assert 'id="approve-button"' in html
+
+
 def test_a_held_scheduled_pull_approved_as_it_is_keeps_them_two_people(
     pulled, acme, alice, team, django_capture_on_commit_callbacks
 ):

@@ -167,3 +167,17 @@ def test_a_confirmed_pair_is_an_email_change_of_the_same_user():
     assert change.user_id == 1
     assert change.fields == {"email": ("maria.garcia@acme.com", "maria.g@acme.com")}
     assert same_person_pairs(matching) == []
+
+
+def test_a_confirmed_pair_whose_user_a_row_of_its_own_describes_matches_nothing():
+    options = ImportOptions()
+    still_there = record(2, "maria.garcia@acme.com", first_name="María", last_name="García")
+    new = record(3, "maria.g@acme.com", first_name="María", last_name="García")
+    matching = match_records(
+        [still_there, new],
+        Snapshot(users=(MARIA_SALES,)),
+        options,
+        same_person={1: "maria.g@acme.com"},
+    )
+    assert matching.issues == ()
+    assert matching.matches == {2: MARIA_SALES}  # Row 3 is a new person.
