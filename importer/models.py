@@ -154,6 +154,18 @@ class ImportRun(models.Model):
     warning_count = models.PositiveIntegerField(default=0)
     issues = models.JSONField(default=list, blank=True)
     policy = models.JSONField(default=dict, blank=True, help_text="The options in force.")
+    same_person_pairs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Pairs of a user missing from the file and a new row with the same name, "
+        "not yet decided (importer.pipeline.same_person): the preview asks about each.",
+    )
+    same_person_confirmed = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{user id: new email}: the pairs an admin confirmed as the same person with "
+        "a new address; the preview matches them.",
+    )
     # Set when the preview trips a safeguard (too many deactivations, a much shorter file):
     # a manual import then needs a second confirmation, a scheduled one is held.
     safeguard_message = models.TextField(blank=True)
@@ -242,9 +254,13 @@ class ImportRun(models.Model):
 
     @property
     def status_label(self) -> str:
-        """The status as the pages show it: a ready preview that changes nobody is "No changes"."""
+        """The status as the pages show it: a ready preview that changes nobody is "No changes";
+        a scheduled run held for a same-person pair, not by a safeguard, is "Held for a decision".
+        """
         if self.status == self.Status.READY and not self.change_count and not self.error_count:
             return "No changes"
+        if self.status == self.Status.HELD and not self.safeguard_message:
+            return "Held for a decision"  # A same-person pair to decide, not a safeguard.
         return self.get_status_display()
 
     @property

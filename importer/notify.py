@@ -41,10 +41,24 @@ def send_held_run_email(run: ImportRun) -> int:
         return 0
     link = absolute_url(reverse("importer:run-detail", args=[run.pk]))
     subject = f"Import #{run.pk} for {run.organization.name} is waiting for your approval"
+    if run.safeguard_message:
+        why = f"was held by a safeguard, and nothing has been changed.\n\n{run.safeguard_message}"
+    else:
+        pairs = len(run.same_person_pairs)
+        why = (
+            "is held for a decision, and nothing has been changed.\n\n"
+            + (
+                "A person missing from the file may be the same person as a new row with "
+                "another email"
+                if pairs == 1
+                else f"{pairs} people missing from the file may each be the same person as a "
+                "new row with another email"
+            )
+            + ": match them on the import's page to change their email instead of replacing "
+            "their account."
+        )
     body = (
-        f"A scheduled import of users into {run.organization.name} was held by a safeguard, "
-        f"and nothing has been changed.\n\n"
-        f"{run.safeguard_message}\n\n"
+        f"A scheduled import of users into {run.organization.name} {why}\n\n"
         f"It would create {run.new_count}, change {run.changed_count}, deactivate "
         f"{run.deactivated_count} and reactivate {run.reactivated_count} users.\n\n"
         f"Review the changes, then approve or discard the import:\n{link}\n\n"

@@ -8,6 +8,7 @@ from importer.views import (
     history,
     imports,
     remote,
+    same_person,
     support,
     webhooks,
 )
@@ -37,6 +38,11 @@ urlpatterns = [
     path("act-as/stop/", support.stop_acting_as, name="act-as-stop"),
     path("runs/<int:pk>/approve/", held_runs.approve_run, name="run-approve"),
     path("runs/<int:pk>/discard/", held_runs.discard_run, name="run-discard"),
+    path(
+        "runs/<int:pk>/same-person/",
+        same_person.confirm_same_person,
+        name="run-same-person",
+    ),
     path("configuration/", configuration.configuration_page, name="configuration"),
     path("configuration/save/", configuration.save_configuration, name="configuration-save"),
     path("configuration/people/", configuration.people, name="people"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from importer.pipeline.types import (
@@ -143,8 +143,13 @@ def match_records(
     options: ImportOptions,
     *,
     rejected: Iterable[RowIssue] = (),
+    same_person: Mapping[int, str] | None = None,
 ) -> Matching:
     """Return the records matched to the users of `snapshot`, by employee ID, else by email.
+
+    `same_person` ({user id: new email}) are the pairs an admin confirmed as the same person
+    with a new address (see same_person.py): a row with that email and no other match is
+    matched to that user, so the import changes their email instead of replacing them.
 
     A record that cannot be used (its email belongs to a user outside the organization, support
     staff included; it describes a user another row describes; or it would take the email of a
@@ -159,6 +164,12 @@ def match_records(
     records = list(records)
     by_email = {user.email: user for user in snapshot.users}
     by_employee_id = {user.employee_id: user for user in snapshot.users if user.employee_id}
+    users_by_id = {user.id: user for user in snapshot.users}
+    rekeyed = {
+        email: users_by_id[user_id]
+        for user_id, email in (same_person or {}).items()
+        if user_id in users_by_id and email not in by_email
+    }
     elsewhere = snapshot.emails_in_other_orgs
     issues: list[RowIssue] = []
     kept: list[Record] = []
@@ -194,6 +205,10 @@ def match_records(
         user = by_employee_id.get(employee_id) if employee_id else None
         if user is None:
             user = by_email.get(email)
+        if user is None and rekeyed:
+            user = rekeyed.get(email)
+            if user is not None and user.id in matched_rows:
+                user = None  # Described by a row of its own after all: this row is new.
         if user is None:
             kept.append(record)
             continue
@@ -242,7 +257,7 @@ def match_records(
         snapshot=snapshot,
         records=tuple(kept),
         issues=tuple(issues),
-        users={user.id: user for user in snapshot.users},
+        users=users_by_id,
         matches=matches,
         matched_rows=matched_rows,
         staying=staying,

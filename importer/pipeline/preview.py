@@ -99,6 +99,7 @@ def compute_preview(
     *,
     row_count: int,
     headers: Mapping[str, str] | None = None,
+    same_person: Mapping[int, str] | None = None,
 ) -> Preview:
     """Return the preview of `records` (with the `issues` mapping them found) against `snapshot`.
 
@@ -106,8 +107,9 @@ def compute_preview(
     a circle) join the mapping's, so a file with column errors still lists them all. The diff
     names a column by its field ("Manager email"); with `headers` ({field: the file's header},
     columns.file_headers) every issue names the file's own column ("Reports To") instead.
+    `same_person` are the confirmed pairs of a user and a new address (match_records).
     """
-    matching = match_records(records, snapshot, options, rejected=issues)
+    matching = match_records(records, snapshot, options, rejected=issues, same_person=same_person)
     found = [
         *issues,
         *matching.issues,

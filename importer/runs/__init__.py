@@ -10,6 +10,7 @@ from importer.runs.corrections import CorrectionRefused, create_corrected_run
 from importer.runs.leases import LeaseHeld, recover_abandoned_runs
 from importer.runs.limits import LimitReached, check_room
 from importer.runs.revert import RevertRefused, create_revert_run
+from importer.runs.same_person import SamePersonRefused, confirm_same_person
 from importer.runs.services import (
     ApplyRefused,
     DatabaseUnavailable,
@@ -44,10 +45,12 @@ __all__ = [
     "LeaseHeld",
     "NothingToPreviewAgain",
     "RevertRefused",
+    "SamePersonRefused",
     "apply_run",
     "approve_held_run",
     "attach_input",
     "check_room",
+    "confirm_same_person",
     "create_corrected_run",
     "create_fetch_run",
     "create_revert_run",

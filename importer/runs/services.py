@@ -4,7 +4,9 @@ queued → previewing → ready | invalid | failed;  ready → applying → appl
 A browser upload or paste whose columns are not all recognised: previewing → columns (the
 column matching step) → queued again once matched (requeue_preview), or → ready | invalid (skipped).
 A scheduled run goes on by itself: previewing → applying, or → held when it trips a safeguard;
-held → applying (approved) | discarded.
+held → applying (approved) | discarded. A scheduled run with a same-person pair to decide is
+held too; ready | held → queued when an admin matches a pair (runs/same_person.py), and the same
+run is previewed again with it.
 
 A worker takes a step (preview, apply) up under a lease it renews (importer.runs.leases). A
 transient database error leaves the run in its state and raises DatabaseUnavailable, for the
@@ -40,6 +42,7 @@ from importer.pipeline.diff import (
 from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
+from importer.pipeline.same_person import MAX_STORED_PAIRS, same_person_pairs
 from importer.pipeline.types import FileError, ImportOptions, Limits
 from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
@@ -270,6 +273,8 @@ def _compute_preview(run: ImportRun, report) -> None:
     row_count = 0
     digest = ""
     columns: list[dict] = []
+    confirmed = {int(user_id): email for user_id, email in run.same_person_confirmed.items()}
+    pairs: list = []
     try:
         table = read_table(
             data,
@@ -301,8 +306,15 @@ def _compute_preview(run: ImportRun, report) -> None:
             run.organization_id, today=today, emails=[record.email for record in records]
         )
         preview = compute_preview(
-            records, issues, snapshot, options, row_count=row_count, headers=headers
+            records,
+            issues,
+            snapshot,
+            options,
+            row_count=row_count,
+            headers=headers,
+            same_person=confirmed,
         )
+        pairs = same_person_pairs(preview.matching, excluding=frozenset(confirmed))
         del records  # The matching keeps the usable ones.
         digest = users_census(snapshot)
     except FileError as error:
@@ -342,6 +354,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             safeguard=safeguard or "",
             digest=digest,
             columns=columns,
+            pairs=[pair.as_dict() for pair in pairs[:MAX_STORED_PAIRS]],
         )
 
 
@@ -377,9 +390,12 @@ def _save_preview(
     safeguard: str,
     digest: str,
     columns: list[dict] | None = None,
+    pairs: list[dict] | None = None,
 ) -> None:
     """Save a preview's outcome on its locked run: ready, or invalid when it has errors; for an
-    upload or paste with columns to match, the matching step (status columns) first."""
+    upload or paste with columns to match, the matching step (status columns) first. `pairs`
+    are the undecided same-person pairs (same_person_pairs, as dicts): the page asks about
+    each, and a scheduled run with any is held for a decision."""
     errors = preview.errors
     run.row_count = preview.row_count
     run.new_count = made["create"]
@@ -392,6 +408,7 @@ def _save_preview(
     run.warning_count = len(preview.issues) - len(errors)
     run.issues = preview.issues_to_store()
     run.policy = _options_as_dict(options)
+    run.same_person_pairs = list(pairs or [])
     run.safeguard_message = safeguard
     run.users_digest = digest
     run.status = Status.INVALID if errors else Status.READY
@@ -423,14 +440,20 @@ def _go_on_with_scheduled(run: ImportRun) -> None:
     """Move a scheduled run's clean preview on, in its preview's transaction: held when it
     trips a safeguard (the admins are emailed), otherwise applying.
 
+    A run with same-person pairs to decide is held too: a scheduled import never guesses.
     Nobody watches a scheduled run, and a worker that stops right after the preview must not
     leave it ready forever: applying is a running state that recovery finishes.
     """
-    if run.safeguard_message:
+    if run.safeguard_message or run.same_person_pairs:
         run.status = Status.HELD
-        run.message = _HELD_MESSAGE
+        run.message = _HELD_MESSAGE if run.safeguard_message else _HELD_SAME_PERSON_MESSAGE
         run_id = run.pk
         transaction.on_commit(lambda: _email_held_run(run_id))
+    elif run.same_person_confirmed:
+        # An admin's decision on a held run re-computed it: it waits for their approval of
+        # the changes it now shows (the email was sent when it was first held).
+        run.status = Status.HELD
+        run.message = _HELD_MATCHED_MESSAGE
     else:
         run.status = Status.APPLYING
         run.apply_requested_at = timezone.now()
@@ -598,6 +621,18 @@ def import_now(
 _HELD_MESSAGE = (
     "This scheduled import was held by a safeguard: nothing has been changed. "
     "Check the changes below, then approve or discard it."
+)
+
+
+_HELD_SAME_PERSON_MESSAGE = (
+    "This scheduled import is held for a decision: nothing has been changed. A person missing "
+    "from the file may be the same person as a new row with another email. Decide below, "
+    "then approve or discard it."
+)
+
+_HELD_MATCHED_MESSAGE = (
+    "This scheduled import waits for your approval: nothing has been changed. The people you "
+    "matched are shown below with their new email; approve to import these changes."
 )
 
 

@@ -2,6 +2,7 @@ from django import template
 from django.urls import reverse
 
 from importer.pipeline.headers import IGNORED
+from importer.pipeline.same_person import evidence_text
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs.outbox import Event
 from importer.views.shared import offers_matching
@@ -15,6 +16,12 @@ def field_label(name: str) -> str:
     if name == IGNORED:
         return "Not imported"
     return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+@register.filter
+def same_person_evidence(evidence: dict) -> str:
+    """Return what a same-person pair has in common, as the run's page says it."""
+    return evidence_text(evidence or {})
 
 
 @register.filter
