@@ -216,6 +216,8 @@ def match_records(
         matches[record.row] = user
         matched_rows[user.id] = record.row
         kept.append(record)
+    # Two maps of every user, not needed past the loop: a million users' take 100 MB.
+    del by_email, by_employee_id
     if taking:
         left_out = _addresses_still_taken(taking, matches, matched_rows, options, issues)
         kept = [record for record in kept if record.row not in left_out]
@@ -539,13 +541,15 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
     staying = matching.staying
     users = matching.users
     manager_of: dict[Key, Key] = {}
-    email_of: dict[Key, str] = {key: email for email, key in staying.items()}
-    email_of.update(matching.final_email)  # an old address in staying must not win
+    # Each person's email after the import: final_email has every person of `staying` (an
+    # old address there must not win), so it is the map of people the circles are among.
+    email_of = matching.final_email
     for key in email_of:
         if key > 0 and (manager_id := users[key].manager_id) is not None:
             manager_of[key] = manager_id
-    row_of: dict[Key, int] = {}
     matches = matching.matches
+    # The row of each person the file describes: a matched user's, or minus a new person's key.
+    row_of = _RowsOfPeople(matching.matched_rows)
     update_managers = options.update_managers
     for record in matching.records:
         row = record.row
@@ -553,7 +557,6 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
         key: Key = user.id if user is not None else -row
         if key not in email_of:
             continue
-        row_of[key] = row
         manager_email = record.values.get("manager_email")
         if (
             manager_email
@@ -604,7 +607,26 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
     return issues
 
 
-def _in_circle(key: Key, email_of: dict[Key, str], row_of: dict[Key, int]) -> str:
+class _RowsOfPeople:
+    """The row of each person the file describes, by key, without a map of a million rows.
+
+    A new person's key is minus their row; a matched user's row is in `matched_rows`. Only
+    keys of people after the import are asked about (a new person is one when created).
+    """
+
+    __slots__ = ("matched_rows",)
+
+    def __init__(self, matched_rows: dict[int, int]):
+        self.matched_rows = matched_rows
+
+    def __contains__(self, key: Key) -> bool:
+        return key < 0 or key in self.matched_rows
+
+    def __getitem__(self, key: Key) -> int:
+        return -key if key < 0 else self.matched_rows[key]
+
+
+def _in_circle(key: Key, email_of: dict[Key, str], row_of: _RowsOfPeople) -> str:
     email = email_of.get(key, "?")
     return f"{email} (row {row_of[key]})" if key in row_of else email
 
