@@ -752,20 +752,28 @@ def _profile_changes(
     """Return the differences between a record and its user in the fields `names`."""
     fields: dict[str, tuple[str, str]] = {}
     wanted = set(names)
+    if not wanted:
+        return fields
+    values = record.values
+    clear_blank_fields = options.clear_blank_fields
+    # Twice for each matched row (the fields imports update, then those they leave out): the
+    # usual field, equal to the user's, goes no further than one comparison.
     for name in PROFILE_FIELDS:
-        if name not in record.values or name not in wanted:
+        if name not in values or name not in wanted:
             continue
-        new = record.values[name]
-        if not display(new) and name not in options.clear_blank_fields:
-            continue  # A blank cell keeps the stored value.
-        if name == "email" and not new:
-            continue  # An email is never cleared.
+        new = values[name]
+        # A value is text, a date (never blank) or None: blank is what shows as "".
+        if not new and (name not in clear_blank_fields or name == "email"):
+            continue  # A blank cell keeps the stored value; an email is never cleared.
         old = getattr(user, name)
-        if display(old) != display(new) and (
+        if old == new:
+            continue  # The same value shows the same.
+        old_shown, new_shown = display(old), display(new)
+        if old_shown != new_shown and (
             # A value stored decomposed (NFD) before files were normalised reads the same.
             old.__class__ is not str or unicodedata.normalize("NFC", old) != new
         ):
-            fields[name] = (display(old), display(new))
+            fields[name] = (old_shown, new_shown)
     return fields
 
 
@@ -799,14 +807,17 @@ def _deactivations(matching: Matching, options: ImportOptions) -> list[Change]:
     """
     changes = []
     matched_rows = matching.matched_rows
-    for user in sorted(matching.snapshot.users, key=lambda u: u.email):
-        if (
-            not user.is_active
-            or user.id in matched_rows
-            or user.is_staff
-            or user.id == options.acting_user_id
-        ):
-            continue
+    acting_user_id = options.acting_user_id
+    # Those missing first, then sorted: a next file names nearly everyone.
+    missing = [
+        user
+        for user in matching.snapshot.users
+        if user.is_active
+        and user.id not in matched_rows
+        and not user.is_staff
+        and user.id != acting_user_id
+    ]
+    for user in sorted(missing, key=lambda u: u.email):
         if not options.deactivate_missing:
             reason = SKIPPED_DEACTIVATE
         elif user.is_protected:
