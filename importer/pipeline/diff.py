@@ -231,6 +231,8 @@ def match_records(
         matches[record.row] = user
         matched_rows[user.id] = record.row
         kept.append(record)
+    # Two maps of every user, not needed past the loop: a million users' take 100 MB.
+    del by_email, by_employee_id
     if taking:
         left_out = _addresses_still_taken(taking, matches, matched_rows, options, issues)
         kept = [record for record in kept if record.row not in left_out]
@@ -554,13 +556,15 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
     staying = matching.staying
     users = matching.users
     manager_of: dict[Key, Key] = {}
-    email_of: dict[Key, str] = {key: email for email, key in staying.items()}
-    email_of.update(matching.final_email)  # an old address in staying must not win
+    # Each person's email after the import: final_email has every person of `staying` (an
+    # old address there must not win), so it is the map of people the circles are among.
+    email_of = matching.final_email
     for key in email_of:
         if key > 0 and (manager_id := users[key].manager_id) is not None:
             manager_of[key] = manager_id
-    row_of: dict[Key, int] = {}
     matches = matching.matches
+    # The row of each person the file describes: a matched user's, or minus a new person's key.
+    row_of = _RowsOfPeople(matching.matched_rows)
     update_managers = options.update_managers
     for record in matching.records:
         row = record.row
@@ -568,7 +572,6 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
         key: Key = user.id if user is not None else -row
         if key not in email_of:
             continue
-        row_of[key] = row
         manager_email = record.values.get("manager_email")
         if (
             manager_email
@@ -619,7 +622,26 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
     return issues
 
 
-def _in_circle(key: Key, email_of: dict[Key, str], row_of: dict[Key, int]) -> str:
+class _RowsOfPeople:
+    """The row of each person the file describes, by key, without a map of a million rows.
+
+    A new person's key is minus their row; a matched user's row is in `matched_rows`. Only
+    keys of people after the import are asked about (a new person is one when created).
+    """
+
+    __slots__ = ("matched_rows",)
+
+    def __init__(self, matched_rows: dict[int, int]):
+        self.matched_rows = matched_rows
+
+    def __contains__(self, key: Key) -> bool:
+        return key < 0 or key in self.matched_rows
+
+    def __getitem__(self, key: Key) -> int:
+        return -key if key < 0 else self.matched_rows[key]
+
+
+def _in_circle(key: Key, email_of: dict[Key, str], row_of: _RowsOfPeople) -> str:
     email = email_of.get(key, "?")
     return f"{email} (row {row_of[key]})" if key in row_of else email
 
@@ -745,20 +767,28 @@ def _profile_changes(
     """Return the differences between a record and its user in the fields `names`."""
     fields: dict[str, tuple[str, str]] = {}
     wanted = set(names)
+    if not wanted:
+        return fields
+    values = record.values
+    clear_blank_fields = options.clear_blank_fields
+    # Twice for each matched row (the fields imports update, then those they leave out): the
+    # usual field, equal to the user's, goes no further than one comparison.
     for name in PROFILE_FIELDS:
-        if name not in record.values or name not in wanted:
+        if name not in values or name not in wanted:
             continue
-        new = record.values[name]
-        if not display(new) and name not in options.clear_blank_fields:
-            continue  # A blank cell keeps the stored value.
-        if name == "email" and not new:
-            continue  # An email is never cleared.
+        new = values[name]
+        # A value is text, a date (never blank) or None: blank is what shows as "".
+        if not new and (name not in clear_blank_fields or name == "email"):
+            continue  # A blank cell keeps the stored value; an email is never cleared.
         old = getattr(user, name)
-        if display(old) != display(new) and (
+        if old == new:
+            continue  # The same value shows the same.
+        old_shown, new_shown = display(old), display(new)
+        if old_shown != new_shown and (
             # A value stored decomposed (NFD) before files were normalised reads the same.
             old.__class__ is not str or unicodedata.normalize("NFC", old) != new
         ):
-            fields[name] = (display(old), display(new))
+            fields[name] = (old_shown, new_shown)
     return fields
 
 
@@ -792,14 +822,17 @@ def _deactivations(matching: Matching, options: ImportOptions) -> list[Change]:
     """
     changes = []
     matched_rows = matching.matched_rows
-    for user in sorted(matching.snapshot.users, key=lambda u: u.email):
-        if (
-            not user.is_active
-            or user.id in matched_rows
-            or user.is_staff
-            or user.id == options.acting_user_id
-        ):
-            continue
+    acting_user_id = options.acting_user_id
+    # Those missing first, then sorted: a next file names nearly everyone.
+    missing = [
+        user
+        for user in matching.snapshot.users
+        if user.is_active
+        and user.id not in matched_rows
+        and not user.is_staff
+        and user.id != acting_user_id
+    ]
+    for user in sorted(missing, key=lambda u: u.email):
         if not options.deactivate_missing:
             reason = SKIPPED_DEACTIVATE
         elif user.is_protected:
