@@ -424,6 +424,35 @@ def looks_like_addresses(samples: Sequence[str]) -> bool:
     )
 
 
+def first_row_without_email_message(
+    rows: Iterable[Sequence[object]], extra_synonyms: Mapping[str, str] | None
+) -> str:
+    """Return the error for a file in which no row names an email column: the first non-blank
+    row taken for its header (its cells quoted) and the closest column, by spelling or by
+    values that are addresses in the next rows."""
+    texts = [[clean_text("" if cell is None else str(cell)) for cell in row] for row in rows]
+    texts = [row for row in texts if any(row)]
+    if not texts:
+        return MISSING_EMAIL_COLUMN_MESSAGE
+    headers, below = texts[0], texts[1:6]
+    extra = normalised_extra(extra_synonyms)
+    closest = next(
+        (h for h in headers if h and (close := close_spelling(h, extra)) and close[0] == "email"),
+        None,
+    )
+    if closest is None:
+        closest = next(
+            (
+                header
+                for index, header in enumerate(headers)
+                if header
+                and looks_like_addresses([row[index] for row in below if index < len(row)])
+            ),
+            None,
+        )
+    return missing_email_message(headers, closest)
+
+
 def missing_email_message(headers: Sequence[str], closest: str | None) -> str:
     """Return the error for a header row without an email column: its columns, and the closest."""
     found = [header for header in headers if header]

@@ -16,6 +16,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 import unicodedata
 import warnings
@@ -34,6 +35,7 @@ from importer.pipeline.headers import (
     EDGE_CHARACTERS,
     MISSING_EMAIL_COLUMN_MESSAGE,
     clean_text,
+    first_row_without_email_message,
     is_blank,
     is_header_row,
 )
@@ -444,7 +446,11 @@ def _read_workbook(
     if header_only is not None:
         raise FileError("empty_file", HEADER_ONLY_MESSAGE)
     if has_data:
-        raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+        visible = next(sheet for sheet in sheets if sheet.visible)
+        first_rows = itertools.islice(visible.rows(), 50)
+        raise FileError(
+            "missing_column", first_row_without_email_message(first_rows, extra_synonyms)
+        )
     if any(_has_data(sheet) for sheet in sheets):
         raise FileError(
             "empty_file",
@@ -771,7 +777,14 @@ def _read_csv(
             "The CSV text could not be read (a value may be longer than "
             f"{CSV_FIELD_LIMIT // (1024 * 1024)} MB). Check the file, or upload it as .xlsx.",
         ) from None
-    raise FileError("missing_column", MISSING_EMAIL_COLUMN_MESSAGE)
+    try:
+        reader = csv.reader(
+            io.StringIO(text[:65536], newline=""), delimiter=_delimiter_candidates(text)[0]
+        )
+        message = first_row_without_email_message(itertools.islice(reader, 50), extra_synonyms)
+    except csv.Error:
+        message = MISSING_EMAIL_COLUMN_MESSAGE
+    raise FileError("missing_column", message)
 
 
 def _with_undecodable_marked(table: Table) -> Table:

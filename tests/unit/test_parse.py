@@ -268,6 +268,24 @@ def test_it_refuses_a_workbook_without_an_email_column():
     assert "No email column found" in error.message
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_file_whose_columns_are_all_unknown_is_told_its_columns_and_the_closest(fmt):
+    """No row names a known column, so none is taken for the header: the error still quotes the
+    file's first row and names the column whose values are addresses."""
+    rows = [["Kennung", "Adresse", "Vorname"], ["17", "ana@acme.example", "Ana"]]
+    rows.append(["18", "bo@acme.example", "Bo"])
+    if fmt == "csv":
+        data = "".join(",".join(row) + "\n" for row in rows).encode()
+    else:
+        data = xlsx(("People", rows, "visible"))
+
+    error = error_of(data, filename=f"people.{fmt}")
+
+    assert error.code == "missing_column"
+    assert "'Kennung', 'Adresse', 'Vorname'" in error.message
+    assert "The closest is 'Adresse'" in error.message
+
+
 def test_it_finds_the_header_by_the_organizations_own_column_names():
     data = xlsx(("People", [["Kontakt", "Team"], ["ana@example.com", "People"]], "visible"))
 
