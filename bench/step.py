@@ -405,7 +405,9 @@ def _repeated_run(run, wanted: int):
     repeats = -(-wanted // size)
     count_fields = ("new_count", "changed_count", "deactivated_count", "reactivated_count")
     table = ImportChange._meta.db_table
-    columns = "user_id, email, action, fields, row, skipped_reason, manager_id, search_text"
+    columns = (
+        "user_id, email, action, fields, row, skipped_reason, manager_id, search_text, user_seen"
+    )
     with transaction.atomic():
         grown = ImportRun.objects.create(
             organization_id=run.organization_id,

@@ -31,6 +31,8 @@ from importer.views.shared import (
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
+# A search of a run's changes counts its matches up to this many ("more than 10,000").
+SEARCH_MATCHES_COUNTED = 10_000
 # Seconds a run waits for a worker before its page offers to send it again.
 SEND_AGAIN_AFTER_SECONDS = 20
 ISSUES_PER_PAGE = 100
@@ -193,6 +195,12 @@ def _run_context(request, run: ImportRun) -> dict:
     paginator = Paginator(changes, CHANGES_PER_PAGE)
     if not context["q"]:
         paginator.count = counts[action]  # Known: the paginator need not count the changes.
+    else:
+        # Matches are counted up to a cap: past it the count would read the whole run (a
+        # million changes), and the pages go through the first SEARCH_MATCHES_COUNTED.
+        matches = changes.values("pk")[: SEARCH_MATCHES_COUNTED + 1].count()
+        paginator.count = min(matches, SEARCH_MATCHES_COUNTED)
+        context["matches_capped"] = matches > SEARCH_MATCHES_COUNTED
     context["changes_page"] = paginator.get_page(request.GET.get("page"))
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from importer import runs
 from importer.models import ImportChange, ImportRun, RemoteSource
+from importer.views import imports as imports_views
 from tests.factories import UserFactory
 
 Source, Status = ImportRun.Source, ImportRun.Status
@@ -195,6 +196,39 @@ def test_the_run_page_finds_changes_by_name_or_email(acme, alice, alice_client):
     nia = run.changes.get(email="nia@acme.example")
     assert nia.search_text == "nia@acme.example nia ito"
     assert people(q="NIA ITO") == {"nia@acme.example"}
+
+
+def test_the_run_page_counts_a_search_s_matches_up_to_a_cap(acme, alice, alice_client, monkeypatch):
+    """Past the cap the page says "more than", and its pages go through the first matches."""
+    monkeypatch.setattr(imports_views, "SEARCH_MATCHES_COUNTED", 5)
+    monkeypatch.setattr(imports_views, "CHANGES_PER_PAGE", 2)
+    lines = [f"p{n}@acme.example,Pat,Okafor{n}" for n in range(12)]
+    lines += [f"q{n}@acme.example,Quinn,Lima{n}" for n in range(3)]
+    run = runs.create_run(
+        organization=acme,
+        source=Source.PASTE,
+        name="Pasted CSV",
+        acting_user=alice,
+        data=("email,first_name,last_name\n" + "\n".join(lines) + "\n").encode(),
+    )
+    runs.preview_run(run.pk)
+    url = reverse("importer:run-detail", args=[run.pk])
+
+    def page(**params):
+        html = alice_client.get(url, params).content.decode()
+        return html, re.findall(r'<span class="person-email">([a-z0-9]+)@acme\.example', html)
+
+    html, shown = page(q="okafor")
+    assert shown == ["p0", "p1"]
+    assert "1–2 of more than 5" in html
+    assert "More than 5 changes match “okafor”: the pages show the first 5." in html
+    assert page(q="okafor", page=3)[1] == ["p4"]  # The last page: the fifth match.
+    assert page(q="okafor", page=4)[1] == ["p4"]  # Beyond it, the last page again.
+
+    html, shown = page(q="lima")  # Under the cap: counted exactly.
+    assert shown == ["q0", "q1"]
+    assert "1–2 of 3" in html and "more than" not in html.lower()
+    assert page(q="lima", page=2)[1] == ["q2"]
 
 
 def test_the_run_page_finds_changes_stored_before_the_search_text_and_renamed_people(

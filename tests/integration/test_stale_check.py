@@ -1,6 +1,8 @@
 """Apply refuses a preview that no longer shows what importing would do, reading only the
 organization's census and the users the run's changes touch (not every user)."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -135,3 +137,32 @@ def test_a_raw_edit_of_a_person_the_run_leaves_alone_is_not_seen(imported, alice
     assert run.status == ImportRun.Status.APPLIED
     assert titles()["p50@acme.example"] == "Edited by SQL"
     assert titles()["p7@acme.example"] == "Lead Engineer"
+
+
+def test_people_with_every_kind_of_value_apply_when_nothing_changed(acme, alice):
+    """Fingerprints of users with dates, a manager, an ended protection, an employee ID and
+    text that looks like the fingerprint's own separators: the preview's (in Python) and
+    apply's (in the database on PostgreSQL) agree, so the run is not called stale."""
+    first = apply(preview_text(acme, alice, people_csv()), alice)
+    assert first.status == ImportRun.Status.APPLIED, first.message
+    boss = User.objects.get(email="p0@acme.example")
+    User.objects.filter(organization=acme).exclude(pk=boss.pk).update(
+        manager=boss,
+        hire_date=dt.date(2019, 2, 3),
+        last_name="Ødegård|3:x",
+        department="R&D, ünïcode 😀",
+        location="",
+        # Kept out of sync until a day now past: imports change them again.
+        is_sync_protected=True,
+        sync_protected_until=dt.date(2020, 1, 1),
+    )
+    User.objects.filter(email="p3@acme.example").update(employee_id="E-3", is_staff=True)
+    run = preview_text(acme, alice, people_csv({7: "Lead Engineer", 3: "Architect"}))
+    assert run.status == ImportRun.Status.READY, run.issues
+    assert run.changed_count == 2
+
+    run = apply(run, alice)
+
+    assert run.status == ImportRun.Status.APPLIED, run.message
+    assert titles()["p7@acme.example"] == "Lead Engineer"
+    assert titles()["p3@acme.example"] == "Architect"
