@@ -247,6 +247,8 @@ IMPORT_MAX_XLSX_EXPANDED_BYTES = (
 )
 # Per company, so that one cannot slow every other: runs waiting for (or in) their preview, and
 # bytes of stored input files (0: no limit).
+# Changes written by one UPDATE statement of an apply; its progress moves after each.
+IMPORT_APPLY_BATCH = max(1, env_int("ROSTERSYNC_APPLY_BATCH", 10_000))
 IMPORT_MAX_QUEUED_RUNS_PER_ORG = env_int("ROSTERSYNC_MAX_QUEUED_RUNS_PER_ORG", 5)
 IMPORT_ORG_STORAGE_QUOTA_BYTES = env_int("ROSTERSYNC_ORG_STORAGE_QUOTA_BYTES", 2 * 1024**3)
 

@@ -81,7 +81,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         connection.close()
     app.control.purge()
     log_path = Path(settings.VAR_DIR) / "test-worker.log"
-    env = {**os.environ, "DATABASE_URL": url}
+    # Applies write 1,000 changes a statement: a test that kills the worker mid-apply
+    # (test_faults.py) has the time to land inside the transaction, after it has written.
+    env = {**os.environ, "DATABASE_URL": url, "ROSTERSYNC_APPLY_BATCH": "1000"}
     # The worker writes to its own copy of the file: this process closes its one at once.
     with open(log_path, "w") as log:
         process = subprocess.Popen(

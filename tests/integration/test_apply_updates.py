@@ -21,8 +21,8 @@ def apply(run: ImportRun, admin) -> ImportRun:
 
 
 @pytest.mark.parametrize("batch", [2, 10_000], ids=["batches of 2 changes", "one batch"])
-def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice, monkeypatch, batch):
-    monkeypatch.setattr("importer.store.apply.UPDATE_BATCH", batch)
+def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice, settings, batch):
+    settings.IMPORT_APPLY_BATCH = batch
     ImportConfig.objects.update_or_create(
         organization=acme, defaults={"clear_blank_fields": ["hire_date", "manager_email"]}
     )

@@ -5,10 +5,12 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,31 +63,64 @@ def busy_worker_child(worker) -> int:
     return max(children, key=lambda pid: cpu_ticks(pid) - before[pid])
 
 
+@contextmanager
+def slow_user_updates():
+    """Make each UPDATE of users cost seconds, in the database itself (a trigger): an apply is
+    then still writing, inside its transaction, whatever the machine's speed."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION test_slow_update() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_slow_update AFTER UPDATE ON users_user "
+                "FOR EACH STATEMENT EXECUTE FUNCTION test_slow_update()"
+            )
+        else:  # SQLite's triggers run per row and cannot sleep: each counts to a thousand.
+            cursor.execute(
+                "CREATE TRIGGER test_slow_update AFTER UPDATE ON users_user BEGIN "
+                "SELECT count(*) FROM (WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL "
+                "SELECT x + 1 FROM n WHERE x < 1000) SELECT x FROM n); END"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER IF EXISTS test_slow_update"
+                + (" ON users_user" if connection.vendor == "postgresql" else "")
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute("DROP FUNCTION IF EXISTS test_slow_update()")
+
+
 def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_applied_after_redelivery(
     worker, acme, alice
 ):
-    # 80,000 users who all move department: apply updates them row by row for 1.5 s or more,
-    # long after its first progress figure with rows done, so the kill lands inside its
+    # 20,000 users who all move department: the test worker's apply updates them 1,000 a
+    # statement (ROSTERSYNC_APPLY_BATCH, tests/conftest.py), each statement made slow by a
+    # trigger, so the kill after its first progress figure with rows done lands inside its
     # transaction after it has written.
-    count = 80_000
+    count = 20_000
     first = previewed(acme, alice, people_csv(count))
     runs.request_apply(first, acting_user=alice)
     runs.apply_run(first.pk)
     run = previewed(acme, alice, people_csv(count, department="Moved"))
     assert run.changed_count == count
     runs.request_apply(run, acting_user=alice)
-    assert enqueue(apply_run_task, run.pk)
-
-    deadline = time.monotonic() + 60
-    while (progress.read(run.pk) or {"done": 0})["done"] == 0:
-        assert time.monotonic() < deadline, "the apply never got under way"
-        time.sleep(0.005)
-    os.kill(busy_worker_child(worker), signal.SIGKILL)
-    killed_at = time.monotonic()
-    run.refresh_from_db()
-    assert run.status == ImportRun.Status.APPLYING  # Killed before it could commit.
-    moved = User.objects.filter(organization=acme, department__startswith="Moved")
-    assert not moved.exists()  # Nothing half-applied.
+    with slow_user_updates():
+        assert enqueue(apply_run_task, run.pk)
+        deadline = time.monotonic() + 60
+        while (progress.read(run.pk) or {"done": 0})["done"] == 0:
+            assert time.monotonic() < deadline, "the apply never got under way"
+            time.sleep(0.005)
+        os.kill(busy_worker_child(worker), signal.SIGKILL)
+        killed_at = time.monotonic()
+        run.refresh_from_db()
+        assert run.status == ImportRun.Status.APPLYING  # Killed before it could commit.
+        moved = User.objects.filter(organization=acme, department__startswith="Moved")
+        assert not moved.exists()  # Nothing half-applied.
 
     # The main process gives the message back at once; it waits for the dead pool process's
     # lease to run out (at most ROSTERSYNC_LEASE_SECONDS), then takes the run up again.
