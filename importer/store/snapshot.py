@@ -102,24 +102,31 @@ def changed_people(run_id: int, organization_id: int, *, today: dt.date) -> int:
     Only the run's own users are read, joined to its changes: a user whose fingerprint differs
     from the one the preview stored counts, and so does one who is gone from the organization.
     """
+    return len(changed_people_changes(run_id, organization_id, today=today))
+
+
+def changed_people_changes(run_id: int, organization_id: int, *, today: dt.date) -> list[int]:
+    """Return the ids of a run's made changes whose user changed since the preview (or is gone),
+    in id order: what changed_people counts, for a held part that refuses only those."""
     quote = connection.ops.quote_name
     columns = ", ".join(f"u.{quote(column)}" for column in USER_COLUMNS)
     dates: dict = {}
-    changed = 0
+    changed = []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.user_seen, {columns} FROM {ImportChange._meta.db_table} c "
+            f"SELECT c.id, c.user_seen, {columns} FROM {ImportChange._meta.db_table} c "
             f"LEFT JOIN {User._meta.db_table} u ON u.id = c.user_id AND u.organization_id = %s "
-            "WHERE c.run_id = %s AND c.skipped_reason = '' AND c.action <> 'create'",
+            "WHERE c.run_id = %s AND c.skipped_reason = '' AND c.action <> 'create' "
+            "ORDER BY c.id",
             [organization_id, run_id],
         )
         while rows := cursor.fetchmany(2000):
             for row in rows:
                 if (
-                    row[1] is None
-                    or user_fingerprint(snapshot_user(row[1:], today, dates)) != row[0]
+                    row[2] is None
+                    or user_fingerprint(snapshot_user(row[2:], today, dates)) != row[1]
                 ):
-                    changed += 1
+                    changed.append(row[0])
     return changed
 
 
