@@ -41,9 +41,19 @@ def send_held_run_email(run: ImportRun) -> int:
         return 0
     link = absolute_url(reverse("importer:run-detail", args=[run.pk]))
     subject = f"Import #{run.pk} for {run.organization.name} is waiting for your approval"
+    if run.held_part_of_id:
+        opening = (
+            f"Import #{run.held_part_of_id} of users into {run.organization.name} passed a "
+            f"limit: its changes within the limits were applied, and the {run.change_count} "
+            f"that passed a limit are held in import #{run.pk}; they have not been made."
+        )
+    else:
+        opening = (
+            f"A scheduled import of users into {run.organization.name} was held by a "
+            "safeguard, and nothing has been changed."
+        )
     body = (
-        f"A scheduled import of users into {run.organization.name} was held by a safeguard, "
-        f"and nothing has been changed.\n\n"
+        f"{opening}\n\n"
         f"{run.safeguard_message}\n\n"
         f"It would create {run.new_count}, change {run.changed_count}, deactivate "
         f"{run.deactivated_count} and reactivate {run.reactivated_count} users.\n\n"

@@ -81,6 +81,7 @@ def test_manual_hold_rest_applies_the_safe_part_and_holds_the_rest_linked_both_w
     assert run.status == ImportRun.Status.APPLIED and run.changed_count == 4
     assert held.status == ImportRun.Status.HELD and held.changed_count == 6
     assert held.held_part_of == run and list(run.held_parts.all()) == [held]
+    assert mail.outbox == []  # The admin chose it: nobody is emailed.
     assert [title_of(p.email) for p in twenty[:10]] == ["Engineer"] * 4 + [""] * 6
     # Applying the safe part does not make its held part outdated.
     held.refresh_from_db()
@@ -104,6 +105,7 @@ def test_a_scheduled_import_applies_within_the_limits_and_an_approval_refuses_ch
     assert run.status == ImportRun.Status.APPLIED and run.changed_count == 4
     assert held.status == ImportRun.Status.HELD and held.changed_count == 6
     assert len(mail.outbox) == 1 and f"/runs/{held.pk}/" in mail.outbox[0].body
+    assert "the 6 that passed a limit are held" in mail.outbox[0].body
     import_tab = alice_client.get(reverse("importer:import")).content.decode()
     assert f"Import #{held.pk} holds the changes of import #{run.pk}" in import_tab
     history = alice_client.get(reverse("importer:history")).content.decode()
