@@ -5,6 +5,10 @@ A browser upload or paste whose columns are not all recognised: previewing → c
 column matching step) → queued again once matched (requeue_preview), or → ready | invalid (skipped).
 A scheduled run goes on by itself: previewing → applying, or → held when it trips a safeguard;
 held → applying (approved) | discarded.
+"Apply what is within the limits, hold the rest" (a scheduled run with the option, or a manual
+request_apply(hold_rest=True)): the run keeps the changes that passed no limit and goes on to
+applying; split_held_part moves the others to a new run, born held, its held_part_of naming the
+first. Approved, a held part refuses only the changes of people who changed since the preview.
 
 A worker takes a step (preview, apply) up under a lease it renews (importer.runs.leases). A
 transient database error leaves the run in its state and raises DatabaseUnavailable, for the
