@@ -51,6 +51,10 @@ class ImportConfigAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "max_deactivation_percent",
         "max_deactivation_count",
         "min_row_ratio_percent",
+        "max_field_change_percent",
+        "max_field_change_count",
+        "hold_admin_changes",
+        "apply_within_limits",
         "updated_by",
         "updated_at",
     ]

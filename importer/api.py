@@ -234,6 +234,11 @@ class RunOut(Schema):
     can_apply: bool
     api_token: str | None
     url: str
+    # The limits the preview passed ({kind: changes past it}), and the held part links of
+    # "apply what is within the limits, hold the rest".
+    limits_passed: dict[str, int]
+    held_part_of: int | None
+    held_parts: list[int]
 
 
 class RunSummaryOut(Schema):
@@ -266,6 +271,9 @@ def _run_out(request, run: ImportRun, *, offset: int = 0, limit: int = CHANGES_L
     body["can_apply"] = run.can_apply
     body["api_token"] = run.api_token.name if run.api_token_id else None
     body["url"] = request.build_absolute_uri(reverse("importer:run-detail", args=[run.pk]))
+    body["limits_passed"] = dict(run.limits_passed or {})
+    body["held_part_of"] = run.held_part_of_id
+    body["held_parts"] = list(run.held_parts.order_by("pk").values_list("pk", flat=True))
     return body
 
 
@@ -474,16 +482,20 @@ def get_run(request, pk: int, offset: int = 0, limit: int = CHANGES_LIMIT):
     "/runs/{int:pk}/apply",
     url_name="run-apply",
     response={202: RunOut, 404: ErrorOut, 409: ErrorOut},
-    summary="Apply a ready run (confirm_safeguard=true when its safeguard tripped)",
+    summary="Apply a ready run (confirm_safeguard=true when its safeguard tripped, or "
+    "hold_rest=true to apply what is within the limits and hold the rest)",
     tags=["runs"],
 )
-def apply_run(request, pk: int, confirm_safeguard: bool = False):
+def apply_run(request, pk: int, confirm_safeguard: bool = False, hold_rest: bool = False):
     """Mark the run for applying and hand it to a worker (scope imports:apply); 202, then poll
-    until its status is applied (or failed, or stale)."""
+    until its status is applied (or failed, or stale). With hold_rest, the changes that passed
+    a limit wait in a held run of their own, named in held_parts."""
     _require(request, Scope.IMPORTS_APPLY)
     run = _get_run(request, pk)
     try:
-        runs.request_apply(run, acting_user=None, confirm_safeguard=confirm_safeguard)
+        runs.request_apply(
+            run, acting_user=None, confirm_safeguard=confirm_safeguard, hold_rest=hold_rest
+        )
     except runs.ApplyRefused as refusal:
         run.refresh_from_db()
         if run.error_count:

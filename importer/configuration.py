@@ -162,8 +162,8 @@ def _value_text(name: str, value) -> str:
             "; ".join(f"“{header}” → {_column_text(field)}" for header, field in value.items())
             or "None"
         )
-    if name == "max_deactivation_count":
+    if name in ("max_deactivation_count", "max_field_change_count"):
         return "No limit" if value is None else f"{value:,}"
-    if name in ("max_deactivation_percent", "min_row_ratio_percent"):
+    if name in ("max_deactivation_percent", "min_row_ratio_percent", "max_field_change_percent"):
         return f"{value} %"
     return str(value)

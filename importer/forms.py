@@ -168,6 +168,39 @@ class ImportConfigForm(forms.Form):
         "empty export: it needs a second confirmation (held, if scheduled). 0 turns this check "
         "off. A file that is at most 3 rows shorter never trips it.",
     )
+    max_field_change_percent = forms.IntegerField(
+        label=f"{OPTION_LABELS['max_field_change_percent']} (%)",
+        min_value=0,
+        max_value=100,
+        help_text="Each field counts on its own. For example, with 20 % in a company of 500 "
+        "active users, a file that gives 101 people a new manager passes the limit (100 are "
+        "allowed), and so does one that rewrites 101 emails. 100 turns this check off; 3 people "
+        "or fewer never trip it.",
+    )
+    max_field_change_count = forms.IntegerField(
+        label=OPTION_LABELS["max_field_change_count"],
+        required=False,
+        min_value=0,
+        help_text="Leave empty for no count limit. When set, it replaces the share: for example "
+        "50 lets an import change at most 50 people's managers (and 50 titles, …).",
+    )
+    hold_admin_changes = _yes_no(
+        OPTION_LABELS["hold_admin_changes"],
+        "Ask or hold first",
+        "Treat them like anyone's",
+        "A file that changes an organization admin's email or deactivates an admin could lock "
+        "your admins out: such a change always passes a limit.",
+    )
+    apply_within_limits = _yes_no(
+        OPTION_LABELS["apply_within_limits"],
+        "Apply what is within the limits, hold the rest",
+        "Hold the whole import",
+        "For example, with 10 % of 200 active users and a file that deactivates 30: the first "
+        "20 deactivations (by email) and every other change are applied at once; the 10 beyond "
+        "the limit wait as a held import of their own, which an admin approves or discards. "
+        "Changes to admins always wait. A manual import offers the same choice beside "
+        "“confirm”.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

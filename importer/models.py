@@ -50,6 +50,10 @@ class ImportConfig(models.Model):
     max_deactivation_percent = models.PositiveSmallIntegerField(default=10)
     max_deactivation_count = models.PositiveIntegerField(null=True, blank=True)
     min_row_ratio_percent = models.PositiveSmallIntegerField(default=80)
+    max_field_change_percent = models.PositiveSmallIntegerField(default=20)
+    max_field_change_count = models.PositiveIntegerField(null=True, blank=True)
+    hold_admin_changes = models.BooleanField(default=True)
+    apply_within_limits = models.BooleanField(default=False)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -193,6 +197,19 @@ class ImportRun(models.Model):
         related_name="corrected_by_runs",
         help_text="The run whose file this run's input corrects.",
     )
+    # Set on the held part of an import that passed a limit with "apply what is within the
+    # limits" (importer.runs.services.split_held_part): the run whose other changes were applied.
+    held_part_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="held_parts",
+        help_text="The run this run is the held part of.",
+    )
+    # The limits the preview passed, with how many changes passed each:
+    # {kind: count}, kinds as importer.pipeline.mass_changes.LIMIT_LABELS' keys.
+    limits_passed = models.JSONField(default=dict, blank=True)
     corrected_cells = models.PositiveIntegerField(default=0)
     dropped_rows = models.PositiveIntegerField(default=0)
     input_deleted_at = models.DateTimeField(
@@ -353,6 +370,10 @@ class ImportChange(models.Model):
     # search reads one short text per change instead of four JSON paths. Empty for changes
     # stored before it existed, which the search still finds by their JSON.
     search_text = models.TextField(blank=True, default="")
+    # The limits this change pushed over, each between commas (",email,admins,"; kinds as
+    # mass_changes.LIMIT_LABELS' keys): the preview's "Limit passed" filter, and what a
+    # partial hold holds. Empty for none.
+    limits_passed = models.CharField(max_length=200, blank=True, default="")
     # The fingerprint of the user as the preview saw them (store.snapshot.user_fingerprint),
     # for a made change to an existing user: apply refuses the run if the user changed since.
     user_seen = models.CharField(max_length=16, blank=True, default="")

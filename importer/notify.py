@@ -41,12 +41,23 @@ def send_held_run_email(run: ImportRun) -> int:
         return 0
     link = absolute_url(reverse("importer:run-detail", args=[run.pk]))
     subject = f"Import #{run.pk} for {run.organization.name} is waiting for your approval"
-    if run.safeguard_message:
-        why = f"was held by a safeguard, and nothing has been changed.\n\n{run.safeguard_message}"
+    if run.held_part_of_id:
+        why = (
+            f"Import #{run.held_part_of_id} of users into {run.organization.name} passed a "
+            f"limit: its changes within the limits were applied, and the {run.change_count} "
+            f"that passed a limit are held in import #{run.pk}; they have not been made."
+            f"\n\n{run.safeguard_message}"
+        )
+    elif run.safeguard_message:
+        why = (
+            f"A scheduled import of users into {run.organization.name} was held by a "
+            f"safeguard, and nothing has been changed.\n\n{run.safeguard_message}"
+        )
     else:
         pairs = len(run.same_person_pairs)
         why = (
-            "is held for a decision, and nothing has been changed.\n\n"
+            f"A scheduled import of users into {run.organization.name} is held for a "
+            "decision, and nothing has been changed.\n\n"
             + (
                 "A person missing from the file may be the same person as a new row with "
                 "another email"
@@ -58,7 +69,7 @@ def send_held_run_email(run: ImportRun) -> int:
             "their account."
         )
     body = (
-        f"A scheduled import of users into {run.organization.name} {why}\n\n"
+        f"{why}\n\n"
         f"It would create {run.new_count}, change {run.changed_count}, deactivate "
         f"{run.deactivated_count} and reactivate {run.reactivated_count} users.\n\n"
         f"Review the changes, then approve or discard the import:\n{link}\n\n"

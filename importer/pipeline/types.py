@@ -191,6 +191,13 @@ OPTION_LABELS: dict[str, str] = {
     "max_deactivation_percent": "Most deactivations, as a share of active users",
     "max_deactivation_count": "Most deactivations, as a number of users",
     "min_row_ratio_percent": "Least rows, as a share of the last import's",
+    "max_field_change_percent": "Most manager, email, department, title or location changes, "
+    "as a share of active users",
+    "max_field_change_count": "Most manager, email, department, title or location changes, "
+    "as a number of users",
+    "hold_admin_changes": "Hold changes to an admin's email, and admins' deactivations",
+    "apply_within_limits": "When a limit is passed, apply what is within the limits and hold "
+    "the rest",
     "column_mapping": "Your column names",
 }
 
@@ -202,6 +209,14 @@ class Limits:
     max_deactivation_percent: int = 10  # of the active users; 100 turns the check off
     max_deactivation_count: int | None = None  # None: no count limit
     min_row_ratio_percent: int = 80  # of the last applied file's rows; 0 turns the check off
+    # Of the active users whose manager, email, department, title or location changes (each
+    # field counted on its own); 100 turns the check off.
+    max_field_change_percent: int = 20
+    max_field_change_count: int | None = None  # None: no count limit
+    hold_admin_changes: bool = True  # an admin's email change or deactivation passes a limit
+    # False: an import that passes a limit waits whole; True: the changes within the limits
+    # are made and the ones that passed a limit wait, as a held part of their own.
+    apply_within_limits: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ Scheduled sync, in order:
    SHA-256 as the last file applied (or held), is a RemoteCheck: no run.
 4. Otherwise the file becomes a run (source remote, trigger scheduled), previewed here; a clean
    preview goes on to applying, in the preview's transaction; one that trips a safeguard is held
-   and the admins are emailed; errors leave it invalid. Nothing changes a user unless the
-   preview was clean. While a scheduled run of the organization is unfinished, no new file is
-   fetched: a second run is never made from the same file.
+   and the admins are emailed (with "apply what is within the limits", only the changes that
+   passed a limit are held, as a run of their own: runs.split_held_part); errors leave it
+   invalid. Nothing changes a user unless the preview was clean. While a scheduled run of the
+   organization is unfinished, no new file is fetched: a second run is never made from the same
+   file.
 5. The sync is one unit with its run. When the run ends (applied, held, invalid, failed, stale)
    finish_scheduled_run writes the source's bookkeeping (last success, file SHA-256, ETag,
    failures, next fetch), once. If the sync's worker stopped, recovery (importer.runs.leases)

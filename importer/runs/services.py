@@ -7,6 +7,10 @@ A scheduled run goes on by itself: previewing → applying, or → held when it 
 held → applying (approved) | discarded. A scheduled run with a same-person pair to decide is
 held too; ready | held → queued when an admin matches a pair (runs/same_person.py), and the same
 run is previewed again with it.
+"Apply what is within the limits, hold the rest" (a scheduled run with the option, or a manual
+request_apply(hold_rest=True)): the run keeps the changes that passed no limit and goes on to
+applying; split_held_part moves the others to a new run, born held, its held_part_of naming the
+first. Approved, a held part refuses only the changes of people who changed since the preview.
 
 A worker takes a step (preview, apply) up under a lease it renews (importer.runs.leases). A
 transient database error leaves the run in its state and raises DatabaseUnavailable, for the
@@ -26,10 +30,11 @@ from dataclasses import asdict
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from importer import notify, progress
-from importer.models import ApiToken, ImportConfig, ImportRun
+from importer.models import ApiToken, ImportChange, ImportConfig, ImportRun
 from importer.pipeline.columns import column_matching, file_headers, map_columns, releasable
 from importer.pipeline.diff import (
     Matching,
@@ -38,6 +43,7 @@ from importer.pipeline.diff import (
     noting_rows,
     unchanged_count,
 )
+from importer.pipeline.mass_changes import LimitCheck, rows_limit_passed
 from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
@@ -48,7 +54,13 @@ from importer.runs.limits import check_room
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import SKIPPED, insert_changes
-from importer.store.snapshot import changed_people, current_census, load_snapshot, users_census
+from importer.store.snapshot import (
+    changed_people,
+    changed_people_changes,
+    current_census,
+    load_snapshot,
+    users_census,
+)
 from users.models import Organization, User
 
 logger = logging.getLogger(__name__)
@@ -210,6 +222,10 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
             max_deactivation_percent=config.max_deactivation_percent,
             max_deactivation_count=config.max_deactivation_count,
             min_row_ratio_percent=config.min_row_ratio_percent,
+            max_field_change_percent=config.max_field_change_percent,
+            max_field_change_count=config.max_field_change_count,
+            hold_admin_changes=config.hold_admin_changes,
+            apply_within_limits=config.apply_within_limits,
         ),
     )
 
@@ -326,23 +342,42 @@ def _compute_preview(run: ImportRun, report) -> None:
         made: Counter = Counter()
         unchanged = 0
         safeguard = None
+        limits_passed: dict[str, int] = {}
         if preview.makes_changes:
             report("comparing", 0, row_count)
+            last_row_count = selectors.last_applied_row_count(run.organization_id, excluding=run.pk)
+            check = LimitCheck(
+                options.limits,
+                active_users=preview.active_users,
+                admin_ids=User.objects.filter(
+                    organization_id=run.organization_id, is_org_admin=True
+                ).values_list("id", flat=True),
+                rows_short=rows_limit_passed(
+                    row_count=row_count, last_row_count=last_row_count, limits=options.limits
+                ),
+            )
             made, unchanged = _store_changes(
                 locked.pk,
                 preview.matching,
                 options,
                 progress=lambda done: report("comparing", done, row_count),
+                limits_of=check.passed,
             )
-            safeguard = safeguard_message(
-                deactivations=made["deactivate"],
-                active_users=preview.active_users,
-                row_count=row_count,
-                last_row_count=selectors.last_applied_row_count(
-                    run.organization_id, excluding=run.pk
-                ),
-                limits=options.limits,
+            safeguard = " ".join(
+                part
+                for part in (
+                    safeguard_message(
+                        deactivations=made["deactivate"],
+                        active_users=preview.active_users,
+                        row_count=row_count,
+                        last_row_count=last_row_count,
+                        limits=options.limits,
+                    ),
+                    check.message(),
+                )
+                if part
             )
+            limits_passed = {kind: check.counts[kind] for kind in check.limits_passed}
         report("saving", 0, 0)
         _save_preview(
             locked,
@@ -354,6 +389,7 @@ def _compute_preview(run: ImportRun, report) -> None:
             digest=digest,
             columns=columns,
             pairs=[pair.as_dict() for pair in pairs[:MAX_STORED_PAIRS]],
+            limits_passed=limits_passed,
         )
 
 
@@ -390,6 +426,7 @@ def _save_preview(
     digest: str,
     columns: list[dict] | None = None,
     pairs: list[dict] | None = None,
+    limits_passed: dict[str, int] | None = None,
 ) -> None:
     """Save a preview's outcome on its locked run: ready, or invalid when it has errors; for an
     upload or paste with columns to match, the matching step (status columns) first. `pairs`
@@ -409,6 +446,7 @@ def _save_preview(
     run.policy = _options_as_dict(options)
     run.same_person_pairs = list(pairs or [])
     run.safeguard_message = safeguard
+    run.limits_passed = dict(limits_passed or {})
     run.users_digest = digest
     run.status = Status.INVALID if errors else Status.READY
     if any(error.row for error in errors):  # Rows can be corrected in the browser.
@@ -432,6 +470,11 @@ def _save_preview(
     if run.status == Status.READY and run.trigger == ImportRun.Trigger.SCHEDULED:
         _go_on_with_scheduled(run)
     run.save()
+    if run.status == Status.APPLYING and run.safeguard_message:
+        # "Apply what is within the limits": the rest waits as a held part of its own.
+        held = split_held_part(run)
+        run_id = held.pk
+        transaction.on_commit(lambda: _email_held_run(run_id))
     outbox.record_run_event(run)  # Invalid, or a scheduled run held: endpoints hear of it.
 
 
@@ -443,7 +486,8 @@ def _go_on_with_scheduled(run: ImportRun) -> None:
     Nobody watches a scheduled run, and a worker that stops right after the preview must not
     leave it ready forever: applying is a running state that recovery finishes.
     """
-    if run.safeguard_message or run.same_person_pairs:
+    within_limits = run.policy.get("apply_within_limits") and run.limits_passed
+    if (run.safeguard_message and not within_limits) or run.same_person_pairs:
         run.status = Status.HELD
         run.message = _HELD_MESSAGE if run.safeguard_message else _HELD_SAME_PERSON_MESSAGE
         run_id = run.pk
@@ -460,7 +504,7 @@ def _go_on_with_scheduled(run: ImportRun) -> None:
 
 
 def _store_changes(
-    run_id: int, matching: Matching, options: ImportOptions, *, progress
+    run_id: int, matching: Matching, options: ImportOptions, *, progress, limits_of=None
 ) -> tuple[Counter, int]:
     """Store the changes as the diff makes them; return how many of each action are made, and
     how many records change nothing.
@@ -479,7 +523,7 @@ def _store_changes(
         ids[email] = key if key > 0 else reserved[-key]
     changed: set[int] = set()
     changes = noting_rows(iter_changes(matching, options, progress), changed)
-    made = insert_changes(run_id, changes, ids, matching.users)
+    made = insert_changes(run_id, changes, ids, matching.users, limits_of=limits_of)
     return made, unchanged_count(matching, changed)
 
 
@@ -549,17 +593,33 @@ def skip_column_matching(run: ImportRun) -> bool:
 
 
 def request_apply(
-    run: ImportRun, *, acting_user: User | None, confirm_safeguard: bool = False
-) -> None:
+    run: ImportRun,
+    *,
+    acting_user: User | None,
+    confirm_safeguard: bool = False,
+    hold_rest: bool = False,
+) -> ImportRun | None:
     """Mark a ready run for applying, with its audit event; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
     (a second click changes nothing), and when the preview tripped a safeguard but
     `confirm_safeguard` is not set: such an import needs a second, explicit confirmation.
     `acting_user` is None for the scheduled sync and the command line.
+
+    With `hold_rest`, a run that passed a limit applies only the changes within the limits;
+    the ones that passed a limit wait as a held run of their own (split_held_part), which is
+    returned (None otherwise).
     """
     if run.error_count:
         raise ApplyRefused("This preview has errors: correct the file and preview it again.")
+    held = None
+    if hold_rest and run.limits_passed and run.status == Status.READY:
+        with transaction.atomic():
+            locked = ImportRun.objects.select_for_update().get(pk=run.pk)
+            if locked.status == Status.READY and locked.limits_passed:
+                held = split_held_part(locked)
+        run.refresh_from_db()
+        confirm_safeguard = True
     if run.safeguard_message and not confirm_safeguard and run.status == Status.READY:
         raise ApplyRefused(
             f"{run.safeguard_message} Nothing was imported. If these numbers are what you "
@@ -586,6 +646,81 @@ def request_apply(
             f"This import is {run.get_status_display().lower()}; it cannot be applied."
         )
     run.refresh_from_db()
+    return held
+
+
+_COUNTED_ACTIONS = {
+    "create": "new_count",
+    "update": "changed_count",
+    "deactivate": "deactivated_count",
+    "reactivate": "reactivated_count",
+}
+
+
+def _recount(run_id: int) -> dict:
+    """Return a run's made changes counted by action, as its count fields (one query)."""
+    counts = dict.fromkeys(_COUNTED_ACTIONS.values(), 0)
+    rows = (
+        ImportChange.objects.filter(run_id=run_id, skipped_reason="")
+        .values_list("action")
+        .annotate(count=Count("id"))
+    )
+    for action, count in rows:
+        counts[_COUNTED_ACTIONS[action]] = count
+    return counts
+
+
+def split_held_part(run: ImportRun) -> ImportRun:
+    """Move the changes of a locked run that passed a limit to a new held run; return it.
+
+    "Apply what is within the limits, hold the rest": `run` keeps the changes that passed no
+    limit (and its skipped ones), to be applied now; the held part gets every made change that
+    pushed a limit over (ImportChange.limits_passed, chosen in the diff's order by
+    mass_changes.LimitCheck), with the same safeguard message, and waits for an admin. The two
+    are linked both ways (held_part_of / held_parts). Call inside the run's transaction.
+    """
+    now = timezone.now()
+    held = ImportRun.objects.create(
+        organization_id=run.organization_id,
+        source=run.source,
+        trigger=run.trigger,
+        created_by=run.created_by,
+        input_name=run.input_name,
+        held_part_of=run,
+        status=Status.HELD,
+        message=_HELD_PART_MESSAGE.format(run=run.pk),
+        row_count=run.row_count,
+        policy=run.policy,
+        safeguard_message=run.safeguard_message,
+        limits_passed=run.limits_passed,
+        users_digest=run.users_digest,
+        previewed_at=run.previewed_at or now,
+    )
+    ImportChange.objects.filter(run_id=run.pk, skipped_reason="").exclude(limits_passed="").update(
+        run_id=held.pk
+    )
+    ImportRun.objects.filter(pk=held.pk).update(**_recount(held.pk))
+    kept = _recount(run.pk)
+    for name, value in kept.items():
+        setattr(run, name, value)
+    run.limits_passed = {}
+    run.message = (
+        f"The changes that passed a limit wait in import #{held.pk}; the changes within the "
+        "limits are imported."
+    )
+    ImportRun.objects.filter(pk=run.pk).update(
+        **kept, limits_passed={}, message=run.message, updated_at=now
+    )
+    held.refresh_from_db()
+    outbox.record_run_event(held)
+    return held
+
+
+_HELD_PART_MESSAGE = (
+    "These changes of import #{run} passed a limit, so they were held while its other changes "
+    "were imported. Check them below, then approve or discard them. At approval each person is "
+    "checked again: a change to someone who changed meanwhile is not made."
+)
 
 
 def import_now(
@@ -743,6 +878,33 @@ def apply_run(run_id: int, *, report=progress.ignore) -> None:
         progress.clear(run_id)
 
 
+REFUSED_CHANGED = "Not made: this person changed after the preview, so the change was refused."
+
+
+def _refuse_changed_people(run: ImportRun) -> int:
+    """Mark the changes of a held part whose person changed since the preview as skipped (with
+    the reason why), recount the run, and say so in its message; return how many."""
+    refused = changed_people_changes(run.pk, run.organization_id, today=timezone.localdate())
+    if refused:
+        for start in range(0, len(refused), 500):
+            ImportChange.objects.filter(pk__in=refused[start : start + 500]).update(
+                skipped_reason=REFUSED_CHANGED
+            )
+        counts = _recount(run.pk)
+        counts["skipped_count"] = run.skipped_count + len(refused)
+        ImportRun.objects.filter(pk=run.pk).update(**counts)
+        for name, value in counts.items():
+            setattr(run, name, value)
+        run.message = (
+            f"{len(refused):,} change{'' if len(refused) == 1 else 's'} refused: the "
+            f"{'person' if len(refused) == 1 else 'people'} changed after the preview (listed "
+            "as skipped). The other changes were imported."
+        )
+    else:
+        run.message = ""
+    return len(refused)
+
+
 class _RunTakenAway(Exception):
     """The run stopped being applying while it was applied (recovery failed it): roll back."""
 
@@ -758,7 +920,13 @@ def _apply(run_id: int, report) -> None:
             return  # Already applied or failed: a redelivered message changes nothing.
         report("verifying", 0, run.change_count)  # The page says what is checked first.
         # Only the census and the users the changes touch are read, not every user.
-        if current_census(run.organization_id) != run.users_digest or changed_people(
+        if run.held_part_of_id is not None:
+            # A held part: the rest of its import was applied since its preview, so the census
+            # moved; each person is checked instead, and only those who changed are refused.
+            _refuse_changed_people(run)
+            apply_changes(run, report)
+            status, message = Status.APPLIED, run.message
+        elif current_census(run.organization_id) != run.users_digest or changed_people(
             run.pk, run.organization_id, today=timezone.localdate()
         ):
             status = Status.STALE
@@ -791,6 +959,8 @@ def _mark_superseded(applied: ImportRun) -> int:
             organization_id=applied.organization_id, status__in=[Status.READY, Status.HELD]
         )
         .exclude(pk=applied.pk)
+        # A held part is checked person by person when approved, not by its census.
+        .exclude(held_part_of__isnull=False)
         .update(
             status=Status.STALE,
             message=(

@@ -24,6 +24,7 @@ def insert_changes(
     progress=None,
     *,
     every: int = 1000,
+    limits_of=None,
 ) -> Counter:
     """Store a run's changes (importer.pipeline.types.Change) as its ImportChange rows.
 
@@ -32,13 +33,15 @@ def insert_changes(
     change that sets a manager stores the manager's id. Skipped changes are never made, so they
     name no new user or manager. `users` are the users the changes were made against, by id:
     each change made to one keeps that user's fingerprint, which apply checks.
+    `limits_of(change)`, when given, returns the limits a change passes
+    (importer.pipeline.mass_changes.LimitCheck.passed), stored with it.
     `progress(done)` is offered every `every` rows. Return how many changes of each action are
     made, and under SKIPPED how many are skipped: the run keeps these counts, so that its pages
     never count its changes.
     """
     columns = (
         "run_id", "user_id", "email", "action", "fields", "row", "skipped_reason", "manager_id",
-        "search_text", "user_seen",
+        "search_text", "user_seen", "limits_passed",
     )  # fmt: skip
 
     def rows() -> Iterator[tuple]:
@@ -69,11 +72,16 @@ def insert_changes(
                 manager_id,
                 search_text(change.email, change.fields),
                 seen,
+                _between_commas(limits_of(change) if limits_of is not None else ()),
             )
 
     made: Counter = Counter()
     bulk.insert_rows(ImportChange._meta.db_table, columns, rows())
     return made
+
+
+def _between_commas(kinds) -> str:
+    return f",{','.join(kinds)}," if kinds else ""
 
 
 SEARCHED_FIELDS = ("first_name", "last_name")

@@ -152,33 +152,54 @@ def changed_people(run_id: int, organization_id: int, *, today: dt.date) -> int:
     fingerprinted in Python took about 0.4 s); SQLite, which has no digest function, hands the
     users to Python.
     """
-    changes, users = ImportChange._meta.db_table, User._meta.db_table
-    joined = (
-        f"FROM {changes} c "
-        f"LEFT JOIN {users} u ON u.id = c.user_id AND u.organization_id = %s "
-        "WHERE c.run_id = %s AND c.skipped_reason = '' AND c.action <> 'create'"
-    )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT COUNT(*) {joined} "
+                f"SELECT COUNT(*) {_changes_and_users()} "
                 f"AND (u.id IS NULL OR {_fingerprint_sql()} <> c.user_seen)",
                 [organization_id, run_id, today],
             )
             return cursor.fetchone()[0]
+    return len(changed_people_changes(run_id, organization_id, today=today))
+
+
+def changed_people_changes(run_id: int, organization_id: int, *, today: dt.date) -> list[int]:
+    """Return the ids of a run's made changes whose user changed since the preview (or is gone),
+    in id order: what changed_people counts, for a held part that refuses only those."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT c.id {_changes_and_users()} "
+                f"AND (u.id IS NULL OR {_fingerprint_sql()} <> c.user_seen) ORDER BY c.id",
+                [organization_id, run_id, today],
+            )
+            return [row[0] for row in cursor.fetchall()]
         quote = connection.ops.quote_name
         columns = ", ".join(f"u.{quote(column)}" for column in USER_COLUMNS)
         dates: dict = {}
-        changed = 0
-        cursor.execute(f"SELECT c.user_seen, {columns} {joined}", [organization_id, run_id])
+        changed = []
+        cursor.execute(
+            f"SELECT c.id, c.user_seen, {columns} {_changes_and_users()} ORDER BY c.id",
+            [organization_id, run_id],
+        )
         while rows := cursor.fetchmany(2000):
             for row in rows:
                 if (
-                    row[1] is None
-                    or user_fingerprint(snapshot_user(row[1:], today, dates)) != row[0]
+                    row[2] is None
+                    or user_fingerprint(snapshot_user(row[2:], today, dates)) != row[1]
                 ):
-                    changed += 1
+                    changed.append(row[0])
     return changed
+
+
+def _changes_and_users() -> str:
+    """Return the FROM … WHERE of a run's made changes to existing users, each joined to its
+    user in the organization (parameters: the organization's id, the run's id)."""
+    return (
+        f"FROM {ImportChange._meta.db_table} c "
+        f"LEFT JOIN {User._meta.db_table} u ON u.id = c.user_id AND u.organization_id = %s "
+        "WHERE c.run_id = %s AND c.skipped_reason = '' AND c.action <> 'create'"
+    )
 
 
 def _date(value, dates: dict) -> dt.date | None:

@@ -2,6 +2,7 @@ from django import template
 from django.urls import reverse
 
 from importer.pipeline.headers import IGNORED
+from importer.pipeline.mass_changes import LIMIT_LABELS, held_reason
 from importer.pipeline.same_person import evidence_text
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs.outbox import Event
@@ -37,3 +38,19 @@ def column_matching_url(run) -> str:
     if offers_matching(run):
         return reverse("importer:run-detail", args=[run.pk]) + "#column-matching"
     return reverse("importer:configuration") + "#group-columns"
+
+
+@register.filter
+def limit_labels(kinds: str) -> str:
+    """Return a change's limits passed (",email,admins,") as the page names them."""
+    return held_reason(kind for kind in kinds.split(",") if kind in LIMIT_LABELS)
+
+
+@register.filter
+def limits_summary(limits_passed: dict) -> str:
+    """Return a run's limits passed ({kind: count}) in words: "Title changes (6 past the
+    limit)", counting the changes that pushed each limit over."""
+    return "; ".join(
+        f"{LIMIT_LABELS.get(kind, kind)} ({count:,} past the limit)"
+        for kind, count in (limits_passed or {}).items()
+    )

@@ -17,6 +17,7 @@ from importer.forms import PreviewForm
 from importer.history import activity
 from importer.models import ImportChange, ImportRun, RemoteSource
 from importer.pipeline.corrections import CellCorrection
+from importer.pipeline.mass_changes import LIMIT_LABELS
 from importer.pipeline.types import FIELD_LABELS
 from importer.runs import corrections, selectors
 from importer.runs.revert import revert_state
@@ -170,6 +171,17 @@ def _run_context(request, run: ImportRun) -> dict:
         "reactivate": run.reactivated_count,
         "skipped": skipped_count,
     }
+    # The preview's "Limit passed" filter: the changes that pushed one limit over.
+    limit = request.GET.get("limit", "")
+    limits_passed = run.limits_passed or {}
+    context["limit"] = limit if limit in limits_passed else ""
+    context["limit_filters"] = [
+        (kind, LIMIT_LABELS.get(kind, kind), count) for kind, count in limits_passed.items()
+    ]
+    if context["limit"]:
+        action = ""
+        counts[""] = limits_passed[limit]
+        changes = changes.filter(limits_passed__contains=f",{limit},")
     if action == "skipped":
         changes = changes.exclude(skipped_reason="")
     elif action in ImportChange.Action.values:
@@ -227,11 +239,13 @@ def _fix_state(run: ImportRun) -> dict:
 def run_apply(request, pk: int):
     run = get_run(request, pk)
     confirm_safeguard = request.POST.get("confirm_safeguard") == "1"
+    # "Apply what is within the limits, hold the rest", the button beside "Import".
+    hold_rest = request.POST.get("hold_rest") == "1"
     return start_apply(
         request,
         run,
         lambda: runs.request_apply(
-            run, acting_user=request.user, confirm_safeguard=confirm_safeguard
+            run, acting_user=request.user, confirm_safeguard=confirm_safeguard, hold_rest=hold_rest
         ),
     )
 

@@ -268,6 +268,25 @@ def test_a_run_past_its_safeguard_needs_the_confirmation(client, acme, alice, se
     assert run.status == ImportRun.Status.APPLIED
 
 
+def test_hold_rest_applies_within_the_limits_and_names_the_held_part(
+    client, acme, alice, secret, in_process
+):
+    people = [UserFactory(organization=acme, email=f"p{n}@acme.example") for n in range(10)]
+    data = "email\n" + "".join(f"{person.email}\n" for person in [alice, *people[5:]])
+    run_id = upload(client, secret, data.encode()).json()["run"]
+
+    url = reverse("api:run-apply", args=[run_id]) + "?hold_rest=true"
+    response = client.post(url, **bearer(secret))
+
+    assert response.status_code == 202
+    body = client.get(reverse("api:run", args=[run_id]), **bearer(secret)).json()
+    (held_id,) = body["held_parts"]
+    assert body["status"] == "applied" and body["counts"]["deactivated"] == 3
+    held = client.get(reverse("api:run", args=[held_id]), **bearer(secret)).json()
+    assert (held["status"], held["held_part_of"]) == ("held", run_id)
+    assert held["counts"]["deactivated"] == 2 and held["limits_passed"] == {"deactivations": 2}
+
+
 def test_a_run_with_errors_or_applied_already_is_refused(client, acme, secret, in_process):
     invalid = upload(client, secret, b"email\nnot-an-email\n").json()["run"]
     response = client.post(reverse("api:run-apply", args=[invalid]), **bearer(secret))

@@ -108,7 +108,9 @@ def test_a_file_without_an_email_column_names_its_headers_and_can_be_skipped(
 def test_a_scheduled_pull_without_an_email_column_points_to_its_run_where_the_names_are_saved(
     alice_client, acme
 ):
-    data = b"Login,First name,Last name\nana@example.com,Ana,Lima\n"
+    # Alice, the admin, is in the file: leaving her out would deactivate an admin, which holds
+    # a scheduled import.
+    data = b"Login,First name,Last name\nana@example.com,Ana,Lima\nalice@acme.example,Alice,\n"
     run = runs.create_run(
         organization=acme,
         data=data,

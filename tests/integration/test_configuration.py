@@ -33,6 +33,10 @@ DEFAULT_FORM = {
     "max_deactivation_percent": "10",
     "max_deactivation_count": "",
     "min_row_ratio_percent": "80",
+    "max_field_change_percent": "20",
+    "max_field_change_count": "",
+    "hold_admin_changes": "True",
+    "apply_within_limits": "False",
 }
 
 

@@ -108,7 +108,8 @@ def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_appli
     runs.apply_run(first.pk)
     run = previewed(acme, alice, people_csv(count, department="Moved"))
     assert run.changed_count == count
-    runs.request_apply(run, acting_user=alice)
+    # Everyone moves department: past the limit on mass changes, confirmed as an admin would.
+    runs.request_apply(run, acting_user=alice, confirm_safeguard=True)
     with slow_user_updates():
         assert enqueue(apply_run_task, run.pk)
         deadline = time.monotonic() + 60

@@ -21,6 +21,9 @@ CSV = (
     b"Employee ID,First Name,Last Name,E-Mail\n"
     b"1001,Ana,Silva,ana@acme.example\n"
     b"1002,Ben,Okafor,ben@acme.example\n"
+    # The organization's admin is in the file: a file that left her out would deactivate an
+    # admin, which holds a scheduled import (mass_changes.ADMINS).
+    b",Alice,,alice@acme.example\n"
 )
 NOW = dt.datetime(2026, 3, 10, 14, 0, tzinfo=dt.UTC)
 
