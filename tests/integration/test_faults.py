@@ -63,6 +63,35 @@ def busy_worker_child(worker) -> int:
     return max(children, key=lambda pid: cpu_ticks(pid) - before[pid])
 
 
+def updating_worker_child(worker) -> int:
+    """Return the pid of the pool process whose UPDATE of users is running.
+
+    On SQLite the update runs in that process, which uses the CPU. On PostgreSQL it waits for
+    the server: the process is the one whose socket is the connection the server shows running
+    the UPDATE (pg_stat_activity's client port, found among the process's open sockets).
+    """
+    if connection.vendor != "postgresql":
+        return busy_worker_child(worker)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT client_port FROM pg_stat_activity WHERE state = 'active' "
+            "AND query LIKE 'UPDATE \"users_user\"%%' AND pid <> pg_backend_pid()"
+        )
+        (port,) = cursor.fetchone()
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    output = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout
+    for pid in map(int, output.split()):
+        sockets = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        if {f"socket:[{inode}]" for inode in inodes} & sockets:
+            return pid
+    raise AssertionError(f"No pool process holds the connection on port {port}")
+
+
 @contextmanager
 def slow_user_updates():
     """Make each UPDATE of users cost seconds, in the database itself (a trigger): an apply is
@@ -116,7 +145,7 @@ def test_a_worker_killed_mid_apply_leaves_no_partial_change_and_the_run_is_appli
         while (progress.read(run.pk) or {"done": 0})["done"] == 0:
             assert time.monotonic() < deadline, "the apply never got under way"
             time.sleep(0.005)
-        os.kill(busy_worker_child(worker), signal.SIGKILL)
+        os.kill(updating_worker_child(worker), signal.SIGKILL)
         killed_at = time.monotonic()
         run.refresh_from_db()
         assert run.status == ImportRun.Status.APPLYING  # Killed before it could commit.
