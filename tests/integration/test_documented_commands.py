@@ -45,9 +45,13 @@ def manage(env, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def checkout_set_up():
-    """What `make setup` does first: the checkout's development defaults."""
-    local_env.write()
+    """What `make setup` does first: the checkout's development defaults (a file the test
+    writes is removed after it: the checkout is left as it was)."""
+    written = local_env.write()
     assert local_env.LOCAL_ENV_FILE.exists()
+    yield
+    if written:
+        local_env.LOCAL_ENV_FILE.unlink()
 
 
 def test_the_readme_import_command_works_in_a_fresh_shell(
