@@ -3,6 +3,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from users.managers import UserManager, is_kept_out_of_sync, normalise_email
@@ -76,6 +77,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # adds one, and an admin form opened at an older version is refused instead of writing its
     # old values back over the change.
     version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # The organization's custom attributes (CustomAttribute): {key: value as text}. A blank
+    # value is absent. Imports write it; the definitions say how each value is read.
+    attributes = models.JSONField(default=dict, db_default={}, blank=True)
 
     objects = UserManager()
 
@@ -118,3 +122,46 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_protected_on(self, day) -> bool:
         """Return whether imports must leave this user alone on `day`."""
         return is_kept_out_of_sync(self.is_sync_protected, self.sync_protected_until, day)
+
+
+class CustomAttribute(models.Model):
+    """A field an organization keeps about its people besides the built-in ones.
+
+    Imports read it from the file's columns named `name` or one of `column_names`, check it by
+    `type`, and store it in `User.attributes[key]`. `key` never changes once made: the users'
+    values and the runs' changes name it; `name` may.
+    """
+
+    class Type(models.TextChoices):
+        # The same values as importer.pipeline.types.AttributeType (a test holds them equal).
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        CHOICE = "choice", "One of a list"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="custom_attributes"
+    )
+    key = models.SlugField(max_length=40, help_text="Made from the name; never changes.")
+    name = models.CharField(max_length=60)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
+    choices = models.JSONField(default=list, blank=True, help_text="For “One of a list”.")
+    column_names = models.JSONField(
+        default=list, blank=True, help_text="Other headers that feed it, besides its name."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="unique_custom_attribute_key"
+            ),
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="unique_custom_attribute_name"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name

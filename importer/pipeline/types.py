@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # A cell as a person reads it: text, or a date for a date-formatted spreadsheet cell.
@@ -59,6 +60,50 @@ MAX_LENGTHS: dict[str, int] = {
     "manager_email": 254,
     "manager_employee_id": 64,
 }
+
+
+# Custom attributes: fields a company defines for itself (cost centre, level, pronouns…). In the
+# pipeline each is a field named ATTRIBUTE_PREFIX + its key ("attr_cost_centre"): in a record's
+# values, a change's fields, the options' update_fields and clear_blank_fields. Stored on the
+# user in `User.attributes`, {key: value as text}, a blank value absent.
+ATTRIBUTE_PREFIX = "attr_"
+MAX_ATTRIBUTES = 20  # per organization
+ATTRIBUTE_MAX_LENGTH = 255  # the longest value of any attribute, as text
+
+
+class AttributeType(enum.StrEnum):
+    TEXT = "text"
+    NUMBER = "number"  # stored in a canonical form: "12", "12.5", "-0.25" (no exponent)
+    DATE = "date"  # a datetime.date in a record; stored as ISO text
+    CHOICE = "choice"  # one of `choices`, stored as the choice is spelled there
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One custom attribute of an organization, as the pipeline reads it (plain data).
+
+    `key` is stable once made (values and past runs name it); `name` is what people see and may
+    change. `column_names` are the file headers that feed it, besides its name.
+    """
+
+    key: str
+    name: str
+    type: AttributeType = AttributeType.TEXT
+    choices: tuple[str, ...] = ()
+    column_names: tuple[str, ...] = ()
+
+    @property
+    def field(self) -> str:
+        return ATTRIBUTE_PREFIX + self.key
+
+
+def is_attribute(field_name: str) -> bool:
+    return field_name.startswith(ATTRIBUTE_PREFIX)
+
+
+def field_labels(attributes: Iterable[AttributeSpec] = ()) -> dict[str, str]:
+    """Return FIELD_LABELS with the names of an organization's custom attributes."""
+    return {**FIELD_LABELS, **{spec.field: spec.name for spec in attributes}}
 
 
 class FileError(Exception):
@@ -169,6 +214,8 @@ class SnapshotUser:
     is_protected: bool = False  # kept out of sync: an import never changes this user
     is_staff: bool = False
     version: int = 0  # the user's row version: every import and admin save adds one
+    # The custom attributes' values, {key: text}; None when the user has none.
+    attributes: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +286,8 @@ class ImportOptions:
     # The organization's own header names: {"Kostenstelle": "department"}.
     column_mapping: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    # The organization's custom attributes, in their order.
+    attributes: tuple[AttributeSpec, ...] = ()
 
 
 class Action(enum.StrEnum):

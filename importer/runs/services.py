@@ -48,7 +48,13 @@ from importer.pipeline.parse import read_table
 from importer.pipeline.preview import Preview, compute_preview, unreadable_preview
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.same_person import MAX_STORED_PAIRS, same_person_pairs
-from importer.pipeline.types import FileError, ImportOptions, Limits
+from importer.pipeline.types import (
+    AttributeSpec,
+    AttributeType,
+    FileError,
+    ImportOptions,
+    Limits,
+)
 from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
 from importer.store import bulk
@@ -61,7 +67,7 @@ from importer.store.snapshot import (
     load_snapshot,
     users_census,
 )
-from users.models import Organization, User
+from users.models import CustomAttribute, Organization, User
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -207,8 +213,9 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
     """Return the options in force for an import into `organization` (defaults if never set)."""
     config = ImportConfig.objects.filter(organization=organization).first()
     acting_user_id = acting_user.pk if acting_user else None
+    attributes = attribute_specs(organization.pk)
     if config is None:
-        return ImportOptions(acting_user_id=acting_user_id)
+        return ImportOptions(acting_user_id=acting_user_id, attributes=attributes)
     return ImportOptions(
         create_users=config.create_users,
         update_fields=frozenset(config.update_fields),
@@ -227,6 +234,21 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
             hold_admin_changes=config.hold_admin_changes,
             apply_within_limits=config.apply_within_limits,
         ),
+        attributes=attributes,
+    )
+
+
+def attribute_specs(organization_id: int) -> tuple[AttributeSpec, ...]:
+    """Return the organization's custom attributes as the pipeline reads them, in order."""
+    return tuple(
+        AttributeSpec(
+            key=attribute.key,
+            name=attribute.name,
+            type=AttributeType(attribute.type),
+            choices=tuple(attribute.choices or ()),
+            column_names=tuple(attribute.column_names or ()),
+        )
+        for attribute in CustomAttribute.objects.filter(organization_id=organization_id)
     )
 
 
