@@ -7,7 +7,7 @@ from django.core import mail
 from django.urls import reverse
 
 from importer import runs
-from importer.models import ImportRun, RemoteSource
+from importer.models import AuditEvent, ImportRun, RemoteSource
 from importer.remote import services as sync
 from importer.remote.secrets import encrypt_secret
 from tests.conftest import preview_text, wait_for_run
@@ -111,6 +111,34 @@ def test_a_confirmed_pair_is_applied_as_an_email_change_keeping_the_user_and_man
     assert User.objects.filter(organization=acme).count() == 4  # Nobody new.
     legal.refresh_from_db()
     assert (legal.email, legal.is_active) == ("m.garcia@acme.example", True)
+
+
+def test_a_confirmed_pair_is_an_audit_event_on_the_run_page_and_in_history(
+    acme, alice, alice_client, team
+):
+    maria, _legal, _tom = team
+    run = preview_text(acme, alice, FILE)
+    alice_client.post(reverse("importer:run-same-person", args=[run.pk]), {"user_id": "all"})
+
+    [event] = AuditEvent.objects.filter(organization=acme)
+    assert (event.kind, event.acting_user_id, event.run_id) == (
+        AuditEvent.Kind.SAME_PERSON_CONFIRMED,
+        alice.pk,
+        run.pk,
+    )
+    assert event.data == {
+        "user_id": maria.pk,
+        "old_email": "maria.garcia@acme.example",
+        "new_email": "maria.g@acme.example",
+        "row": 3,
+        "name": "Maria Garcia",
+    }
+    detail = "Maria Garcia: maria.garcia@acme.example → maria.g@acme.example (row 3)"
+    runs.preview_run(run.pk)  # The page shows the event whatever the run's state.
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Matched as the same person" in page and detail in page
+    activity = alice_client.get(reverse("importer:history-activity")).content.decode()
+    assert "Matched as the same person" in activity and detail in activity
 
 
 def test_without_the_click_the_import_deactivates_and_creates(acme, alice, team):
