@@ -284,9 +284,6 @@ def _run_out(request, run: ImportRun, *, offset: int = 0, limit: int = CHANGES_L
     body["can_apply"] = run.can_apply
     body["api_token"] = run.api_token.name if run.api_token_id else None
     body["url"] = request.build_absolute_uri(reverse("importer:run-detail", args=[run.pk]))
-    body["limits_passed"] = dict(run.limits_passed or {})
-    body["held_part_of"] = run.held_part_of_id
-    body["held_parts"] = list(run.held_parts.order_by("pk").values_list("pk", flat=True))
     body["same_person_pairs"] = _same_person_pairs(run)
     return body
 
