@@ -68,6 +68,7 @@ def test_a_manual_import_past_the_title_limit_asks_for_a_confirmation_naming_it(
         reverse("importer:run-detail", args=[run.pk]), {"limit": "title"}
     ).content.decode()
     assert filtered.count("Passed a limit: Title changes") == 6
+    assert "the first ones in the file's row order (deactivations by email)" in filtered
     assert twenty[3].email not in filtered and twenty[9].email in filtered
 
 
@@ -219,6 +220,7 @@ def test_a_scheduled_pull_split_by_the_worker_then_approved_refuses_only_the_cha
     page = alice_client.get(reverse("importer:run-detail", args=[held.pk])).content.decode()
     assert f'The held part of <a href="/import/runs/{run.pk}/">import #{run.pk}</a>' in page
     assert page.count("Passed a limit: Title changes") == 6
+    assert "every one after them passes it" in page  # Why these six, on the held part's page.
 
     # Meanwhile two of the held people are edited, as a save in Django admin does (version + 1).
     for person, field in ((twenty[5], "title"), (twenty[8], "department")):
