@@ -49,6 +49,13 @@ def test_the_confirmation_names_the_limits_passed_and_the_filter_shows_those_cha
     assert page.locator(".change-table tbody tr").count() == 6
     screen_at_both_widths("mass-change-confirmation")
 
+    # Without the tick, Import does nothing: the browser asks for the confirmation first.
+    page.click("#import-button")
+    assert page.eval_on_selector("#confirm-safeguard", "box => box.validity.valueMissing")
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY
+    assert User.objects.filter(organization=acme, title="Engineer").count() == 0
+
     page.click("#confirm-safeguard")
     page.click("#import-button")
     wait_for_finished_run(page)
@@ -67,10 +74,19 @@ def test_import_within_the_limits_then_approve_the_held_part(
     wait_for_finished_run(page)
     held = ImportRun.objects.get(held_part_of=run)
     assert "Imported 4 changes" in page.inner_text("#run-panel")
+    # The first 4 in the file's order are made; the 6 after them wait, unchanged.
+    engineers = User.objects.filter(organization=acme, title="Engineer").order_by("email")
+    assert list(engineers.values_list("email", flat=True)) == [
+        f"p{n:02}@acme.example" for n in range(4)
+    ]
     page.click(f".held-parts >> text=Import #{held.pk}")
     page.wait_for_selector("#approve-button")
     assert "Held by a limit." in page.inner_text("#run-panel")
     assert page.locator(".limit-passed").count() == 6
+    table = page.inner_text(".change-table")
+    assert all(f"p{n:02}@acme.example" in table for n in range(4, 10))
+    assert "p03@acme.example" not in table
+    assert "every one after them passes it" in page.inner_text("main")
     screen_at_both_widths("held-part")
 
     page.click("#approve-button")

@@ -147,6 +147,36 @@ def test_a_scheduled_import_past_a_limit_is_held_whole_by_default(acme, alice, t
     assert not run.held_parts.exists()
 
 
+@pytest.mark.worker
+def test_an_upload_through_the_worker_asks_to_confirm_then_holds_the_rest_on_request(
+    worker, acme, alice, alice_client, twenty
+):
+    """The upload's preview is made by the worker; the page's two buttons post as a browser."""
+    alice_client.post(
+        reverse("importer:create-preview"),
+        {"text": titles_csv(alice, twenty, retitled=10).decode()},
+    )
+    run = wait_for_run(ImportRun.objects.get())
+    assert (run.status, run.limits_passed) == (ImportRun.Status.READY, {"title": 6})
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "passes these limits: Title changes (6 past the limit)" in page
+
+    alice_client.post(reverse("importer:run-apply", args=[run.pk]))  # Not confirmed: refused.
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.READY and not run.held_parts.exists()
+    alice_client.post(reverse("importer:run-apply", args=[run.pk]), {"hold_rest": "1"})
+    run = wait_for_run(run)
+
+    held = run.held_parts.get()
+    assert (run.status, run.changed_count) == (ImportRun.Status.APPLIED, 4)
+    assert (held.status, held.changed_count) == (ImportRun.Status.HELD, 6)
+    assert [title_of(p.email) for p in twenty[:10]] == ["Engineer"] * 4 + [""] * 6
+    alice_client.post(reverse("importer:run-approve", args=[held.pk]))
+    held = wait_for_run(held)
+    assert held.status == ImportRun.Status.APPLIED
+    assert [title_of(p.email) for p in twenty[:10]] == ["Engineer"] * 10
+
+
 # From a scheduled pull: the HR server's file, fetched by the sync --------------------------------
 
 
