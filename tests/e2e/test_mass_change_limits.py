@@ -11,9 +11,8 @@ from users.models import User
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 
 
-def previewed_retitling(acme, alice) -> ImportRun:
-    """A preview (made here, as the worker makes it) that retitles 10 of 21 people: 20 % of 21
-    allows 4 title changes, so 6 pass the limit."""
+def retitling(acme, alice) -> str:
+    """A file that retitles 10 of 21 people: 20 % of 21 allows 4 title changes, so 6 pass."""
     User.objects.filter(pk=alice.pk).update(title="Admin")
     people = User.objects.bulk_create(
         User(organization=acme, email=f"p{number:02}@acme.example", password="!")
@@ -21,9 +20,14 @@ def previewed_retitling(acme, alice) -> ImportRun:
     )
     lines = ["email,title", f"{alice.email},Admin"]
     lines += [f"{p.email},{'Engineer' if n < 10 else ''}" for n, p in enumerate(people)]
+    return "\n".join(lines) + "\n"
+
+
+def previewed_retitling(acme, alice) -> ImportRun:
+    """The retitling's preview, made here as the worker makes it."""
     run = runs.create_run(
         organization=acme,
-        data=("\n".join(lines) + "\n").encode(),
+        data=retitling(acme, alice).encode(),
         name="titles.csv",
         source=ImportRun.Source.UPLOAD,
         acting_user=alice,
@@ -37,9 +41,16 @@ def previewed_retitling(acme, alice) -> ImportRun:
 def test_the_confirmation_names_the_limits_passed_and_the_filter_shows_those_changes(
     worker, page, screen_at_both_widths, alice, acme
 ):
-    run = previewed_retitling(acme, alice)
+    text = retitling(acme, alice)
     log_in(page, alice.email)
-    page.goto(f"/import/runs/{run.pk}/")
+    page.goto("/import/")  # Pasted in the browser, previewed by the worker.
+    page.click(".paste summary")
+    page.fill("#id_text", text)
+    page.click("#preview-button")
+    page.wait_for_url("**/import/runs/*/")
+    wait_for_finished_run(page)
+    run = ImportRun.objects.get()
+    assert run.limits_passed == {"title": 6}
 
     label = page.inner_text(".confirm-safeguard")
     assert "this import passes these limits: Title changes (6 past the limit)" in label
