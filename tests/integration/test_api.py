@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from importer import api, tokens
+from importer.history import activity
 from importer.models import ApiToken, AuditEvent, ImportRun
 from tests.conftest import wait_for_run
 from tests.factories import UserFactory
@@ -109,6 +110,7 @@ def test_the_token_records_its_last_use(client, acme):
         ("post", "api:runs", [], "imports:write"),
         ("get", "api:runs", [], "history:read"),
         ("post", "api:run-apply", ["run"], "imports:apply"),
+        ("post", "api:run-same-person", ["run"], "imports:apply"),
         ("get", "api:run-changes-export", ["run", "csv"], "history:read"),
         ("get", "api:users-export", ["csv"], "users:read"),
     ],
@@ -365,6 +367,11 @@ def test_a_token_reads_the_same_person_pairs_and_confirms_one_as_the_button_does
         None,
         run_id,
         "HR nightly",
+    )
+    [line] = activity.run_activity(ImportRun.objects.get(pk=run_id))
+    assert (line.what, line.by_system_inline) == (
+        "Matched as the same person",
+        "by API token HR nightly",
     )
     assert client.post(reverse("api:run-apply", args=[run_id]), **bearer(secret)).status_code == 202
     sales.refresh_from_db()
