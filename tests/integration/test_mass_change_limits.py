@@ -101,6 +101,23 @@ def test_manual_hold_rest_applies_the_safe_part_and_holds_the_rest_linked_both_w
     assert held.status == ImportRun.Status.HELD
 
 
+def test_a_discarded_held_part_changes_nobody_and_the_safe_part_stays_applied(
+    acme, alice, alice_client, twenty
+):
+    run = preview_in_process(acme, titles_csv(alice, twenty, retitled=10), admin=alice)
+    held = runs.request_apply(run, acting_user=alice, hold_rest=True)
+    runs.apply_run(run.pk)
+
+    alice_client.post(reverse("importer:run-discard", args=[held.pk]))
+    held.refresh_from_db()
+    run.refresh_from_db()
+
+    assert (run.status, held.status) == (ImportRun.Status.APPLIED, ImportRun.Status.DISCARDED)
+    assert [title_of(p.email) for p in twenty[:10]] == ["Engineer"] * 4 + [""] * 6
+    history = alice_client.get(reverse("importer:history")).content.decode()
+    assert reverse("importer:run-detail", args=[held.pk]) in history
+
+
 @pytest.mark.worker
 def test_a_scheduled_import_applies_within_the_limits_and_an_approval_refuses_changed_people(
     worker, acme, alice, alice_client, twenty
