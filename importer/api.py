@@ -35,7 +35,7 @@ from ninja.security import HttpBearer
 from importer import runs, tokens
 from importer.forms import HistoryFilterForm
 from importer.history import exports
-from importer.models import ApiToken, ImportRun
+from importer.models import ApiToken, AuditEvent, ImportRun
 from importer.runs import selectors
 from importer.tasks import apply_run_task, enqueue, preview_run_task
 
@@ -220,6 +220,16 @@ class PagingOut(Schema):
     skipped_total: int
 
 
+class SamePersonPairOut(Schema):
+    user_id: int
+    old_email: str
+    new_email: str
+    row: int | None
+    name: str
+    evidence: dict[str, str]
+    confirmed: bool
+
+
 class RunOut(Schema):
     run: int
     status: str
@@ -239,6 +249,9 @@ class RunOut(Schema):
     limits_passed: dict[str, int]
     held_part_of: int | None
     held_parts: list[int]
+    # "Same person with a new email?": the pairs the preview asks about (confirmed false), then
+    # the pairs confirmed (true), which the preview matched.
+    same_person_pairs: list[SamePersonPairOut]
 
 
 class RunSummaryOut(Schema):
@@ -271,10 +284,42 @@ def _run_out(request, run: ImportRun, *, offset: int = 0, limit: int = CHANGES_L
     body["can_apply"] = run.can_apply
     body["api_token"] = run.api_token.name if run.api_token_id else None
     body["url"] = request.build_absolute_uri(reverse("importer:run-detail", args=[run.pk]))
-    body["limits_passed"] = dict(run.limits_passed or {})
-    body["held_part_of"] = run.held_part_of_id
-    body["held_parts"] = list(run.held_parts.order_by("pk").values_list("pk", flat=True))
+    body["same_person_pairs"] = _same_person_pairs(run)
     return body
+
+
+def _same_person_pairs(run: ImportRun) -> list[dict]:
+    """Return the run's undecided pairs, then its confirmed ones (as their audit events
+    recorded them, or by user id and new email alone for a pair confirmed before those)."""
+    fields = ("user_id", "old_email", "new_email", "row", "name")
+    pairs = [
+        {
+            **{name: pair.get(name) for name in fields},
+            "evidence": pair.get("evidence", {}),
+            "confirmed": False,
+        }
+        for pair in run.same_person_pairs
+    ]
+    if not run.same_person_confirmed:
+        return pairs
+    recorded = {
+        event.data.get("user_id"): event.data
+        for event in run.events.filter(kind=AuditEvent.Kind.SAME_PERSON_CONFIRMED).order_by("id")
+    }
+    for user_id, new_email in run.same_person_confirmed.items():
+        data = recorded.get(int(user_id), {})
+        pairs.append(
+            {
+                "user_id": int(user_id),
+                "old_email": data.get("old_email", ""),
+                "new_email": new_email,
+                "row": data.get("row"),
+                "name": data.get("name", ""),
+                "evidence": {},
+                "confirmed": True,
+            }
+        )
+    return pairs
 
 
 UPLOAD_BODY = {
@@ -506,6 +551,42 @@ def apply_run(request, pk: int, confirm_safeguard: bool = False, hold_rest: bool
             code = "run_not_ready"
         raise ApiError(409, code, str(refusal)) from None
     enqueue(apply_run_task, run.pk)
+    return Status(202, _run_out(request, run))
+
+
+@api.post(
+    "/runs/{int:pk}/same-person",
+    url_name="run-same-person",
+    response={202: RunOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary='Answer "Same person with a new email?": match a pair (user_id) or all of them '
+    "(all=true); the preview is computed again",
+    tags=["runs"],
+)
+def confirm_same_person(request, pk: int, user_id: int | None = None, all: bool = False):
+    """Confirm one of the run's same_person_pairs (its `user_id`), or every one with
+    all=true, as the same person with a new address (scope imports:apply), as the run page's
+    button does; 202 with the run queued, then poll it: its preview shows an email change
+    instead of a deactivation and a new account. A pair the preview did not offer, or a run
+    that is not ready or held, is a 409."""
+    _require(request, Scope.IMPORTS_APPLY)
+    run = _get_run(request, pk)
+    if (user_id is None) == (not all):
+        raise ApiError(
+            422, "invalid_request", "Name one pair with user_id, or match all with all=true."
+        )
+    try:
+        runs.confirm_same_person(
+            run,
+            acting_user=None,
+            user_ids=None if all else [user_id],
+            api_token=request.auth.name,
+        )
+    except runs.SamePersonRefused as refusal:
+        run.refresh_from_db()
+        offered = run.status in (ImportRun.Status.READY, ImportRun.Status.HELD)
+        code = "pair_not_offered" if offered and not run.error_count else "run_not_ready"
+        raise ApiError(409, code, str(refusal)) from None
+    enqueue(preview_run_task, run.pk)
     return Status(202, _run_out(request, run))
 
 

@@ -150,23 +150,27 @@ class ImportConfigForm(forms.Form):
         min_value=0,
         max_value=100,
         help_text="An import that would deactivate a larger share needs a second confirmation; "
-        "a scheduled one is held until an admin approves it. 100 turns this check off. Imports "
-        "that deactivate 3 people or fewer never trip it.",
+        "a scheduled one is held until an admin approves it. For example, with 10 % in a "
+        "company of 200 active users, a file that leaves out 21 people passes the limit (20 "
+        "are allowed). 100 turns this check off. Imports that deactivate 3 people or fewer "
+        "never trip it.",
     )
     max_deactivation_count = forms.IntegerField(
         label=OPTION_LABELS["max_deactivation_count"],
         required=False,
         min_value=0,
         help_text="Leave empty for no count limit. When set, it applies to every import, "
-        "however small.",
+        "however small: for example 5 makes a file that deactivates 6 people ask first, even "
+        "in a company of 20.",
     )
     min_row_ratio_percent = forms.IntegerField(
         label=f"{OPTION_LABELS['min_row_ratio_percent']} (%)",
         min_value=0,
         max_value=100,
         help_text="A file much shorter than the last one imported is usually a truncated or "
-        "empty export: it needs a second confirmation (held, if scheduled). 0 turns this check "
-        "off. A file that is at most 3 rows shorter never trips it.",
+        "empty export: it needs a second confirmation (held, if scheduled). For example, with "
+        "80 % after an import of 1,000 rows, a file of 799 rows trips it (800 pass). 0 turns "
+        "this check off. A file that is at most 3 rows shorter never trips it.",
     )
     max_field_change_percent = forms.IntegerField(
         label=f"{OPTION_LABELS['max_field_change_percent']} (%)",
@@ -189,7 +193,8 @@ class ImportConfigForm(forms.Form):
         "Ask or hold first",
         "Treat them like anyone's",
         "A file that changes an organization admin's email or deactivates an admin could lock "
-        "your admins out: such a change always passes a limit.",
+        "your admins out: such a change always passes a limit. For example, a file that leaves "
+        "out one admin asks first (or is held, if scheduled), even if nobody else changes.",
     )
     apply_within_limits = _yes_no(
         OPTION_LABELS["apply_within_limits"],

@@ -488,6 +488,7 @@ class AuditEvent(models.Model):
         API_TOKEN_CREATED = "api_token_created", "API token created"
         API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
         INPUT_CORRECTED = "input_corrected", "File corrected in the browser"
+        SAME_PERSON_CONFIRMED = "same_person_confirmed", "Matched as the same person"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audit_events"

@@ -43,8 +43,15 @@ class Activity:
     what: str  # The kind, as people read it.
     detail: str
     # Who acted when no person did: "Automatic" (the schedule, the stuck-run recovery) or
-    # "Command line"; "" when a person acted, or one since deleted.
+    # "Command line", or "API token NAME"; "" when a person acted, or one since deleted.
     by_system: str
+
+    @property
+    def by_system_inline(self) -> str:
+        """`by_system` inside a sentence ("…, automatic", "…, by API token nightly")."""
+        if self.by_system.startswith("API token "):
+            return f"by {self.by_system}"
+        return self.by_system.lower()
 
 
 def organization_events(organization_id: int) -> QuerySet[AuditEvent]:
@@ -91,6 +98,8 @@ def _activity(event: AuditEvent) -> Activity:
 
 
 def _by_the_system(event: AuditEvent) -> str:
+    if (event.data or {}).get("api_token"):
+        return f"API token {event.data['api_token']}"
     run = event.run
     if event.kind == Kind.RUN_RETRIED or (run and run.trigger == ImportRun.Trigger.SCHEDULED):
         return "Automatic"
@@ -106,6 +115,10 @@ def _detail(event: AuditEvent) -> str:
     if event.kind == Kind.INPUT_CORRECTED and data.get("corrects"):
         summary = correction_summary(data.get("cells", 0), data.get("rows_dropped", 0))
         return f"{summary.capitalize()} in the file of import #{data['corrects']}"
+    if event.kind == Kind.SAME_PERSON_CONFIRMED and data.get("new_email"):
+        row = f" (row {data['row']})" if data.get("row") else ""
+        name = f"{data['name']}: " if data.get("name") else ""
+        return f"{name}{data.get('old_email', '')} → {data['new_email']}{row}"
     if event.kind == Kind.REVERT_CREATED and data.get("reverts"):
         return f"Undoes import #{data['reverts']}"
     if event.kind == Kind.RUN_RETRIED and data.get("attempt"):

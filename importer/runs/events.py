@@ -63,6 +63,24 @@ def held_run_discarded_event(*, run: ImportRun, acting_user: User | None) -> Aud
     return _run_event(Kind.HELD_RUN_DISCARDED, run, acting_user)
 
 
+def same_person_confirmed_event(
+    *, run: ImportRun, acting_user: User | None, pair: dict, api_token: str = ""
+) -> AuditEvent:
+    """Record that an admin (or an API token, named by `api_token`) confirmed a pair of `run`
+    as the same person with a new address: `pair` as the preview offered it
+    (importer.pipeline.same_person.SamePersonPair.as_dict)."""
+    data = {
+        "user_id": pair["user_id"],
+        "old_email": pair["old_email"],
+        "new_email": pair["new_email"],
+        "row": pair.get("row"),
+        "name": pair.get("name", ""),
+    }
+    if api_token:
+        data["api_token"] = api_token
+    return _run_event(Kind.SAME_PERSON_CONFIRMED, run, acting_user, **data)
+
+
 def revert_created_event(*, run: ImportRun, acting_user: User | None) -> AuditEvent:
     """Record that `run`, the revert of an applied run, was created (previewed, not applied)."""
     return _run_event(Kind.REVERT_CREATED, run, acting_user, reverts=run.reverts_id)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from importer.models import ImportRun
+from importer.runs import events
 from users.models import User
 
 Status = ImportRun.Status
@@ -24,11 +25,16 @@ class SamePersonRefused(Exception):
 
 
 def confirm_same_person(
-    run: ImportRun, *, acting_user: User | None, user_ids: Collection[int] | None = None
+    run: ImportRun,
+    *,
+    acting_user: User | None,
+    user_ids: Collection[int] | None = None,
+    api_token: str = "",
 ) -> int:
     """Confirm the run's pairs of `user_ids` (every pair when None) as the same person with a
     new address, and queue its preview again; return how many pairs were confirmed. The
-    caller enqueues the preview task.
+    caller enqueues the preview task. Each pair confirmed is an audit event of `acting_user`
+    (None with `api_token`, the name of the API token that confirmed it).
 
     Only a ready preview or a held scheduled run, and only pairs the preview offered: raise
     SamePersonRefused otherwise (a run being applied, a pair no longer offered).
@@ -47,6 +53,9 @@ def confirm_same_person(
         confirmed = dict(locked.same_person_confirmed)
         for user_id in chosen:
             confirmed[str(user_id)] = offered[user_id]["new_email"]
+            events.same_person_confirmed_event(
+                run=locked, acting_user=acting_user, pair=offered[user_id], api_token=api_token
+            )
         ImportRun.objects.filter(pk=locked.pk).update(
             status=Status.QUEUED,
             same_person_confirmed=confirmed,

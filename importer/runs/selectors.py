@@ -185,6 +185,11 @@ def run_summary(run: ImportRun) -> dict:
         "errors": [issue(item) for item in run.errors],
         "warnings": [issue(item) for item in run.warnings],
         "safeguard": run.safeguard_message,
+        # The limits the preview passed ({kind: changes past it}), and the held part links of
+        # "apply what is within the limits, hold the rest".
+        "limits_passed": dict(run.limits_passed or {}),
+        "held_part_of": run.held_part_of_id,
+        "held_parts": list(run.held_parts.order_by("pk").values_list("pk", flat=True)),
     }
 
 

@@ -751,12 +751,15 @@ def import_now(
     apply: bool = True,
     confirm_safeguard: bool = False,
     hold_on_safeguard: bool = False,
+    hold_rest: bool = False,
 ) -> ImportRun:
     """Preview a queued run in this process and, if `apply` and the preview is clean, apply it.
 
     For imports nobody watches in a browser: the command line and the scheduled sync. A preview
     that trips a safeguard is held (`hold_on_safeguard`, for scheduled runs) or applied only with
-    `confirm_safeguard`; otherwise ApplyRefused says why. Return the run as it ended.
+    `confirm_safeguard`; otherwise ApplyRefused says why. With `hold_rest`, as the run page's
+    "Import what is within the limits, hold the rest": the changes that passed no limit are
+    applied, the others wait in a held part (run.held_parts). Return the run as it ended.
     """
     preview_run(run_id)
     run = ImportRun.objects.get(pk=run_id)
@@ -769,7 +772,9 @@ def import_now(
     if run.safeguard_message and hold_on_safeguard:
         hold_run(run.pk)
     else:
-        request_apply(run, acting_user=None, confirm_safeguard=confirm_safeguard)
+        request_apply(
+            run, acting_user=None, confirm_safeguard=confirm_safeguard, hold_rest=hold_rest
+        )
         apply_run(run.pk)
     run.refresh_from_db()
     return run

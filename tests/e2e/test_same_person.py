@@ -5,6 +5,7 @@ import pytest
 from importer.models import ImportRun
 from tests.e2e.conftest import log_in, wait_for_finished_run
 from tests.factories import UserFactory
+from users.models import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 
@@ -59,9 +60,12 @@ def test_the_preview_asks_about_a_new_email_and_one_click_shows_an_email_change(
     assert "maria.g@acme.example" in page.inner_text(".change-table")
     screen_at_both_widths("same-person-matched")
 
+    assert "Matched as the same person" in page.inner_text(".run-activity")
+
     page.click("#import-button")
     wait_for_finished_run(page)
     assert ImportRun.objects.get().status == ImportRun.Status.APPLIED
+    assert User.objects.filter(organization=acme).count() == 4  # Nobody new, nobody left.
     maria.refresh_from_db()
     tom.refresh_from_db()
     assert (maria.email, maria.is_active, tom.manager_id) == (

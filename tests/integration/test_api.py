@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from importer import api, tokens
+from importer.history import activity
 from importer.models import ApiToken, AuditEvent, ImportRun
 from tests.conftest import wait_for_run
 from tests.factories import UserFactory
@@ -109,6 +110,7 @@ def test_the_token_records_its_last_use(client, acme):
         ("post", "api:runs", [], "imports:write"),
         ("get", "api:runs", [], "history:read"),
         ("post", "api:run-apply", ["run"], "imports:apply"),
+        ("post", "api:run-same-person", ["run"], "imports:apply"),
         ("get", "api:run-changes-export", ["run", "csv"], "history:read"),
         ("get", "api:users-export", ["csv"], "users:read"),
     ],
@@ -287,6 +289,114 @@ def test_hold_rest_applies_within_the_limits_and_names_the_held_part(
     assert held["counts"]["deactivated"] == 2 and held["limits_passed"] == {"deactivations": 2}
 
 
+# María of Sales is missing from the file, and a new row of the same name and department
+# arrives: "Same person with a new email?". María of Legal contradicts the pair: not offered.
+RENAMED = (
+    "email,first name,last name,department\n"
+    "alice@acme.example,Alice,,\n"
+    "maria.g@acme.example,Maria,Garcia,Sales\n"
+    "m.garcia@acme.example,María,García,Legal\n"
+).encode()
+
+
+@pytest.fixture
+def marias(acme):
+    sales = UserFactory(
+        organization=acme,
+        email="maria.garcia@acme.example",
+        first_name="María",
+        last_name="García",
+        department="Sales",
+    )
+    legal = UserFactory(
+        organization=acme,
+        email="m.garcia@acme.example",
+        first_name="María",
+        last_name="García",
+        department="Legal",
+    )
+    return sales, legal
+
+
+def test_a_token_reads_the_same_person_pairs_and_confirms_one_as_the_button_does(
+    client, acme, secret, in_process, marias
+):
+    sales, legal = marias
+    run_id = upload(client, secret, RENAMED).json()["run"]
+    body = client.get(reverse("api:run", args=[run_id]), **bearer(secret)).json()
+    assert body["same_person_pairs"] == [
+        {
+            "user_id": sales.pk,
+            "old_email": "maria.garcia@acme.example",
+            "new_email": "maria.g@acme.example",
+            "row": 3,
+            "name": "Maria Garcia",
+            "evidence": {"department": "Sales"},
+            "confirmed": False,
+        }
+    ]
+    assert (body["counts"]["new"], body["counts"]["deactivated"]) == (1, 1)
+
+    url = reverse("api:run-same-person", args=[run_id])
+    not_offered = client.post(f"{url}?user_id={legal.pk}", **bearer(secret))
+    assert (not_offered.status_code, not_offered.json()["error"]["code"]) == (
+        409,
+        "pair_not_offered",
+    )
+    neither = client.post(url, **bearer(secret))
+    assert (neither.status_code, neither.json()["error"]["code"]) == (422, "invalid_request")
+    response = client.post(f"{url}?user_id={sales.pk}", **bearer(secret))
+
+    assert response.status_code == 202
+    body = client.get(reverse("api:run", args=[run_id]), **bearer(secret)).json()
+    assert body["status"] == "ready"
+    assert (body["counts"]["new"], body["counts"]["deactivated"], body["counts"]["changed"]) == (
+        0,
+        0,
+        1,
+    )
+    [pair] = body["same_person_pairs"]
+    assert (pair["user_id"], pair["old_email"], pair["new_email"], pair["confirmed"]) == (
+        sales.pk,
+        "maria.garcia@acme.example",
+        "maria.g@acme.example",
+        True,
+    )
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.SAME_PERSON_CONFIRMED)
+    assert (event.acting_user, event.run_id, event.data["api_token"]) == (
+        None,
+        run_id,
+        "HR nightly",
+    )
+    [line] = activity.run_activity(ImportRun.objects.get(pk=run_id))
+    assert (line.what, line.by_system_inline) == (
+        "Matched as the same person",
+        "by API token HR nightly",
+    )
+    assert client.post(reverse("api:run-apply", args=[run_id]), **bearer(secret)).status_code == 202
+    sales.refresh_from_db()
+    assert (sales.email, sales.is_active) == ("maria.g@acme.example", True)
+    again = client.post(f"{url}?all=true", **bearer(secret))
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "run_not_ready")
+
+
+def test_confirming_a_pair_needs_imports_apply_and_the_tokens_company(
+    client, acme, globex, alice, secret, in_process, marias
+):
+    run_id = upload(client, secret, RENAMED).json()["run"]
+    url = reverse("api:run-same-person", args=[run_id]) + "?all=true"
+    _token, write_only = make_token(acme, ["imports:write"], name="uploader")
+    _token, theirs = make_token(globex, name="Globex HR")
+
+    refused = client.post(url, **bearer(write_only))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "missing_scope")
+    other = client.post(url, **bearer(theirs))
+    assert (other.status_code, other.json()["error"]["code"]) == (404, "not_found")
+    run = ImportRun.objects.get(pk=run_id)
+    assert (run.same_person_confirmed, len(run.same_person_pairs)) == ({}, 1)
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.SAME_PERSON_CONFIRMED).exists()
+
+
 def test_a_run_with_errors_or_applied_already_is_refused(client, acme, secret, in_process):
     invalid = upload(client, secret, b"email\nnot-an-email\n").json()["run"]
     response = client.post(reverse("api:run-apply", args=[invalid]), **bearer(secret))
@@ -378,6 +488,7 @@ def test_the_openapi_document_is_served_and_valid(db):
         "/api/v1/runs",
         "/api/v1/runs/{pk}",
         "/api/v1/runs/{pk}/apply",
+        "/api/v1/runs/{pk}/same-person",
         "/api/v1/runs/{pk}/changes.{fmt}",
         "/api/v1/exports/users.{fmt}",
     }

@@ -95,6 +95,17 @@ def test_it_shows_every_option_grouped_with_its_help_text(alice_client, acme):
     assert "People in the file who have no account yet." in html
     assert "Keep them, for example during a review cycle" in html
     assert "100 turns this check off" in html
+    # Each limit's help has an example.
+    for example in (
+        "a file that leaves out 21 people passes the limit (20 are allowed)",
+        "for example 5 makes a file that deactivates 6 people ask first",
+        "a file of 799 rows trips it (800 pass)",
+        "a file that gives 101 people a new manager passes the limit (100 are allowed)",
+        "50 lets an import change at most 50 people",
+        "a file that leaves out one admin asks first",
+        "the first 20 deactivations (by email) and every other change are applied at once",
+    ):
+        assert example in html.replace("&#x27;", "'"), example
     assert "Changes apply to the next preview." in html
     assert 'aria-current="page" class="active">Configuration</a>' in html
     assert "No changes yet" in html

@@ -4,8 +4,9 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
+from importer import runs
 from importer.models import ImportRun
 from tests.factories import UserFactory
 from users.models import User
@@ -107,6 +108,65 @@ def test_a_tripped_safeguard_needs_confirm_safeguard(tmp_path, acme):
     assert User.objects.filter(organization=acme, is_active=True).count() == 1
 
 
+def test_hold_rest_imports_what_is_within_the_limits_and_holds_the_rest(tmp_path, acme, alice):
+    people = [UserFactory(organization=acme, email=f"p{n}@acme.example") for n in range(10)]
+    # Five of eleven leave: 3 deactivations are allowed (the floor), the last 2 by email held.
+    text = "email\n" + "".join(f"{person.email}\n" for person in [alice, *people[5:]])
+    path = write(tmp_path, "leavers.csv", text)
+
+    code, result = run_command("--org", "acme", path, "--apply")
+    assert code == 1 and "--hold-rest" in result["message"]
+    assert result["limits_passed"] == {"deactivations": 2}
+
+    code, result = run_command("--org", "acme", path, "--apply", "--hold-rest")
+
+    assert code == 0
+    assert (result["status"], result["counts"]["deactivated"]) == ("applied", 3)
+    [held_id] = result["held_parts"]
+    held = ImportRun.objects.get(pk=held_id)
+    assert (held.status, held.held_part_of_id, held.deactivated_count) == (
+        ImportRun.Status.HELD,
+        result["run"],
+        2,
+    )
+    assert held.limits_passed == {"deactivations": 2}
+    active = User.objects.filter(organization=acme, is_active=True)
+    assert sorted(active.values_list("email", flat=True)) == sorted(
+        p.email for p in [alice, people[3], people[4], *people[5:]]
+    )
+    # As the button: the admin approves the held part, which then deactivates the other two.
+    runs.approve_held_run(held, acting_user=alice)
+    runs.apply_run(held.pk)
+    assert not User.objects.filter(email__in=["p3@acme.example", "p4@acme.example"], is_active=True)
+
+
+def test_hold_rest_goes_with_apply_and_not_with_confirm_safeguard(tmp_path, acme):
+    path = write(tmp_path, "people.csv", "email\nana@acme.example\n")
+    code, result = run_command("--org", "acme", path, "--hold-rest")
+    assert code == 2 and "--hold-rest goes with --apply" in result["message"]
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command(
+            "import_users", "--org", "acme", path, "--apply", "--hold-rest", "--confirm-safeguard"
+        )
+
+
+def test_the_printed_summary_names_the_held_part(tmp_path, acme, alice):
+    people = [UserFactory(organization=acme, email=f"p{n}@acme.example") for n in range(10)]
+    text = "email\n" + "".join(f"{person.email}\n" for person in [alice, *people[5:]])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command(
+            "import_users", "--org", "acme", write(tmp_path, "l.csv", text), "--apply",
+            "--hold-rest", stdout=out,
+        )  # fmt: skip
+    held = ImportRun.objects.get(held_part_of__isnull=False)
+    assert exit_info.value.code == 0
+    assert out.getvalue().splitlines()[-1] == (
+        f"Run {held.pk}: Held by a safeguard (0 changed, 2 deactivated, 0 new, 0 reactivated): "
+        "the changes that passed a limit; an admin approves or discards them on its page."
+    )
+
+
 def test_the_streamed_json_is_the_run_as_the_api_gives_it(tmp_path, acme, alice):
     """--json writes the changes in batches as it reads them: the same object, key for key."""
     from importer.runs.selectors import run_as_json
@@ -128,8 +188,8 @@ def test_the_streamed_json_is_the_run_as_the_api_gives_it(tmp_path, acme, alice)
     assert text.endswith("}\n") and text.count("\n") == 1
     assert result == run_as_json(ImportRun.objects.get(pk=result["run"]))
     assert list(result) == [
-        "run", "status", "message", "counts", "errors", "warnings", "safeguard", "changes",
-        "skipped",
+        "run", "status", "message", "counts", "errors", "warnings", "safeguard",
+        "limits_passed", "held_part_of", "held_parts", "changes", "skipped",
     ]  # fmt: skip
     assert result["status"] == "applied"
     counts = result["counts"]

@@ -1,15 +1,18 @@
 """Same person with a new email, on real runs: the question, the click, the email change."""
 
 import datetime as dt
+import time
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
-from importer import runs
-from importer.models import ImportRun, RemoteSource
+from importer import runs, tokens
+from importer.models import AuditEvent, ImportRun, RemoteSource
 from importer.remote import services as sync
 from importer.remote.secrets import encrypt_secret
+from importer.tasks import enqueue_due_fetches
 from tests.conftest import preview_text, wait_for_run
 from tests.factories import UserFactory
 from tests.integration.https_server import Reply
@@ -111,6 +114,34 @@ def test_a_confirmed_pair_is_applied_as_an_email_change_keeping_the_user_and_man
     assert User.objects.filter(organization=acme).count() == 4  # Nobody new.
     legal.refresh_from_db()
     assert (legal.email, legal.is_active) == ("m.garcia@acme.example", True)
+
+
+def test_a_confirmed_pair_is_an_audit_event_on_the_run_page_and_in_history(
+    acme, alice, alice_client, team
+):
+    maria, _legal, _tom = team
+    run = preview_text(acme, alice, FILE)
+    alice_client.post(reverse("importer:run-same-person", args=[run.pk]), {"user_id": "all"})
+
+    [event] = AuditEvent.objects.filter(organization=acme)
+    assert (event.kind, event.acting_user_id, event.run_id) == (
+        AuditEvent.Kind.SAME_PERSON_CONFIRMED,
+        alice.pk,
+        run.pk,
+    )
+    assert event.data == {
+        "user_id": maria.pk,
+        "old_email": "maria.garcia@acme.example",
+        "new_email": "maria.g@acme.example",
+        "row": 3,
+        "name": "Maria Garcia",
+    }
+    detail = "Maria Garcia: maria.garcia@acme.example → maria.g@acme.example (row 3)"
+    runs.preview_run(run.pk)  # The page shows the event whatever the run's state.
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Matched as the same person" in page and detail in page
+    activity = alice_client.get(reverse("importer:history-activity")).content.decode()
+    assert "Matched as the same person" in activity and detail in activity
 
 
 def test_without_the_click_the_import_deactivates_and_creates(acme, alice, team):
@@ -224,6 +255,56 @@ def test_a_scheduled_pull_holds_the_pair_for_a_decision_then_applies_the_email_c
         True,
         maria.pk,
     )
+
+
+@pytest.mark.worker
+def test_a_pull_through_the_worker_held_for_the_pair_answered_by_an_api_token_then_approved(
+    worker, pulled, acme, alice, alice_client, client, team
+):
+    """The worker syncs, previews again after the token's answer, and applies the approval."""
+    maria, _legal, tom = team
+    _token, secret = tokens.create_token(
+        organization=acme,
+        name="HR script",
+        scopes=["imports:apply"],
+        acting_user=alice,
+        expires_at=None,
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert enqueue_due_fetches(timezone.now()) == [pulled.pk]
+    deadline = time.monotonic() + 60
+    while not ImportRun.objects.filter(status=ImportRun.Status.HELD).exists():
+        assert time.monotonic() < deadline, "the scheduled sync did not hold its run"
+        time.sleep(0.2)
+    run = ImportRun.objects.get()
+    body = client.get(reverse("api:run", args=[run.pk]), **auth).json()
+    assert [(p["user_id"], p["confirmed"]) for p in body["same_person_pairs"]] == [
+        (maria.pk, False)
+    ]
+
+    url = reverse("api:run-same-person", args=[run.pk])
+    assert client.post(f"{url}?user_id={maria.pk}", **auth).status_code == 202
+    run = wait_for_run(run)
+    assert (run.status, run.new_count, run.deactivated_count, run.changed_count) == (
+        ImportRun.Status.HELD,
+        0,
+        0,
+        1,
+    )
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert "Matched as the same person, by API token HR script" in page
+    alice_client.post(reverse("importer:run-approve", args=[run.pk]))
+    run = wait_for_run(run)
+
+    assert run.status == ImportRun.Status.APPLIED, run.message
+    maria.refresh_from_db()
+    tom.refresh_from_db()
+    assert (maria.email, maria.is_active, tom.manager_id) == (
+        "maria.g@acme.example",
+        True,
+        maria.pk,
+    )
+    assert not User.objects.filter(organization=acme, is_active=False).exists()
 
 
 def test_the_held_runs_page_says_why_and_asks_about_the_pair(

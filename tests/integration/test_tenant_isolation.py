@@ -530,6 +530,7 @@ def test_the_walk_finds_every_api_operation():
         "api:runs",
         "api:run",
         "api:run-apply",
+        "api:run-same-person",
         "api:run-changes-export",
         "api:users-export",
         "api:openapi-json",

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = (
         "Preview (and with --apply, import) a spreadsheet or CSV of users into an organization, "
         "in this process: no worker needed. Exit 0 when ready or applied, 1 when errors in the "
-        "file block it, 2 on any other failure."
+        "file or a safeguard block it, 2 on any other failure. Past a limit (deactivations, "
+        "lost rows, mass field changes, admins), --apply stops unless --confirm-safeguard "
+        "(import all) or --hold-rest (import what is within the limits, hold the rest)."
     )
 
     def add_arguments(self, parser):
@@ -27,14 +29,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--apply", action="store_true", help="Import when the preview is clean."
         )
-        parser.add_argument(
+        past_a_limit = parser.add_mutually_exclusive_group()
+        past_a_limit.add_argument(
             "--confirm-safeguard",
             action="store_true",
             help="With --apply: import even when a safeguard trips (e.g. many deactivations).",
         )
+        past_a_limit.add_argument(
+            "--hold-rest",
+            action="store_true",
+            help="With --apply: when the preview passes a limit, import the changes within the "
+            "limits now and hold the ones that passed it as an import of their own, which an "
+            "admin approves or discards on its page (as the run page's button 'Import what is "
+            "within the limits, hold the rest'). Example: with 10 %% of 200 users allowed and "
+            "30 deactivations, 20 are made and the last 10 (by email) are held.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
-    def handle(self, *args, path, org, apply, confirm_safeguard, json: bool, **options):
+    def handle(self, *args, path, org, apply, confirm_safeguard, hold_rest, json: bool, **options):
+        if hold_rest and not apply:
+            return self._fail("--hold-rest goes with --apply.", as_json=json)
         try:
             organization = Organization.objects.get(slug=org)
         except Organization.DoesNotExist:
@@ -57,9 +71,14 @@ class Command(BaseCommand):
         del data
         refusal = ""
         try:
-            run = runs.import_now(run.pk, apply=apply, confirm_safeguard=confirm_safeguard)
+            run = runs.import_now(
+                run.pk, apply=apply, confirm_safeguard=confirm_safeguard, hold_rest=hold_rest
+            )
         except runs.ApplyRefused as error:
-            refusal = f"{error} Run again with --confirm-safeguard to import anyway."
+            refusal = (
+                f"{error} Run again with --confirm-safeguard to import anyway, or with "
+                "--hold-rest to import what is within the limits and hold the rest."
+            )
             run.refresh_from_db()
         if json:
             self._write_json(run, refusal)
@@ -114,6 +133,13 @@ class Command(BaseCommand):
             )
         if run.message:
             self.stdout.write(run.message)
+        for held in run.held_parts.order_by("pk"):
+            self.stdout.write(
+                f"Run {held.pk}: {held.get_status_display()} ({held.changed_count} changed, "
+                f"{held.deactivated_count} deactivated, {held.new_count} new, "
+                f"{held.reactivated_count} reactivated): the changes that passed a limit; an "
+                "admin approves or discards them on its page."
+            )
 
 
 def _json_dump(value) -> str:
