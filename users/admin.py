@@ -3,12 +3,34 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import F
+from django.utils.html import format_html_join
 
-from users.models import Organization, User
+from users.models import CustomAttribute, Organization, User
+
+
+class CustomAttributeInline(admin.TabularInline):
+    """The organization's custom attributes, read-only: the company admin defines them on
+    Configuration › Custom attributes, whose delete also removes the people's values."""
+
+    model = CustomAttribute
+    fields = ["position", "name", "key", "type", "choices", "column_names", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Custom attributes (the company admin edits them in Configuration)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    inlines = [CustomAttributeInline]
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -88,6 +110,7 @@ class UserAdmin(BaseUserAdmin):
                     "employee_id",
                     "hire_date",
                     "manager",
+                    "custom_attributes",
                 ]
             },
         ),
@@ -115,6 +138,28 @@ class UserAdmin(BaseUserAdmin):
             {"classes": ["wide"], "fields": ["email", "organization", "password1", "password2"]},
         ),
     ]
+
+    # Custom attribute values are shown, not edited here: imports write them, and a plain form
+    # field would carry them through the version check (UserEditForm) as JSON text.
+    readonly_fields = ["custom_attributes"]
+
+    @admin.display(description="Custom attributes")
+    def custom_attributes(self, obj):
+        values = obj.attributes or {}
+        if not values:
+            return "—"
+        names = dict(
+            CustomAttribute.objects.filter(organization_id=obj.organization_id).values_list(
+                "key", "name"
+            )
+        )
+        # In the attributes' order; a value whose attribute is gone (none should be) by its key.
+        keys = [key for key in names if key in values] + [key for key in values if key not in names]
+        return format_html_join(
+            "",
+            "<div><strong>{}:</strong> {}</div>",
+            ((names.get(key, key), values[key]) for key in keys),
+        )
 
     def save_model(self, request, obj, form, change):
         """Write only the fields the admin changed, one version up (see UserEditForm)."""

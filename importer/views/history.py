@@ -17,8 +17,9 @@ from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
 from importer.pipeline.parse import read_table
-from importer.pipeline.types import FileError
-from importer.runs.selectors import changed_field_counts, filter_runs
+from importer.pipeline.types import FileError, field_labels
+from importer.runs.selectors import changed_field_counts, filter_runs, run_attributes
+from importer.runs.services import attribute_specs
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User
@@ -42,7 +43,9 @@ def history(request):
     if form.is_bound and form.is_valid():
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    summaries = changed_field_counts([run.pk for run in page])
+    summaries = changed_field_counts(
+        [run.pk for run in page], attributes={run.pk: run_attributes(run) for run in page}
+    )
     for run in page:
         run.changed_fields = summaries.get(run.pk, [])
     context = {
@@ -163,16 +166,34 @@ def person_timeline(request, user_id: int):
         .order_by("run__finished_at", "run_id", "id")
     )
     page = Paginator(changes, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    # Each change is labelled as its run named the fields (an attribute renamed since keeps
+    # the name it had); the person's current values by today's definitions.
+    run_labels = {}
+    for change in page:
+        if change.run_id not in run_labels:
+            run_labels[change.run_id] = field_labels(run_attributes(change.run))
+        change.field_labels = run_labels[change.run_id]
     return render(
         request,
         "importer/timeline.html",
         {
             "person": person,
+            "attribute_values": _attribute_values(person),
             "changes_page": page,
             "person_form": PersonSearchForm(),
             "tab": "history",
         },
     )
+
+
+def _attribute_values(person: User) -> list[tuple[str, str]]:
+    """Return the person's custom attribute values as (name, value), in the attributes' order."""
+    values = person.attributes or {}
+    return [
+        (spec.name, values[spec.key])
+        for spec in attribute_specs(person.organization_id)
+        if values.get(spec.key) not in (None, "")
+    ]
 
 
 # --- downloads ----------------------------------------------------------------------------------

@@ -267,3 +267,134 @@ def test_the_options_offer_the_attributes_by_name(alice_client, acme):
     # Fields imports may change, blank cells that clear, and the column names' targets.
     assert page.count('value="attr_cost_centre"') >= 3
     assert ">Cost centre<" in page or "Cost centre</label>" in page
+
+
+# --- labels: a run's own names, the person's values, Django admin -------------------------------
+
+
+def applied_run_with_attribute_changes(acme, alice, person):
+    """An applied run as the pipeline stores it: attribute fields "attr_<key>", and the
+    definitions of the time in its options ("Level" and "Cost centre")."""
+    from django.utils import timezone
+
+    from importer.models import ImportChange, ImportRun
+
+    policy = {
+        "create_users": True,
+        "update_fields": ["title", "attr_level", "attr_cost_centre"],
+        "update_managers": True,
+        "deactivate_missing": True,
+        "reactivate": True,
+        "clear_blank_fields": ["attr_cost_centre"],
+        "column_mapping": {"Stufe": "attr_level"},
+        "attributes": [
+            {
+                "key": "level",
+                "name": "Level",
+                "type": "choice",
+                "choices": ["1", "2", "3"],
+                "column_names": [],
+            },
+            {
+                "key": "cost_centre",
+                "name": "Cost centre",
+                "type": "text",
+                "choices": [],
+                "column_names": ["KST"],
+            },
+        ],
+    }
+    run = ImportRun.objects.create(
+        organization=acme,
+        source=ImportRun.Source.UPLOAD,
+        status=ImportRun.Status.APPLIED,
+        created_by=alice,
+        input_name="people.csv",
+        policy=policy,
+        changed_count=1,
+        finished_at=timezone.now(),
+    )
+    ImportChange.objects.create(
+        run=run,
+        user=person,
+        email=person.email,
+        action=ImportChange.Action.UPDATE,
+        fields={
+            "title": ["Engineer", "Lead"],
+            "attr_level": ["2", "3"],
+            "attr_cost_centre": ["", "4100"],
+        },
+    )
+    return run
+
+
+def test_a_run_names_its_attribute_changes_as_they_were_defined(alice_client, acme, alice):
+    person = UserFactory(
+        organization=acme,
+        email="ben@acme.example",
+        attributes={"level": "3", "cost_centre": "4100"},
+    )
+    # Since the run: "Level" renamed "Grade", "Cost centre" deleted.
+    CustomAttribute.objects.create(organization=acme, key="level", name="Grade", position=0)
+    run = applied_run_with_attribute_changes(acme, alice, person)
+
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert '<span class="field">Level</span>' in page
+    assert '<span class="field">Cost centre</span>' in page
+    assert "attr_" not in page
+    # Options in force: the fields, the blank cells and the column names, by name.
+    assert "Title, Level, Cost centre" in page
+    assert "“Stufe” → Level" in page
+
+    history = alice_client.get(reverse("importer:history")).content.decode()
+    assert "Level ×1" in history and "Cost centre ×1" in history and "Title ×1" in history
+
+    timeline = alice_client.get(reverse("importer:person-timeline", args=[person.pk]))
+    html = timeline.content.decode()
+    assert '<span class="field">Level</span>' in html and "attr_" not in html
+    # The person's values now, by today's names (the deleted attribute's value is not shown).
+    assert "<dt>Grade</dt><dd>3</dd>" in html
+    assert "<dt>Cost centre</dt>" not in html
+
+
+def test_django_admin_shows_a_users_attributes_and_an_organizations_definitions(
+    client, acme, django_user_model
+):
+    staff = django_user_model.objects.create_superuser(email="root@example.com", password="x-y-z-1")
+    client.force_login(staff)
+    CustomAttribute.objects.create(organization=acme, key="level", name="Level", position=0)
+    CustomAttribute.objects.create(
+        organization=acme, key="cost_centre", name="Cost centre", column_names=["KST"], position=1
+    )
+    person = UserFactory(organization=acme, attributes={"cost_centre": "4100", "level": "2"})
+    page = client.get(reverse("admin:users_user_change", args=[person.pk])).content.decode()
+    assert page.index("<strong>Level:</strong> 2") < page.index(
+        "<strong>Cost centre:</strong> 4100"
+    )
+    org_page = client.get(reverse("admin:users_organization_change", args=[acme.pk])).content
+    html = org_page.decode()
+    assert "Custom attributes (the company admin edits them in Configuration)" in html
+    assert "cost_centre" in html and "KST" in html
+    # Saving the user in admin keeps the values (they are not a form field) and the version check.
+    before = person.version
+    data = {
+        "email": person.email,
+        "organization": acme.pk,
+        "seen_version": before,
+        "first_name": "Renamed",
+        "last_name": person.last_name,
+        "title": "",
+        "department": "",
+        "location": "",
+        "employee_id": "",
+        "hire_date": "",
+        "manager": "",
+        "is_active": "on",
+        "date_joined_0": "2024-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    response = client.post(reverse("admin:users_user_change", args=[person.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    person.refresh_from_db()
+    assert person.first_name == "Renamed" and person.version == before + 1
+    assert person.attributes == {"cost_centre": "4100", "level": "2"}
