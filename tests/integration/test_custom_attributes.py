@@ -1,10 +1,16 @@
 """Custom attributes stored by an import: the bulk statements of apply, the stale check and the
 revert, on the database the suite runs on (SQLite, or PostgreSQL with DATABASE_URL)."""
 
+import csv as csv_module
+import datetime as dt
+import io
+
+import openpyxl
 import pytest
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from importer import runs
 from importer.models import ImportConfig, ImportRun
@@ -290,4 +296,102 @@ def test_errors_in_attribute_cells_name_the_row_and_the_files_column(acme, alice
     assert [(issue["row"], issue["column"], issue["code"]) for issue in run.issues] == [
         (2, "Level", "invalid_number"),
         (3, "Employment type", "invalid_choice"),
+    ]
+
+
+# --- downloads -----------------------------------------------------------------------------------
+
+
+def download(client, url) -> bytes:
+    response = client.get(url)
+    assert response.status_code == 200, response
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+@pytest.fixture
+def people_with_attributes(acme, alice, attributes):
+    apply(
+        preview_text(
+            acme,
+            alice,
+            csv(
+                "ann@acme.example,Ann,-CC-1,3,2025-01-31,full time",
+                "ben@acme.example,Ben,=SUM(A1),-0.5,,Part time",
+                "cat@acme.example,Cat,,1200,,",
+            ),
+        ),
+        alice,
+    )
+    return acme
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_users_download_has_a_column_per_attribute_and_imports_back_unchanged(
+    people_with_attributes, alice, alice_client, fmt
+):
+    data = download(alice_client, reverse("importer:users-export", args=[fmt]))
+    before = stored()
+
+    if fmt == "csv":
+        rows = list(csv_module.reader(io.StringIO(data.decode("utf-8-sig"))))
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+        rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][9:] == ["Cost Centre", "Level", "Next review", "Employment type"]
+    by_email = {row[0]: row[9:] for row in rows[1:]}
+    if fmt == "csv":
+        assert by_email["ann@acme.example"] == ["'-CC-1", "3", "2025-01-31", "Full time"]
+        assert by_email["ben@acme.example"] == ["'=SUM(A1)", "'-0.5", "", "Part time"]
+    else:
+        assert by_email["ann@acme.example"] == ["-CC-1", "3", dt.datetime(2025, 1, 31), "Full time"]
+        assert by_email["ben@acme.example"] == ["=SUM(A1)", "-0.5", None, "Part time"]
+
+    run = runs.create_run(
+        organization=people_with_attributes,
+        data=data,
+        name=f"users.{fmt}",
+        source=ImportRun.Source.UPLOAD,
+        acting_user=alice,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+
+    assert run.status == ImportRun.Status.READY, run.issues
+    assert (run.error_count, run.warning_count, run.change_count) == (0, 0, 0)
+    assert not run.changes.exists()  # Not even a skipped change.
+    assert stored() == before
+
+
+def test_the_template_has_the_attributes_columns(acme, alice_client, attributes):
+    data = download(alice_client, reverse("importer:template-export", args=["csv"]))
+    header, example = list(csv_module.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+    assert header[9:] == ["Cost Centre", "Level", "Next review", "Employment type"]
+    assert example[9:] == ["", "", "", ""]
+
+
+def test_a_runs_changes_download_labels_attributes_by_the_name_the_run_knew(
+    acme, alice, alice_client, attributes
+):
+    run = apply(preview_text(acme, alice, FIRST), alice)
+    second = apply(preview_text(acme, alice, FIRST.replace(",3,", ",4,")), alice)
+    reverting = runs.create_revert_run(second, acting_user=alice)
+    CustomAttribute.objects.filter(key="level").update(name="Grade")  # Renamed since.
+
+    data = download(alice_client, reverse("importer:run-changes-export", args=[run.pk, "csv"]))
+    rows = list(csv_module.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+    fields = {(row[2], row[5]): row[6:8] for row in rows[1:]}
+    assert fields[("ann@acme.example", "Level")] == ["", "3"]
+    assert fields[("ann@acme.example", "Next review")] == ["", "2025-01-31"]
+    assert fields[("ben@acme.example", "Employment type")] == ["", "Part time"]
+    # A revert run (which keeps no options of its own) labels them as the run it reverts.
+    data = download(
+        alice_client, reverse("importer:run-changes-export", args=[reverting.pk, "csv"])
+    )
+    rows = list(csv_module.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [(row[2], row[5], row[6], row[7]) for row in rows[1:]] == [
+        ("ann@acme.example", "Level", "4", "3")
     ]
