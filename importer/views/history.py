@@ -266,21 +266,17 @@ def _input_table(run: ImportRun):
 def users_export(request, fmt: str):
     """Download the organization's active users in the import format."""
     name = f"{request.organization.slug}-users-{timezone.localdate():%Y-%m-%d}"
-    rows = exports.user_rows(request.organization.pk)
-    return _download(
-        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="users"
-    )
+    headers, rows, write_xlsx = exports.users_download(request.organization.pk)
+    return _download(request, fmt, name, headers, rows, write_xlsx, what="users")
 
 
 @require_GET
 @org_admin_required
 def template_export(request, fmt: str):
     """Download an empty import file: the header row and one example person."""
-    rows = [exports.EXAMPLE_ROW]
+    headers, rows, write_xlsx = exports.template_download(request.organization.pk)
     name = "rostersync-import-template"
-    return _download(
-        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="template"
-    )
+    return _download(request, fmt, name, headers, rows, write_xlsx, what="template")
 
 
 def _download(request, fmt: str, name: str, headers, rows, write_xlsx, *, what: str, run=None):
