@@ -152,7 +152,7 @@ admin.site.unregister(Organization)
 class OrganizationAdmin(users.admin.OrganizationAdmin):
     """An organization with its automatic import switch, which only support staff can turn on."""
 
-    inlines = [*users.admin.OrganizationAdmin.inlines, RemoteSourceInline]
+    inlines = [RemoteSourceInline]
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)

@@ -8,36 +8,46 @@ from django.utils.html import format_html_join
 from users.models import CustomAttribute, Organization, User
 
 
-class CustomAttributeInline(admin.TabularInline):
-    """The organization's custom attributes, read-only: the company admin defines them on
-    Configuration › Custom attributes, whose delete also removes the people's values."""
-
-    model = CustomAttribute
-    fields = ["position", "name", "key", "type", "choices", "column_names", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-    verbose_name_plural = "Custom attributes (the company admin edits them in Configuration)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    inlines = [CustomAttributeInline]
     list_display = ["name", "slug", "created_at"]
+    # Listed, not edited: the company admin defines them on Configuration › Custom attributes,
+    # whose delete also removes the people's values (a plain delete here would not).
+    readonly_fields = ["custom_attributes"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     # Adds "Open Import Users": support staff import on the company's behalf (importer:act-as).
     # importer.admin registers this admin again with the automatic import's inline: the users
     # app knows nothing of the importer.
     change_form_template = "admin/users/organization/change_form.html"
+
+    @admin.display(description="Custom attributes")
+    def custom_attributes(self, obj):
+        attributes = list(obj.custom_attributes.all()) if obj.pk else []
+        if not attributes:
+            return "None (the company admin adds them on Configuration › Custom attributes)"
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong> (key <code>{}</code>): {}{}</div>",
+            (
+                (
+                    attribute.name,
+                    attribute.key,
+                    attribute.get_type_display(),
+                    _attribute_extra(attribute),
+                )
+                for attribute in attributes
+            ),
+        )
+
+
+def _attribute_extra(attribute: CustomAttribute) -> str:
+    parts = []
+    if attribute.choices:
+        parts.append(", ".join(attribute.choices))
+    if attribute.column_names:
+        parts.append("also read from " + ", ".join(f"“{name}”" for name in attribute.column_names))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -373,8 +373,9 @@ def test_django_admin_shows_a_users_attributes_and_an_organizations_definitions(
     )
     org_page = client.get(reverse("admin:users_organization_change", args=[acme.pk])).content
     html = org_page.decode()
-    assert "Custom attributes (the company admin edits them in Configuration)" in html
-    assert "cost_centre" in html and "KST" in html
+    assert "<strong>Level</strong> (key <code>level</code>): Text" in html
+    assert "<strong>Cost centre</strong> (key <code>cost_centre</code>): Text" in html
+    assert "also read from “KST”" in html
     # Saving the user in admin keeps the values (they are not a form field) and the version check.
     before = person.version
     data = {
@@ -398,3 +399,56 @@ def test_django_admin_shows_a_users_attributes_and_an_organizations_definitions(
     person.refresh_from_db()
     assert person.first_name == "Renamed" and person.version == before + 1
     assert person.attributes == {"cost_centre": "4100", "level": "2"}
+
+
+# --- the options and the column matching offer the attributes -----------------------------------
+
+
+def test_the_options_save_attribute_fields_and_log_them_by_name(alice_client, acme):
+    from tests.integration.test_configuration import save
+
+    CustomAttribute.objects.create(organization=acme, key="cost_centre", name="Cost centre")
+    response = save(
+        alice_client,
+        columns=[("Kostenstelle", "attr_cost_centre")],
+        update_fields=["title", "attr_cost_centre"],
+        clear_blank_fields=["attr_cost_centre"],
+    )
+    assert response.status_code == 302
+    config = ImportConfig.objects.get(organization=acme)
+    assert config.update_fields == ["attr_cost_centre", "title"]
+    assert config.clear_blank_fields == ["attr_cost_centre"]
+    assert config.column_mapping == {"Kostenstelle": "attr_cost_centre"}
+    page = alice_client.get(reverse("importer:configuration")).content.decode()
+    assert "“Kostenstelle” → Cost centre" in page
+    # Another organization's attribute (or a made-up one) is not a choice.
+    refused = save(alice_client, update_fields=["attr_level"])
+    assert refused.status_code == 400
+
+
+def test_the_column_matching_step_offers_the_attributes_and_saves_one(alice_client, acme, alice):
+    from importer import runs
+    from importer.models import ImportRun
+
+    CustomAttribute.objects.create(organization=acme, key="cost_centre", name="Cost centre")
+    run = runs.create_run(
+        organization=acme,
+        data=b"Email,First name,KST-Nr\nana@example.com,Ana,4100\n",
+        name="hr.csv",
+        source=ImportRun.Source.UPLOAD,
+        acting_user=alice,
+    )
+    runs.preview_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.NEEDS_COLUMNS
+    page = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+    assert '<option value="attr_cost_centre">Cost centre</option>' in page
+    index = next(c["index"] for c in run.column_matching if c["header"] == "KST-Nr")
+    data = {f"column_{c['index']}": c["suggested"] or "ignore" for c in run.column_matching}
+    data[f"column_{index}"] = "attr_cost_centre"
+    response = alice_client.post(reverse("importer:run_columns", args=[run.pk]), data)
+    assert response.status_code == 302
+    config = ImportConfig.objects.get(organization=acme)
+    assert config.column_mapping == {"KST-Nr": "attr_cost_centre"}
+    log = alice_client.get(reverse("importer:configuration")).content.decode()
+    assert "“KST-Nr” → Cost centre" in log
