@@ -277,8 +277,9 @@ def create_attribute(
         existing = list(CustomAttribute.objects.filter(organization=organization))
         if len(existing) >= MAX_ATTRIBUTES:
             raise AttributeRefused(limit_message())
-        if any(other.name.casefold() == name.casefold() for other in existing):
-            raise AttributeRefused(f"There is already an attribute named “{name}”.")
+        for other in existing:
+            if other.name.casefold() == name.casefold():
+                raise AttributeRefused(f"There is already an attribute named “{other.name}”.")
         attribute = CustomAttribute.objects.create(
             organization=organization,
             key=make_attribute_key(name, {other.key for other in existing}),

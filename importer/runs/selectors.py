@@ -140,11 +140,14 @@ def run_attributes(run: ImportRun) -> tuple[AttributeSpec, ...]:
     """Return the custom attributes as they were defined when `run` was previewed.
 
     Read from the run's copy of its options (run.policy["attributes"]), so that its changes
-    keep their names after an attribute is renamed or deleted. () for a run made before
-    custom attributes existed.
+    keep their names after an attribute is renamed or deleted. A revert, which keeps no options
+    of its own, reads the run it reverts'. () for a run made before custom attributes existed.
     """
+    items = (run.policy or {}).get("attributes")
+    if items is None and run.reverts_id:
+        items = (run.reverts.policy or {}).get("attributes")
     specs = []
-    for item in (run.policy or {}).get("attributes") or ():
+    for item in items or ():
         try:
             kind = AttributeType(item.get("type", AttributeType.TEXT))
         except ValueError:

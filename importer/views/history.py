@@ -38,7 +38,7 @@ def history(request):
     """List the organization's runs, newest first, filtered as the form asks."""
     form = HistoryFilterForm(request.GET or None)
     runs_qs = ImportRun.objects.filter(organization=request.organization).select_related(
-        "created_by", "api_token"
+        "created_by", "api_token", "reverts"
     )
     if form.is_bound and form.is_valid():
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
@@ -162,7 +162,7 @@ def person_timeline(request, user_id: int):
         )
         # Rows whose user was deleted meanwhile still count if they name the same address.
         .filter(Q(user=person) | Q(user=None, email=person.email))
-        .select_related("run", "run__created_by")
+        .select_related("run", "run__created_by", "run__reverts")
         .order_by("run__finished_at", "run_id", "id")
     )
     page = Paginator(changes, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))

@@ -452,3 +452,29 @@ def test_the_column_matching_step_offers_the_attributes_and_saves_one(alice_clie
     assert config.column_mapping == {"KST-Nr": "attr_cost_centre"}
     log = alice_client.get(reverse("importer:configuration")).content.decode()
     assert "“KST-Nr” → Cost centre" in log
+
+
+def test_a_revert_names_the_attributes_as_the_run_it_reverts(alice_client, acme, alice):
+    from importer.models import ImportChange, ImportRun
+
+    person = UserFactory(organization=acme, attributes={"level": "2"})
+    reverted = applied_run_with_attribute_changes(acme, alice, person)
+    revert = ImportRun.objects.create(
+        organization=acme,
+        source=ImportRun.Source.REVERT,
+        status=ImportRun.Status.READY,
+        created_by=alice,
+        reverts=reverted,
+        changed_count=1,
+    )
+    ImportChange.objects.create(
+        run=revert,
+        user=person,
+        email=person.email,
+        action=ImportChange.Action.UPDATE,
+        fields={"attr_level": ["3", "2"]},
+    )
+    page = alice_client.get(reverse("importer:run-detail", args=[revert.pk])).content.decode()
+    assert '<span class="field">Level</span>' in page and "attr_" not in page
+    history = alice_client.get(reverse("importer:history")).content.decode()
+    assert history.count("Level ×1") == 2
