@@ -47,6 +47,8 @@ REMOTE_LABELS: dict[str, str] = {
 
 # Log keys for a custom attribute's definition (kind ATTRIBUTES): "attribute:<key>".
 ATTRIBUTE_KEY = "attribute:"
+# Log key for the attributes' order (kind ATTRIBUTES): [old names, new names].
+ATTRIBUTE_ORDER_KEY = "attribute_order"
 # The longest key made from a name (CustomAttribute.key holds 40 characters).
 KEY_LENGTH = 32
 
@@ -169,6 +171,8 @@ def describe_changes(
     for key, (old, new) in changes.items():
         if key.startswith(ATTRIBUTE_KEY):
             lines.append(("Custom attribute", old or "None", new or "None"))
+        elif key == ATTRIBUTE_ORDER_KEY:
+            lines.append(("Order of the custom attributes", ", ".join(old), ", ".join(new)))
         elif kind == Kind.SYNC_PROTECTION:
             lines.append((f"Kept out of sync: {key.removeprefix(PROTECTION_KEY)}", old, new))
         elif kind == Kind.REMOTE_SETTINGS:
@@ -335,6 +339,30 @@ def update_attribute(
     with transaction.atomic():
         attribute.save(update_fields=["name", "choices", "column_names"])
         changes = {f"{ATTRIBUTE_KEY}{attribute.key}": [old, new]}
+        _log_attribute(
+            AuditEvent.Kind.ATTRIBUTE_CHANGED, attribute, changes, acting_user=acting_user
+        )
+    return True
+
+
+def move_attribute(attribute: CustomAttribute, *, up: bool, acting_user: User | None) -> bool:
+    """Move an attribute one place up or down the list; return whether it moved.
+
+    The order is the one screens and the users download list the attributes in.
+    """
+    with transaction.atomic():
+        _lock(attribute.organization)
+        ordered = list(CustomAttribute.objects.filter(organization_id=attribute.organization_id))
+        index = next(i for i, other in enumerate(ordered) if other.pk == attribute.pk)
+        target = index - 1 if up else index + 1
+        if not 0 <= target < len(ordered):
+            return False
+        old = [other.name for other in ordered]
+        ordered[index], ordered[target] = ordered[target], ordered[index]
+        for position, other in enumerate(ordered):
+            other.position = position
+        CustomAttribute.objects.bulk_update(ordered, ["position"])
+        changes = {ATTRIBUTE_ORDER_KEY: [old, [other.name for other in ordered]]}
         _log_attribute(
             AuditEvent.Kind.ATTRIBUTE_CHANGED, attribute, changes, acting_user=acting_user
         )

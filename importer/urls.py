@@ -50,6 +50,11 @@ urlpatterns = [
     path("configuration/attributes/new/", configuration.attribute_create, name="attribute-create"),
     path("configuration/attributes/<int:pk>/", configuration.attribute_edit, name="attribute-edit"),
     path(
+        "configuration/attributes/<int:pk>/move/",
+        configuration.attribute_move,
+        name="attribute-move",
+    ),
+    path(
         "configuration/attributes/<int:pk>/delete/",
         configuration.attribute_delete,
         name="attribute-delete",

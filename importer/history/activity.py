@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from importer.configuration import ATTRIBUTE_KEY, REMOTE_LABELS
+from importer.configuration import ATTRIBUTE_KEY, ATTRIBUTE_ORDER_KEY, REMOTE_LABELS
 from importer.models import AuditEvent, ImportRun, correction_summary
 from importer.pipeline.types import OPTION_LABELS
 
@@ -142,7 +142,10 @@ def _detail(event: AuditEvent) -> str:
 def _attribute_detail(kind: str, data: dict) -> str:
     """A custom attribute's change: its definition (added), old → new (changed), or what a
     deletion removed."""
-    old, new = (data.get("changes") or {}).get(f"{ATTRIBUTE_KEY}{data.get('key', '')}", ("", ""))
+    changes = data.get("changes") or {}
+    if ATTRIBUTE_ORDER_KEY in changes:
+        return f"New order: {', '.join(changes[ATTRIBUTE_ORDER_KEY][1])}"
+    old, new = changes.get(f"{ATTRIBUTE_KEY}{data.get('key', '')}", ("", ""))
     if kind == Kind.ATTRIBUTE_CREATED:
         return new or data.get("name", "")
     if kind == Kind.ATTRIBUTE_CHANGED:

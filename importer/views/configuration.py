@@ -294,6 +294,17 @@ def attribute_edit(request, pk: int):
     return render(request, "importer/configuration.html", context, status=status)
 
 
+@require_POST
+@org_admin_required
+def attribute_move(request, pk: int):
+    """Move an attribute one place up or down (`direction`), then show the list again."""
+    attribute = _get_attribute(request, pk)
+    configuration.move_attribute(
+        attribute, up=request.POST.get("direction") == "up", acting_user=request.user
+    )
+    return redirect(f"{reverse('importer:attributes')}#attribute-{attribute.pk}")
+
+
 @require_http_methods(["GET", "POST"])
 @org_admin_required
 def attribute_delete(request, pk: int):

@@ -478,3 +478,32 @@ def test_a_revert_names_the_attributes_as_the_run_it_reverts(alice_client, acme,
     assert '<span class="field">Level</span>' in page and "attr_" not in page
     history = alice_client.get(reverse("importer:history")).content.decode()
     assert history.count("Level ×1") == 2
+
+
+def test_moving_an_attribute_reorders_the_list_and_is_logged(alice_client, acme, globex):
+    for position, name in enumerate(["Level", "Cost centre", "Pronouns"]):
+        CustomAttribute.objects.create(
+            organization=acme, key=name.lower().replace(" ", "_"), name=name, position=position
+        )
+    theirs = CustomAttribute.objects.create(organization=globex, key="level", name="Level")
+    pronouns = CustomAttribute.objects.get(organization=acme, key="pronouns")
+    url = reverse("importer:attribute-move", args=[pronouns.pk])
+    assert alice_client.post(url, {"direction": "up"}).status_code == 302
+    names = list(CustomAttribute.objects.filter(organization=acme).values_list("name", flat=True))
+    assert names == ["Level", "Pronouns", "Cost centre"]
+    # Past the top or bottom: nothing moves, nothing is logged.
+    level = CustomAttribute.objects.get(organization=acme, key="level")
+    alice_client.post(reverse("importer:attribute-move", args=[level.pk]), {"direction": "up"})
+    entry = ImportConfigChange.objects.get(organization=acme)
+    assert entry.changes == {
+        "attribute_order": [
+            ["Level", "Cost centre", "Pronouns"],
+            ["Level", "Pronouns", "Cost centre"],
+        ]
+    }
+    page = alice_client.get(reverse("importer:attributes")).content.decode()
+    assert "Order of the custom attributes" in page
+    activity = alice_client.get(reverse("importer:history-activity")).content.decode()
+    assert "New order: Level, Pronouns, Cost centre" in activity
+    move_theirs = reverse("importer:attribute-move", args=[theirs.pk])
+    assert alice_client.post(move_theirs, {"direction": "down"}).status_code == 404

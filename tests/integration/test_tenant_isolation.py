@@ -45,6 +45,7 @@ ROUTE_KWARG_OBJECTS = {
     "importer:webhook-delete": {"pk": "webhook"},
     "importer:attribute-edit": {"pk": "attribute"},
     "importer:attribute-delete": {"pk": "attribute"},
+    "importer:attribute-move": {"pk": "attribute"},
 }
 PLAIN_VALUES = {"fmt": "csv"}
 # Django admin checks staff status itself; tests/integration/test_stored_xss.py opens its pages.
