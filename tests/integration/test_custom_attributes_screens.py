@@ -5,6 +5,8 @@ organization, the options they join, the values a deletion removes, and the chan
 Activity that record every change.
 """
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -72,6 +74,10 @@ def test_without_saved_options_adding_an_attribute_writes_no_options(alice_clien
     # No configuration row: options_for lets imports change every attribute.
     assert not ImportConfig.objects.filter(organization=acme).exists()
     assert CustomAttribute.objects.get(organization=acme).key == "pronouns"
+    # Opening the options makes the row as imports behaved without it: the attribute ticked.
+    page = alice_client.get(reverse("importer:configuration")).content.decode()
+    assert re.search(r'name="update_fields" value="attr_pronouns"[^>]*checked', page)
+    assert "attr_pronouns" in ImportConfig.objects.get(organization=acme).update_fields
 
 
 @pytest.mark.parametrize(
