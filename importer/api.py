@@ -619,8 +619,8 @@ def users_export(request, fmt: str):
     """The file History offers (scope users:read)."""
     _require(request, Scope.USERS_READ)
     name = f"{request.organization.slug}-users"
-    rows = exports.user_rows(request.organization.pk)
-    return _download(fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx)
+    headers, rows, write_xlsx = exports.users_download(request.organization.pk)
+    return _download(fmt, name, headers, rows, write_xlsx)
 
 
 def _download(fmt: str, name: str, headers, rows, write_xlsx) -> HttpResponse:

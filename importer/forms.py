@@ -1,14 +1,30 @@
 import re
+import unicodedata
 
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from importer.models import ApiToken, ImportRun, RemoteSource, WebhookEndpoint
-from importer.pipeline.headers import IGNORED, column_letter, normalise_header
-from importer.pipeline.types import FIELD_LABELS, FILE_FIELDS, OPTION_LABELS, PROFILE_FIELDS
+from importer.pipeline.headers import (
+    IGNORED,
+    column_letter,
+    field_for_header,
+    is_full_name_header,
+    normalise_header,
+)
+from importer.pipeline.types import (
+    ATTRIBUTE_MAX_LENGTH,
+    FIELD_LABELS,
+    FILE_FIELDS,
+    MAX_ATTRIBUTES,
+    OPTION_LABELS,
+    PROFILE_FIELDS,
+    AttributeSpec,
+)
 from importer.remote import http as remote
 from importer.runs.outbox import Event
+from users.models import CustomAttribute
 
 
 class PreviewForm(forms.Form):
@@ -96,6 +112,11 @@ def _yes_no(label: str, yes: str, no: str, help_text: str) -> forms.TypedChoiceF
 
 def _field_choices(names) -> list[tuple[str, str]]:
     return [(name, FIELD_LABELS[name]) for name in names]
+
+
+def _attribute_choices(attributes) -> list[tuple[str, str]]:
+    """The organization's custom attributes as choices: ("attr_<key>", their name)."""
+    return [(spec.field, spec.name) for spec in attributes]
 
 
 class ImportConfigForm(forms.Form):
@@ -207,11 +228,14 @@ class ImportConfigForm(forms.Form):
         "“confirm”.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, attributes: tuple[AttributeSpec, ...] = (), **kwargs):
+        # `attributes`: the organization's custom attributes, offered after the built-in fields.
         super().__init__(*args, **kwargs)
-        self.fields["update_fields"].choices = _field_choices(PROFILE_FIELDS)
-        self.fields["clear_blank_fields"].choices = _field_choices(
-            [name for name in PROFILE_FIELDS if name != "email"] + ["manager_email"]
+        own = _attribute_choices(attributes)
+        self.fields["update_fields"].choices = _field_choices(PROFILE_FIELDS) + own
+        self.fields["clear_blank_fields"].choices = (
+            _field_choices([name for name in PROFILE_FIELDS if name != "email"] + ["manager_email"])
+            + own
         )
 
 
@@ -224,11 +248,12 @@ class ColumnNameForm(forms.Form):
     header = forms.CharField(label="Column name in your file", max_length=200, required=False)
     field = forms.ChoiceField(label="Field", required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, attributes: tuple[AttributeSpec, ...] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["field"].choices = [
             ("", "Choose a field…"),
             *_field_choices(FILE_FIELDS),
+            *_attribute_choices(attributes),
             (IGNORED, IGNORE_LABEL),
         ]
 
@@ -290,9 +315,12 @@ class ColumnMatchingForm(forms.Form):
     chosen for one column only.
     """
 
-    def __init__(self, *args, columns: list[dict], **kwargs):
+    def __init__(
+        self, *args, columns: list[dict], attributes: tuple[AttributeSpec, ...] = (), **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.columns = columns
+        self.labels = {**FIELD_LABELS, **dict(_attribute_choices(attributes))}
         choices = [
             (IGNORED, IGNORE_LABEL),
             *[
@@ -302,6 +330,7 @@ class ColumnMatchingForm(forms.Form):
                 )
                 for name in FILE_FIELDS
             ],
+            *_attribute_choices(attributes),
         ]
         for column in columns:
             index = column["index"]
@@ -332,8 +361,8 @@ class ColumnMatchingForm(forms.Form):
             if len(labels) > 1:
                 shown = " and ".join(f"“{label}”" for label in labels)
                 problems.append(
-                    f"{FIELD_LABELS[name]} is chosen for {shown}. Choose it for one column and "
-                    "Ignore for the others."
+                    f"{self.labels.get(name, name)} is chosen for {shown}. Choose it for one "
+                    "column and Ignore for the others."
                 )
         if problems:
             raise forms.ValidationError(problems)
@@ -345,6 +374,176 @@ class ColumnMatchingForm(forms.Form):
             column["index"]: self.cleaned_data[f"column_{column['index']}"]
             for column in self.columns
         }
+
+
+class CustomAttributeForm(forms.Form):
+    """A custom attribute's definition, new or edited. Validates only; importer.configuration
+    saves. The type is fixed once the attribute exists (its stored values were read by it)."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=60,
+        help_text="What your people call it, e.g. “Cost centre”, “Employment type” or “Level”. "
+        "A column of the file with this name feeds it (case and spaces do not count).",
+    )
+    type = forms.ChoiceField(
+        label="Type",
+        choices=CustomAttribute.Type.choices,
+        initial=CustomAttribute.Type.TEXT,
+        widget=forms.RadioSelect,
+        help_text="How a file's value is read. Text: as written (“Dublin office”). Number: "
+        "“12”, “12.5” or “-0.25”. Date: “2024-03-01” or a date cell. One of a list: a value "
+        "from the choices below, e.g. “Full-time”. The type cannot change once the attribute "
+        "is added.",
+    )
+    choices = forms.CharField(
+        label="Choices (for “One of a list”)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Full-time\nPart-time\nContractor"}),
+        help_text="One choice per line, e.g. Full-time, Part-time, Contractor on three lines. A "
+        "file's value must be one of them; case does not count, and it is stored as spelled here.",
+    )
+    column_names = forms.CharField(
+        label="Other column names (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "KST\nKostenstelle"}),
+        help_text="Other headers your files use for it, one per line, e.g. “KST” or "
+        "“Kostenstelle”. Leave empty if the column is always named as the attribute.",
+    )
+
+    def __init__(
+        self,
+        *args,
+        others: list[CustomAttribute],
+        column_mapping: dict[str, str] | None = None,
+        instance: CustomAttribute | None = None,
+        **kwargs,
+    ):
+        # `others`: the organization's other attributes (names and column names must differ);
+        # `column_mapping`: its own column names for the built-in fields.
+        super().__init__(*args, **kwargs)
+        self.others = others
+        self.instance = instance
+        self.mapped = {
+            normalise_header(header): field for header, field in (column_mapping or {}).items()
+        }
+        if instance is not None:
+            self.fields["type"].disabled = True
+            self.fields["type"].help_text = (
+                "The type is fixed once the attribute is added: the values people already "
+                "have were read by it. To read the column another way, add a new attribute."
+            )
+        elif len(others) >= MAX_ATTRIBUTES:
+            self.at_limit = True
+        self.fields["name"].widget.attrs["autocomplete"] = "off"
+
+    at_limit = False
+
+    def _taken(self) -> dict[str, str]:
+        """Return {normalised header: what already reads it} for the other attributes."""
+        taken = {}
+        for other in self.others:
+            taken[normalise_header(other.name)] = f"the attribute “{other.name}”"
+            for header in other.column_names or ():
+                taken[normalise_header(header)] = f"a column name of the attribute “{other.name}”"
+        return taken
+
+    def _header_problem(self, header: str) -> str:
+        key = normalise_header(header)
+        if not key:
+            return f"“{header}” needs at least one letter or digit."
+        built_in = field_for_header(header)
+        if built_in:
+            return (
+                f"“{header}” is already read as the built-in field {FIELD_LABELS[built_in]}: "
+                "choose another name, e.g. “Second location” or “Cost centre”."
+            )
+        if is_full_name_header(header):
+            return f"“{header}” is read as a whole name, which imports leave out: choose another."
+        if key in self.mapped and self.mapped[key] != self._field():
+            return (
+                f"“{header}” is one of your column names (Configuration › Import options) for "
+                "another field: remove it there first, or choose another name."
+            )
+        if key in self._taken():
+            return f"“{header}” is already {self._taken()[key]}."
+        return ""
+
+    def _field(self) -> str:
+        return f"attr_{self.instance.key}" if self.instance is not None else ""
+
+    def clean_name(self) -> str:
+        name = unicodedata.normalize("NFC", self.cleaned_data["name"]).strip()
+        if problem := self._header_problem(name):
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean_choices(self) -> list[str]:
+        lines = _lines(self.cleaned_data["choices"])
+        seen: dict[str, str] = {}
+        for line in lines:
+            if len(line) > ATTRIBUTE_MAX_LENGTH:
+                raise forms.ValidationError(
+                    f"“{line[:40]}…” is longer than {ATTRIBUTE_MAX_LENGTH} characters."
+                )
+            if line.casefold() in seen:
+                raise forms.ValidationError(
+                    f"“{line}” and “{seen[line.casefold()]}” are the same choice (case does not "
+                    "count): keep one line."
+                )
+            seen[line.casefold()] = line
+        if len(lines) > 200:
+            raise forms.ValidationError("A list holds at most 200 choices.")
+        return lines
+
+    def clean_column_names(self) -> list[str]:
+        lines = _lines(self.cleaned_data["column_names"])
+        seen: dict[str, str] = {}
+        for line in lines:
+            if len(line) > 200:
+                raise forms.ValidationError(f"“{line[:40]}…” is longer than 200 characters.")
+            if problem := self._header_problem(line):
+                raise forms.ValidationError(problem)
+            key = normalise_header(line)
+            if key in seen:
+                raise forms.ValidationError(
+                    f"“{line}” and “{seen[key]}” are the same column name (case, spaces and "
+                    "punctuation do not count): keep one line."
+                )
+            seen[key] = line
+        if len(lines) > 20:
+            raise forms.ValidationError("Give at most 20 other column names.")
+        return lines
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.at_limit:
+            raise forms.ValidationError(
+                f"Your organization has {MAX_ATTRIBUTES} custom attributes, the most it can "
+                "have. Delete one you no longer use to add another."
+            )
+        kind = self.instance.type if self.instance is not None else cleaned.get("type")
+        name = cleaned.get("name")
+        if kind == CustomAttribute.Type.CHOICE and "choices" in cleaned and not cleaned["choices"]:
+            self.add_error("choices", "Give at least one choice, one per line.")
+        if name:
+            for header in cleaned.get("column_names") or ():
+                if normalise_header(header) == normalise_header(name):
+                    self.add_error(
+                        "column_names",
+                        f"“{header}” is the attribute's name already: it needs no line here.",
+                    )
+                    break
+        return cleaned
+
+
+def _lines(text: str) -> list[str]:
+    """Return the non-blank lines of `text`, each stripped and NFC-normalised."""
+    return [
+        unicodedata.normalize("NFC", line).strip()
+        for line in (text or "").splitlines()
+        if line.strip()
+    ]
 
 
 class SyncProtectionForm(forms.Form):

@@ -67,14 +67,15 @@ class ImportConfigChange(models.Model):
     """Who changed which import option, when: {option: [old, new]}.
 
     The Configuration tab's change log, field by field. `kind` says what was changed; the keys
-    of `changes` keep their prefix ("kept_out_of_sync:<email>", "remote:<setting>") so that an
-    entry reads the same whichever way it is looked at.
+    of `changes` keep their prefix ("kept_out_of_sync:<email>", "remote:<setting>",
+    "attribute:<key>") so that an entry reads the same whichever way it is looked at.
     """
 
     class Kind(models.TextChoices):
         OPTIONS = "options", "Import options"
         SYNC_PROTECTION = "sync_protection", "Kept out of sync"
         REMOTE_SETTINGS = "remote_settings", "Automatic import settings"
+        ATTRIBUTES = "attributes", "Custom attributes"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="import_config_changes"
@@ -489,6 +490,9 @@ class AuditEvent(models.Model):
         API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
         INPUT_CORRECTED = "input_corrected", "File corrected in the browser"
         SAME_PERSON_CONFIRMED = "same_person_confirmed", "Matched as the same person"
+        ATTRIBUTE_CREATED = "attribute_created", "Custom attribute added"
+        ATTRIBUTE_CHANGED = "attribute_changed", "Custom attribute changed"
+        ATTRIBUTE_DELETED = "attribute_deleted", "Custom attribute deleted"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audit_events"

@@ -46,6 +46,19 @@ urlpatterns = [
     path("configuration/", configuration.configuration_page, name="configuration"),
     path("configuration/save/", configuration.save_configuration, name="configuration-save"),
     path("configuration/people/", configuration.people, name="people"),
+    path("configuration/attributes/", configuration.attributes, name="attributes"),
+    path("configuration/attributes/new/", configuration.attribute_create, name="attribute-create"),
+    path("configuration/attributes/<int:pk>/", configuration.attribute_edit, name="attribute-edit"),
+    path(
+        "configuration/attributes/<int:pk>/move/",
+        configuration.attribute_move,
+        name="attribute-move",
+    ),
+    path(
+        "configuration/attributes/<int:pk>/delete/",
+        configuration.attribute_delete,
+        name="attribute-delete",
+    ),
     path(
         "configuration/people/<int:pk>/protection/",
         configuration.set_protection,

@@ -3,19 +3,51 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import F
+from django.utils.html import format_html_join
 
-from users.models import Organization, User
+from users.models import CustomAttribute, Organization, User
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
+    # Listed, not edited: the company admin defines them on Configuration › Custom attributes,
+    # whose delete also removes the people's values (a plain delete here would not).
+    readonly_fields = ["custom_attributes"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     # Adds "Open Import Users": support staff import on the company's behalf (importer:act-as).
     # importer.admin registers this admin again with the automatic import's inline: the users
     # app knows nothing of the importer.
     change_form_template = "admin/users/organization/change_form.html"
+
+    @admin.display(description="Custom attributes")
+    def custom_attributes(self, obj):
+        attributes = list(obj.custom_attributes.all()) if obj.pk else []
+        if not attributes:
+            return "None (the company admin adds them on Configuration › Custom attributes)"
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong> (key <code>{}</code>): {}{}</div>",
+            (
+                (
+                    attribute.name,
+                    attribute.key,
+                    attribute.get_type_display(),
+                    _attribute_extra(attribute),
+                )
+                for attribute in attributes
+            ),
+        )
+
+
+def _attribute_extra(attribute: CustomAttribute) -> str:
+    parts = []
+    if attribute.choices:
+        parts.append(", ".join(attribute.choices))
+    if attribute.column_names:
+        parts.append("also read from " + ", ".join(f"“{name}”" for name in attribute.column_names))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -88,6 +120,7 @@ class UserAdmin(BaseUserAdmin):
                     "employee_id",
                     "hire_date",
                     "manager",
+                    "custom_attributes",
                 ]
             },
         ),
@@ -115,6 +148,28 @@ class UserAdmin(BaseUserAdmin):
             {"classes": ["wide"], "fields": ["email", "organization", "password1", "password2"]},
         ),
     ]
+
+    # Custom attribute values are shown, not edited here: imports write them, and a plain form
+    # field would carry them through the version check (UserEditForm) as JSON text.
+    readonly_fields = ["custom_attributes"]
+
+    @admin.display(description="Custom attributes")
+    def custom_attributes(self, obj):
+        values = obj.attributes or {}
+        if not values:
+            return "—"
+        names = dict(
+            CustomAttribute.objects.filter(organization_id=obj.organization_id).values_list(
+                "key", "name"
+            )
+        )
+        # In the attributes' order; a value whose attribute is gone (none should be) by its key.
+        keys = [key for key in names if key in values] + [key for key in values if key not in names]
+        return format_html_join(
+            "",
+            "<div><strong>{}:</strong> {}</div>",
+            ((names.get(key, key), values[key]) for key in keys),
+        )
 
     def save_model(self, request, obj, form, change):
         """Write only the fields the admin changed, one version up (see UserEditForm)."""

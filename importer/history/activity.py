@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from importer.configuration import REMOTE_LABELS
+from importer.configuration import ATTRIBUTE_KEY, ATTRIBUTE_ORDER_KEY, REMOTE_LABELS
 from importer.models import AuditEvent, ImportRun, correction_summary
 from importer.pipeline.types import OPTION_LABELS
 
@@ -139,6 +139,8 @@ def _detail(event: AuditEvent) -> str:
         return ", ".join(
             REMOTE_LABELS.get(name, name).removeprefix("Automatic import: ") for name in names
         )
+    if event.kind in (Kind.ATTRIBUTE_CREATED, Kind.ATTRIBUTE_CHANGED, Kind.ATTRIBUTE_DELETED):
+        return _attribute_detail(event.kind, data)
     if event.kind == Kind.ACTING_AS_STOPPED and data.get("reason"):
         return STOP_REASONS.get(data["reason"], data["reason"])
     if event.kind in (Kind.API_TOKEN_CREATED, Kind.API_TOKEN_REVOKED):
@@ -148,3 +150,17 @@ def _detail(event: AuditEvent) -> str:
         what = DOWNLOADS.get(data.get("what", ""), data.get("what", ""))
         return f"{what}: {data.get('filename', '')}"
     return ""
+
+
+def _attribute_detail(kind: str, data: dict) -> str:
+    """A custom attribute's change: its definition (added), old → new (changed), or what a
+    deletion removed."""
+    changes = data.get("changes") or {}
+    if ATTRIBUTE_ORDER_KEY in changes:
+        return f"New order: {', '.join(changes[ATTRIBUTE_ORDER_KEY][1])}"
+    old, new = changes.get(f"{ATTRIBUTE_KEY}{data.get('key', '')}", ("", ""))
+    if kind == Kind.ATTRIBUTE_CREATED:
+        return new or data.get("name", "")
+    if kind == Kind.ATTRIBUTE_CHANGED:
+        return f"{old} → {new}"
+    return f"{data.get('name', '')}: {new.lower()}" if new else data.get("name", "")

@@ -25,7 +25,7 @@ import csv
 import datetime as dt
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
 from openpyxl import Workbook
@@ -36,8 +36,15 @@ from openpyxl.utils import get_column_letter
 
 from importer.models import ImportRun
 from importer.pipeline.headers import column_letter
-from importer.pipeline.types import FIELD_LABELS, FIELDS, Table
-from users.models import User
+from importer.pipeline.types import (
+    ATTRIBUTE_PREFIX,
+    FIELD_LABELS,
+    FIELDS,
+    AttributeSpec,
+    AttributeType,
+    Table,
+)
+from users.models import CustomAttribute, User
 
 # The characters that make a spreadsheet treat a cell as a formula (or DDE command).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -56,6 +63,7 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 BOM = "\ufeff"
 
 # The import format's header row: the names importer.pipeline.headers maps back to the fields.
+# An organization with custom attributes has one more column for each (user_headers).
 USER_HEADERS: tuple[str, ...] = tuple(FIELD_LABELS[name] for name in FIELDS)
 EXAMPLE_ROW: tuple = (
     "jane.roe@example.com",
@@ -100,23 +108,73 @@ def neutralise_xlsx(value: str) -> str:
 # --- rows -------------------------------------------------------------------------------------
 
 
-def user_rows(organization_id: int) -> Iterator[tuple]:
+def organization_attributes(organization_id: int) -> tuple[AttributeSpec, ...]:
+    """Return the organization's custom attributes, in their order: the users download's last
+    columns, one each."""
+    return tuple(
+        AttributeSpec(key=key, name=name, type=AttributeType(type_))
+        for key, name, type_ in CustomAttribute.objects.filter(
+            organization_id=organization_id
+        ).values_list("key", "name", "type")
+    )
+
+
+def user_headers(attributes: Sequence[AttributeSpec] = ()) -> tuple[str, ...]:
+    """Return the import format's header row with a column per custom attribute (its name,
+    which the import reads back as the attribute)."""
+    return (*USER_HEADERS, *(spec.name for spec in attributes))
+
+
+def user_rows(
+    organization_id: int, attributes: Sequence[AttributeSpec] | None = None
+) -> Iterator[tuple]:
     """Yield the organization's active users in the import format's column order, by email.
 
     Only active users: an inactive user in the file would be reactivated by importing it. The
     manager is written as their email; a manager who is no longer active is left blank, since
     the import accepts only managers that stay active (a blank cell keeps the stored manager).
-    Hire dates are dates; every other value is text.
+    Then the value of each custom attribute of `attributes` (the organization's when None), as
+    stored: blank when the user has none. Hire dates and date attributes are dates; every other
+    value is text (a number too, so that it comes back exactly as it is stored).
     """
+    if attributes is None:
+        attributes = organization_attributes(organization_id)
     columns = [name for name in FIELDS if name != "manager_email"]
     rows = (
         User.objects.filter(organization_id=organization_id, is_active=True)
         .order_by("email")
-        .values_list(*columns, "manager__email", "manager__is_active")
+        .values_list(*columns, "manager__email", "manager__is_active", "attributes")
         .iterator(chunk_size=_EXPORT_BATCH)
     )
-    for *values, manager_email, manager_is_active in rows:
-        yield (*values, manager_email if manager_is_active else "")
+    keys = [(spec.key, spec.type == AttributeType.DATE) for spec in attributes]
+    for *values, manager_email, manager_is_active, stored in rows:
+        extra = [_attribute_value(stored, key, is_date) for key, is_date in keys] if keys else ()
+        yield (*values, manager_email if manager_is_active else "", *extra)
+
+
+def _attribute_value(stored: dict | None, key: str, is_date: bool):
+    value = (stored or {}).get(key, "")
+    if is_date and value:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:  # Not a date after all (written outside imports): as it is.
+            return value
+    return value
+
+
+def change_labels(run: ImportRun) -> dict[str, str]:
+    """Return the labels of the fields a run's changes name: the built-in ones, and each custom
+    attribute's name as the run's copy of its options kept it (a revert run, which has none,
+    takes the run it reverts'); an attribute neither names, by its name now."""
+    labels = dict(FIELD_LABELS)
+    for source in (run.reverts, run) if run.reverts_id else (run,):
+        for attribute in (source.policy or {}).get("attributes") or ():
+            labels[ATTRIBUTE_PREFIX + attribute["key"]] = attribute["name"]
+    for key, name in CustomAttribute.objects.filter(
+        organization_id=run.organization_id
+    ).values_list("key", "name"):
+        labels.setdefault(ATTRIBUTE_PREFIX + key, name)
+    return labels
 
 
 def change_rows(run: ImportRun) -> Iterator[tuple]:
@@ -135,12 +193,13 @@ def change_rows(run: ImportRun) -> Iterator[tuple]:
         )
         .iterator(chunk_size=_EXPORT_BATCH)
     )
+    labels = change_labels(run)
     for change in changes:
         name = change.user.full_name if change.user else ""
         action = change.get_action_display()
         fields = change.fields or {"": ["", ""]}
         for field, (old, new) in fields.items():
-            label = FIELD_LABELS.get(field, field) if field else ""
+            label = labels.get(field, field) if field else ""
             yield (
                 run.pk,
                 change.row or "",
@@ -235,15 +294,40 @@ def write_xlsx(
     return _saved(workbook)
 
 
-def users_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:
-    """Return a workbook of users in the import format (see write_xlsx)."""
+def users_xlsx(rows: Iterable[Sequence], attributes: Sequence[AttributeSpec] = ()) -> IO[bytes]:
+    """Return a workbook of users in the import format (see write_xlsx), with a column per
+    custom attribute of `attributes`: formatted as Text but for dates, as the fields are."""
     return write_xlsx(
-        USER_HEADERS,
+        user_headers(attributes),
         rows,
         sheet_title="Users",
-        widths=(32, 16, 18, 24, 20, 16, 14, 12, 32),
-        text_columns=[index for index, name in enumerate(FIELDS) if name != "hire_date"],
+        widths=(32, 16, 18, 24, 20, 16, 14, 12, 32, *(20 for _spec in attributes)),
+        text_columns=[index for index, name in enumerate(FIELDS) if name != "hire_date"]
+        + [
+            len(FIELDS) + index
+            for index, spec in enumerate(attributes)
+            if spec.type != AttributeType.DATE
+        ],
     )
+
+
+def users_download(organization_id: int) -> tuple[tuple[str, ...], Iterator[tuple], Callable]:
+    """Return what the users download writes: its headers, its rows and its .xlsx writer
+    (rows → workbook), the organization's custom attributes among the columns."""
+    attributes = organization_attributes(organization_id)
+    return (
+        user_headers(attributes),
+        user_rows(organization_id, attributes),
+        lambda rows: users_xlsx(rows, attributes),
+    )
+
+
+def template_download(organization_id: int) -> tuple[tuple[str, ...], list[tuple], Callable]:
+    """Return the blank template's headers, its one example row and its .xlsx writer: the
+    organization's custom attributes have their columns, left empty in the example."""
+    attributes = organization_attributes(organization_id)
+    row = (*EXAMPLE_ROW, *("" for _spec in attributes))
+    return user_headers(attributes), [row], lambda rows: users_xlsx(rows, attributes)
 
 
 def changes_xlsx(rows: Iterable[Sequence]) -> IO[bytes]:

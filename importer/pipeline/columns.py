@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from itertools import repeat
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from importer.pipeline.attributes import check_values, header_names
 from importer.pipeline.headers import (
     EDGE_CHARACTERS,
     IGNORED,
@@ -37,9 +38,12 @@ from importer.pipeline.headers import (
     unescape_formula_prefix,
 )
 from importer.pipeline.types import (
+    ATTRIBUTE_MAX_LENGTH,
     FIELD_LABELS,
     FILE_FIELDS,
     MAX_LENGTHS,
+    AttributeSpec,
+    AttributeType,
     Cell,
     FileError,
     Record,
@@ -47,6 +51,8 @@ from importer.pipeline.types import (
     RowIssue,
     Severity,
     Table,
+    field_labels,
+    is_attribute,
 )
 
 # Rows between two calls of the caller's progress callback.
@@ -57,8 +63,8 @@ MAX_ISSUE_VALUE = 200
 DATE_ADVICE = "Write it as YYYY-MM-DD (e.g. 2024-03-01) or format the cell as a date."
 
 
-def _known_names() -> str:
-    return ", ".join(f"'{label}'" for label in FIELD_LABELS.values())
+def _known_names(labels: Mapping[str, str] = FIELD_LABELS) -> str:
+    return ", ".join(f"'{label}'" for label in labels.values())
 
 
 def _clip(value: str) -> str:
@@ -161,13 +167,16 @@ def _is_email(value: str) -> bool:
     return True
 
 
-def file_headers(table: Table, extra_synonyms: Mapping[str, str] | None = None) -> dict[str, str]:
+def file_headers(
+    table: Table,
+    extra_synonyms: Mapping[str, str] | None = None,
+    attributes: Sequence[AttributeSpec] = (),
+) -> dict[str, str]:
     """Return {field: the file's own header for it} (the first column naming each field)."""
     headers = tuple(_as_text(header) for header in table.headers)
     found: dict[str, str] = {}
-    for header, field in zip(
-        headers, fields_of(headers, normalised_extra(extra_synonyms)), strict=True
-    ):
+    extra = normalised_extra(header_names(extra_synonyms, attributes))
+    for header, field in zip(headers, fields_of(headers, extra), strict=True):
         if field is not None:
             found.setdefault(field, header)
     return found
@@ -182,6 +191,7 @@ def map_columns(
     table: Table,
     extra_synonyms: Mapping[str, str] | None = None,
     *,
+    attributes: Sequence[AttributeSpec] = (),
     progress: Callable[[int], None] | None = None,
     release: bool = False,
 ) -> tuple[list[Record], list[RowIssue]]:
@@ -193,8 +203,11 @@ def map_columns(
     is called every PROGRESS_EVERY rows. With `release`, the rows of a table made by
     `releasable` are let go of a block at a time once read, so that the records take their
     memory as they are made (a million rows are 300 MB); the table holds no rows afterwards.
+    `attributes` are the organization's custom attributes: the columns that feed one give its
+    field ("attr_<key>"), its values checked by its type (see attributes.py).
     """
-    extra = normalised_extra(extra_synonyms)
+    extra = normalised_extra(header_names(extra_synonyms, attributes))
+    labels = field_labels(attributes)
     headers = tuple(_as_text(header) for header in table.headers)
     header_fields = fields_of(headers, extra)
     if "email" not in header_fields:
@@ -205,7 +218,7 @@ def map_columns(
     ignored = {
         index for index, header in enumerate(headers) if header_field(header, extra) == IGNORED
     }
-    issues = _header_issues(table, headers, header_fields, ignored)
+    issues = _header_issues(table, headers, header_fields, ignored, labels)
     column_of: dict[str, int] = {}
     for index, field in enumerate(header_fields):
         if field is not None:
@@ -214,7 +227,7 @@ def map_columns(
     records: list[Record] = []
     first_row_of_email: dict[str, int] = {}
     first_row_of_id: dict[str, int] = {}
-    reader = _ColumnReader(headers, column_of)
+    reader = _ColumnReader(headers, column_of, attributes, spreadsheet=table.format == "xlsx")
     email_column = headers[column_of["email"]]
     id_column = headers[column_of["employee_id"]] if "employee_id" in column_of else ""
     manager_column = headers[column_of["manager_email"]] if "manager_email" in column_of else ""
@@ -342,8 +355,11 @@ def map_columns(
         for number in sorted(issues_of.keys() | warnings_of.keys()):
             issues.extend(issues_of.get(number, ()))
             issues.extend(warnings_of.get(number, ()))
-    if reader.ambiguous_dates:
-        records, issues = _resolve_ambiguous_dates(reader, records, issues, headers, column_of)
+    for field, ambiguous in reader.ambiguous_dates.items():
+        if ambiguous:
+            records, issues = _resolve_ambiguous_dates(
+                reader, field, records, issues, headers[column_of[field]]
+            )
     return records, issues
 
 
@@ -377,15 +393,22 @@ def closest_email_column(table: Table, extra: Mapping[str, str]) -> str | None:
     return None
 
 
-def column_matching(table: Table, extra_synonyms: Mapping[str, str] | None = None) -> list[dict]:
+def column_matching(
+    table: Table,
+    extra_synonyms: Mapping[str, str] | None = None,
+    attributes: Sequence[AttributeSpec] = (),
+) -> list[dict]:
     """Return the columns of the matching step, or [] when the file needs none.
 
     A file needs one when a named column is not recognised (nor ignored by the organization),
     or when no column is the email. One dict per column: index, header, samples, `field` (what
     the column fills now: a field, IGNORED or ""), `suggested` (a field or IGNORED) and
-    `reason` (why, for a person). A field is suggested for one column at most.
+    `reason` (why, for a person). A field is suggested for one column at most. A custom
+    attribute (of `attributes`) is suggested like a built-in field: for a column named as it
+    is (or one of its column names), or spelt nearly so.
     """
-    extra = normalised_extra(extra_synonyms)
+    extra = normalised_extra(header_names(extra_synonyms, attributes))
+    attribute_names = {spec.field: spec.name for spec in attributes}
     headers = [_as_text(header) for header in table.headers]
     in_force = [header_field(header, extra) if header else None for header in headers]
     unknown = any(header and field is None for header, field in zip(headers, in_force, strict=True))
@@ -403,9 +426,17 @@ def column_matching(table: Table, extra_synonyms: Mapping[str, str] | None = Non
         elif field:
             builtin = header_field(header, {})
             suggested = field
-            reason = "Your column names." if builtin != field else "A name the import knows."
+            if builtin == field:
+                reason = "A name the import knows."
+            elif field in attribute_names and header_field(
+                header, normalised_extra(header_names({}, attributes))
+            ):
+                reason = f"The name of your custom attribute '{attribute_names[field]}'."
+            else:
+                reason = "Your column names."
         elif (close := close_spelling(header, extra)) and close[0] not in taken:
-            suggested, reason = close[0], f"Spelt like '{close[1]}'."
+            spelt = attribute_names.get(close[0], close[1])
+            suggested, reason = close[0], f"Spelt like '{spelt}'."
             taken.add(suggested)
         elif "email" not in taken and looks_like_addresses(samples):
             suggested, reason = "email", "Its values are email addresses."
@@ -475,25 +506,26 @@ def _undecodable_issues(
 
 def _resolve_ambiguous_dates(
     reader: _ColumnReader,
+    field: str,
     records: list[Record],
     issues: list[RowIssue],
-    headers: tuple[str, ...],
-    column_of: Mapping[str, int],
+    header: str,
 ) -> tuple[list[Record], list[RowIssue]]:
-    """Read the hire dates such as 3/4/2019 in the order the rest of their column shows.
+    """Read the dates such as 3/4/2019 of a date column (the hire date, or a custom attribute
+    of type date) in the order the rest of their column shows.
 
     When the column's other slashed dates show one order only (7/21/2019 can only be month
     first), the ambiguous ones follow it, with one warning that names the column and the
     order. Otherwise each is an invalid_date error and its row gives no record.
     """
-    header = headers[column_of["hire_date"]]
-    ambiguous = reader.ambiguous_dates
-    if len(reader.date_orders) == 1:
-        (order,) = reader.date_orders
+    ambiguous = reader.ambiguous_dates[field]
+    date_orders = reader.date_orders[field]
+    if len(date_orders) == 1:
+        (order,) = date_orders
         record_of = {record.row: record for record in records}
         for number, _text, error in ambiguous:
             if (record := record_of.get(number)) is not None:
-                record.values["hire_date"] = error.read(order)
+                record.values[field] = error.read(order)
         number, text, error = ambiguous[0]
         others = f" and {len(ambiguous) - 1:,} other dates" if len(ambiguous) > 1 else ""
         example = error.read(order).isoformat()
@@ -509,7 +541,7 @@ def _resolve_ambiguous_dates(
         )
         return records, _by_row([*issues, found])
     rejected = {number for number, _text, _error in ambiguous}
-    shown = "both orders" if reader.date_orders else "no order"
+    shown = "both orders" if date_orders else "no order"
     errors = [
         _issue(
             "invalid_date",
@@ -568,6 +600,7 @@ def _header_issues(
     headers: tuple[str, ...],
     header_fields: list[str | None],
     ignored: Collection[int] = (),
+    labels: Mapping[str, str] = FIELD_LABELS,
 ) -> list[RowIssue]:
     issues = []
     first_column_of: dict[str, int] = {}
@@ -582,8 +615,8 @@ def _header_issues(
                         column=header,
                         message=(
                             f"Columns '{first}' and '{header}' both hold the "
-                            f"{FIELD_LABELS[field].lower()}. Delete one of them, or rename it to "
-                            "something else so that it is not imported."
+                            f"{_lowered(labels[field], field)}. Delete one of them, or rename "
+                            "it to something else so that it is not imported."
                         ),
                     )
                 )
@@ -595,7 +628,7 @@ def _header_issues(
             hint = (
                 " To import names, use separate 'First name' and 'Last name' columns."
                 if is_full_name_header(header)
-                else f" Rename it to one of {_known_names()} to import it."
+                else f" Rename it to one of {_known_names(labels)} to import it."
             )
             issues.append(
                 RowIssue(
@@ -616,11 +649,16 @@ def _header_issues(
                     severity=Severity.WARNING,
                     message=(
                         f"Column {letter} has values but no header, so it is ignored. Give it one "
-                        f"of the names {_known_names()} to import it."
+                        f"of the names {_known_names(labels)} to import it."
                     ),
                 )
             )
     return issues
+
+
+def _lowered(label: str, field: str) -> str:
+    # "the hire date", but a custom attribute as its name is written: "the Cost Centre".
+    return label if is_attribute(field) else label.lower()
 
 
 def _ragged_row_issue(
@@ -717,24 +755,42 @@ class _ColumnReader:
     tell apart.
     """
 
-    def __init__(self, headers: tuple[str, ...], column_of: dict[str, int]):
-        # (field, column index, header) in the order of FIELDS, as the issues are reported.
+    def __init__(
+        self,
+        headers: tuple[str, ...],
+        column_of: dict[str, int],
+        attributes: Sequence[AttributeSpec] = (),
+        *,
+        spreadsheet: bool = False,
+    ):
+        # (field, column index, header) in the order of FIELDS, then the custom attributes',
+        # as the issues are reported.
+        self.attributes = {spec.field: spec for spec in attributes}
         self.plan = [
             (field, column_of[field], headers[column_of[field]])
-            for field in FILE_FIELDS
+            for field in (*FILE_FIELDS, *self.attributes)
             if field in column_of
         ]
         self.names = [field for field, _index, _header in self.plan]
+        self.spreadsheet = spreadsheet  # an .xlsx: its numbers are a spreadsheet's
         self.emails_checked: dict[str, bool] = {}
-        self.dates_read: dict[Cell, tuple[dt.date | None, str]] = {}
         self.shared: dict[str, str] = {}
+        # Per attribute field, the values its type check read (a column repeats its values).
+        self.known: dict[str, dict] = {field: {} for field in self.attributes}
         self.columns: dict[str, list] = {}  # the last block's values, by field
         # (position in the block, field) of the cells the last block leaves out of its records.
         self.dropped: list[tuple[int, str]] = []
-        # The orders (MONTH_FIRST, DAY_FIRST) the hire date column's slashed dates show, and its
-        # ambiguous dates: (row, text, the error) in file order.
-        self.date_orders: set[str] = set()
-        self.ambiguous_dates: list[tuple[int, str, AmbiguousDateError]] = []
+        # Per date column (the hire date, attributes of type date): the orders (MONTH_FIRST,
+        # DAY_FIRST) its slashed dates show, and its ambiguous dates: (row, text, the error) in
+        # file order.
+        date_fields = ["hire_date"] + [
+            field for field, spec in self.attributes.items() if spec.type == AttributeType.DATE
+        ]
+        self.date_orders: dict[str, set[str]] = {field: set() for field in date_fields}
+        self.dates_read: dict[str, dict[Cell, tuple]] = {field: {} for field in date_fields}
+        self.ambiguous_dates: dict[str, list[tuple[int, str, AmbiguousDateError]]] = {
+            field: [] for field in date_fields
+        }
 
     def read(
         self,
@@ -753,8 +809,12 @@ class _ColumnReader:
                 cells = [cells[index] for cells in cell_rows]
             except IndexError:  # A short row (CSV): its missing cells are blank.
                 cells = [cells[index] if index < len(cells) else "" for cells in cell_rows]
-            if field == "hire_date":
-                columns.append(self._dates(cells, numbers, header, issues_of, warnings_of))
+            if field in self.date_orders:
+                columns.append(self._dates(field, cells, numbers, header, issues_of, warnings_of))
+            elif field in self.attributes:
+                columns.append(
+                    self._attribute(field, cells, numbers, header, issues_of, warnings_of)
+                )
             else:
                 columns.append(self._texts(field, cells, numbers, header, issues_of, warnings_of))
         names = self.names
@@ -764,6 +824,35 @@ class _ColumnReader:
         for position, field in self.dropped:
             del read[position][field]
         return read
+
+    def _attribute(
+        self,
+        field: str,
+        cells: list[Cell],
+        numbers: list[int],
+        header: str,
+        issues_of: dict[int, list[RowIssue]],
+        warnings_of: dict[int, list[RowIssue]],
+    ) -> list[str]:
+        """Return a text, number or choice attribute's column: checked as text, then by type."""
+        values = self._texts(field, cells, numbers, header, issues_of, warnings_of)
+        spec = self.attributes[field]
+        if spec.type == AttributeType.TEXT:
+            return values
+        # The cells already reported (a control character, too long) are left alone.
+        reported = {
+            position
+            for position, number in enumerate(numbers)
+            if number in issues_of and any(issue.column == header for issue in issues_of[number])
+        }
+
+        def report(position: int, code: str, value: str, message: str) -> None:
+            number = numbers[position]
+            issues_of.setdefault(number, []).append(_issue(code, number, header, value, message))
+
+        return check_values(
+            spec, values, reported, report, self.known[field], spreadsheet=self.spreadsheet
+        )
 
     def _texts(
         self,
@@ -872,18 +961,19 @@ class _ColumnReader:
             share = self.shared.setdefault
             values = [share(value, value) for value in values]
 
-        limit = MAX_LENGTHS[field]
+        spec = self.attributes.get(field)
+        limit = ATTRIBUTE_MAX_LENGTH if spec else MAX_LENGTHS[field]
         too_long: set[int] = set()
         if values and max(map(len, values)) > limit:
             too_long = {position for position, value in enumerate(values) if len(value) > limit}
+            label = spec.name if spec else FIELD_LABELS[field]
             for position in sorted(too_long):
                 value = typed[position]
                 report(
                     position,
                     "value_too_long",
                     value,
-                    f"{FIELD_LABELS[field]} is {len(value)} characters long; the limit is "
-                    f"{limit}. Shorten it.",
+                    f"{label} is {len(value)} characters long; the limit is {limit}. Shorten it.",
                 )
         if field == "email":
             for position in [
@@ -959,24 +1049,26 @@ class _ColumnReader:
 
     def _dates(
         self,
+        field: str,
         cells: list[Cell],
         numbers: list[int],
         header: str,
         issues_of: dict[int, list[RowIssue]],
         warnings_of: dict[int, list[RowIssue]],
     ) -> list[dt.date | None]:
-        known = self.dates_read
+        known = self.dates_read[field]
+        orders = self.date_orders[field]
         for cell in {cell for cell in cells if cell not in known}:
             known[cell] = _read_date(cell)
             if isinstance(cell, str) and (order := date_order(clean_text(cell))):
-                self.date_orders.add(order)
+                orders.add(order)
         read = [known[cell] for cell in cells]
         for position in [position for position, (_date, problem) in enumerate(read) if problem]:
             number = numbers[position]
             text = _as_text(cells[position])
             problem = read[position][1]
             if problem == _SPREADSHEET_ERROR_PROBLEM:
-                self.dropped.append((position, "hire_date"))
+                self.dropped.append((position, field))
                 warnings_of.setdefault(number, []).append(
                     RowIssue(
                         code="spreadsheet_error",
@@ -990,7 +1082,7 @@ class _ColumnReader:
                 )
             elif isinstance(problem, AmbiguousDateError):
                 # Decided once the whole column is read (see resolve_ambiguous_dates).
-                self.ambiguous_dates.append((number, text, problem))
+                self.ambiguous_dates[field].append((number, text, problem))
             else:
                 issues_of.setdefault(number, []).append(
                     _issue("invalid_date", number, header, text, problem)

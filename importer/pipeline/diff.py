@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from importer.pipeline.types import (
+    ATTRIBUTE_PREFIX,
     FIELD_LABELS,
     OPTION_LABELS,
     PROFILE_FIELDS,
@@ -32,6 +33,8 @@ from importer.pipeline.types import (
     Severity,
     Snapshot,
     SnapshotUser,
+    field_labels,
+    is_attribute,
 )
 
 SKIPPED_CREATE = f"'{OPTION_LABELS['create_users']}' is off."
@@ -42,9 +45,12 @@ PROTECTED_CHANGE = "Kept out of sync: imports never change this user."
 PROTECTED_DEACTIVATE = "Kept out of sync: imports never deactivate this user."
 
 
-def skipped_fields_reason(names: Iterable[str]) -> str:
-    """Return why changes to profile fields left out of the options' update_fields are skipped."""
-    labels = [FIELD_LABELS[name] for name in names]
+def skipped_fields_reason(names: Iterable[str], labels_of: Mapping[str, str] = FIELD_LABELS) -> str:
+    """Return why changes to profile fields left out of the options' update_fields are skipped.
+
+    `labels_of` names the fields: types.field_labels(options.attributes) for custom attributes.
+    """
+    labels = [labels_of.get(name, name) for name in names]
     listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
     verb = "is" if len(labels) == 1 else "are"
     return f"{listed} {verb} not among the '{OPTION_LABELS['update_fields']}'."
@@ -749,8 +755,11 @@ def _changes_for(
             Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
         )
     left_out = [name for name in PROFILE_FIELDS if name not in options.update_fields]
+    left_out += [
+        spec.field for spec in options.attributes if spec.field not in options.update_fields
+    ]
     held = _profile_changes(record, user, left_out, options)
-    reasons = [skipped_fields_reason(held)] if held else []
+    reasons = [skipped_fields_reason(held, field_labels(options.attributes))] if held else []
     if manager_change is not None and not options.update_managers:
         held["manager_email"] = manager_change
         reasons.append(SKIPPED_MANAGER)
@@ -789,7 +798,36 @@ def _profile_changes(
             old.__class__ is not str or unicodedata.normalize("NFC", old) != new
         ):
             fields[name] = (old_shown, new_shown)
+    if options.attributes:
+        _attribute_changes(record, user, wanted, options, fields)
     return fields
+
+
+def _attribute_changes(
+    record: Record,
+    user: SnapshotUser,
+    wanted: Collection[str],
+    options: ImportOptions,
+    fields: dict[str, tuple[str, str]],
+) -> None:
+    """Add to `fields` the differences between a record and its user in the custom attributes
+    of `wanted`: old is the stored text (absent: ""), new the record's canonical text (a date
+    in ISO form). A blank cell keeps the stored value unless its field is in
+    clear_blank_fields."""
+    values = record.values
+    stored = user.attributes or {}
+    clear_blank_fields = options.clear_blank_fields
+    for spec in options.attributes:
+        name = spec.field
+        if name not in values or name not in wanted:
+            continue
+        new = values[name]
+        if not new and name not in clear_blank_fields:
+            continue
+        new_shown = display(new)
+        old = stored.get(spec.key, "")
+        if old != new_shown:
+            fields[name] = (old, new_shown)
 
 
 def _manager_change(
@@ -861,7 +899,17 @@ def apply_to_snapshot(snapshot: Snapshot, changeset: ChangeSet) -> Snapshot:
         manager = values.pop("manager_email", None)
         if manager is not None:
             manager_emails[user_id] = manager
+        attributes = {name: values.pop(name) for name in list(values) if is_attribute(name)}
         updates: dict = {name: _stored(name, value) for name, value in values.items()}
+        if attributes:
+            merged = dict(users[user_id].attributes or {})
+            for name, value in attributes.items():
+                key = name.removeprefix(ATTRIBUTE_PREFIX)
+                if value:
+                    merged[key] = value
+                else:
+                    merged.pop(key, None)
+            updates["attributes"] = merged or None
         if change.action == Action.DEACTIVATE:
             updates["is_active"] = False
         elif change.action == Action.REACTIVATE:

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-from importer.pipeline.types import FILE_FIELDS, Cell
+from importer.pipeline.types import FILE_FIELDS, Cell, is_attribute
 
 MISSING_EMAIL_COLUMN_MESSAGE = (
     "No email column found. The first row of the table must name its columns, one of them the "
@@ -273,11 +273,14 @@ _MARKERS = re.compile(r"\[[^\]]*\]|\((?:required|optional)\)|\b(?:required|optio
 def normalised_extra(extra_synonyms: Mapping[str, str] | None) -> dict[str, str]:
     if not extra_synonyms:
         return {}
-    # A mapping to something that is not a field (a stale configuration) is ignored.
+    # A mapping to something that is not a field (a stale configuration) is ignored. A custom
+    # attribute's field ("attr_<key>") is one: attributes.header_names leaves out those of
+    # attributes the organization no longer has.
     return {
         normalise_header(header): field
         for header, field in extra_synonyms.items()
-        if (field in FILE_FIELDS or field == IGNORED) and normalise_header(header)
+        if (field in FILE_FIELDS or field == IGNORED or is_attribute(field))
+        and normalise_header(header)
     }
 
 

@@ -122,7 +122,10 @@ def compute_preview(
 
 
 def _in_file_terms(issues: list[RowIssue], headers: Mapping[str, str]) -> list[RowIssue]:
-    header_of_label = {FIELD_LABELS[field]: header for field, header in headers.items()}
+    # The diff names only built-in fields' columns (an attribute's issues come from columns.py).
+    header_of_label = {
+        FIELD_LABELS[field]: header for field, header in headers.items() if field in FIELD_LABELS
+    }
     return [
         replace(issue, column=header_of_label[issue.column])
         if issue.column in header_of_label

@@ -15,7 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from importer.pipeline.diff import display
-from importer.pipeline.types import FIELD_LABELS, Action, Change, Snapshot, SnapshotUser
+from importer.pipeline.types import (
+    ATTRIBUTE_PREFIX,
+    FIELD_LABELS,
+    Action,
+    Change,
+    Snapshot,
+    SnapshotUser,
+    is_attribute,
+)
 
 _REVERSED_ACTION = {
     Action.UPDATE: Action.UPDATE,
@@ -44,7 +52,10 @@ class RevertPlan:
 
 
 def plan_revert(
-    original: Iterable[Change], snapshot: Snapshot, touched_later: Mapping[int, int]
+    original: Iterable[Change],
+    snapshot: Snapshot,
+    touched_later: Mapping[int, int],
+    labels: Mapping[str, str] = FIELD_LABELS,
 ) -> RevertPlan:
     """Return the changes that undo `original` on the users of `snapshot`, or the conflicts.
 
@@ -52,13 +63,14 @@ def plan_revert(
     users too). `touched_later` maps the id of a user a later applied run changed to that run's
     id. `snapshot` holds at least the run's users, their managers and the users that hold the
     emails the revert gives back to managers. With any conflict no change is planned.
+    `labels` name the fields in a conflict's reason (types.field_labels for custom attributes).
     """
     users = {user.id: user for user in snapshot.users}
     conflicts: list[Conflict] = []
     changes: list[Change] = []
     for change in original:
         user = users.get(change.user_id) if change.user_id is not None else None
-        reason = _conflict(change, user, users, touched_later)
+        reason = _conflict(change, user, users, touched_later, labels)
         if reason:
             conflicts.append(Conflict(user.email if user else change.email, reason))
             continue
@@ -77,6 +89,7 @@ def _conflict(
     user: SnapshotUser | None,
     users: Mapping[int, SnapshotUser],
     touched_later: Mapping[int, int],
+    labels: Mapping[str, str] = FIELD_LABELS,
 ) -> str:
     """Return why `change` cannot be undone, or "". Every reason is worded one way: what
     happened since this import ("Changed since this import, …"), then by what or how."""
@@ -91,7 +104,7 @@ def _conflict(
     for name, (_old, new) in change.fields.items():
         current = _current(user, name, users)
         if current != new:
-            label = FIELD_LABELS.get(name, name)
+            label = labels.get(name, name)
             return (
                 f"Changed since this import, outside imports: {label} is now "
                 f"“{current or '(empty)'}”, not “{new or '(empty)'}” as the import left it."
@@ -107,6 +120,8 @@ def _current(user: SnapshotUser, name: str, users: Mapping[int, SnapshotUser]) -
     if name == "manager_email":
         manager = users.get(user.manager_id) if user.manager_id else None
         return manager.email if manager else ""
+    if is_attribute(name):
+        return (user.attributes or {}).get(name.removeprefix(ATTRIBUTE_PREFIX), "")
     return display(getattr(user, name))
 
 

@@ -125,6 +125,22 @@ def sync_protection_changed_event(
     )
 
 
+def attribute_event(
+    *, kind: str, organization: Organization, acting_user: User | None, key: str, name: str, **data
+) -> AuditEvent:
+    """Record that a custom attribute was added, changed or deleted (`kind`: ATTRIBUTE_*).
+
+    `key` and `name` name it as it was; `data` adds what the kind needs (the changes made, or
+    how many people's values a deletion removed).
+    """
+    return AuditEvent.objects.create(
+        organization=organization,
+        kind=kind,
+        acting_user=acting_user,
+        data={"key": key, "name": name, **data},
+    )
+
+
 # --- the automatic import ----------------------------------------------------------------------
 
 

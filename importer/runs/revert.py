@@ -16,9 +16,9 @@ from django.utils import timezone
 from importer.models import ImportChange, ImportRun
 from importer.pipeline.revert_plan import Conflict, RevertPlan, plan_revert
 from importer.pipeline.safeguards import safeguard_message
-from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser
+from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser, field_labels
 from importer.runs import events
-from importer.runs.services import options_for
+from importer.runs.services import attribute_specs, options_for
 from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_census
 from users.models import User
@@ -105,7 +105,8 @@ def revert_plan(run: ImportRun, *, today: dt.date, snapshot: Snapshot | None = N
     original = original_changes(run)
     if snapshot is None:
         snapshot = _users_for(run.organization_id, original, today=today)
-    return plan_revert(original, snapshot, touched_later(run))
+    labels = field_labels(attribute_specs(run.organization_id))
+    return plan_revert(original, snapshot, touched_later(run), labels)
 
 
 def _users_for(organization_id: int, original: Sequence[Change], *, today: dt.date) -> Snapshot:

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from importer.models import ImportChange, ImportRun
-from importer.pipeline.types import FIELD_LABELS
+from importer.pipeline.types import FIELD_LABELS, AttributeSpec, AttributeType
 from users.models import User
 
 
@@ -136,16 +136,47 @@ def run_as_json(run: ImportRun, *, changes_page: tuple[int, int] | None = None) 
     }
 
 
+def run_attributes(run: ImportRun) -> tuple[AttributeSpec, ...]:
+    """Return the custom attributes as they were defined when `run` was previewed.
+
+    Read from the run's copy of its options (run.policy["attributes"]), so that its changes
+    keep their names after an attribute is renamed or deleted. A revert, which keeps no options
+    of its own, reads the run it reverts'. () for a run made before custom attributes existed.
+    """
+    items = (run.policy or {}).get("attributes")
+    if items is None and run.reverts_id:
+        items = (run.reverts.policy or {}).get("attributes")
+    specs = []
+    for item in items or ():
+        try:
+            kind = AttributeType(item.get("type", AttributeType.TEXT))
+        except ValueError:
+            kind = AttributeType.TEXT
+        specs.append(
+            AttributeSpec(
+                key=item["key"],
+                name=item.get("name") or item["key"],
+                type=kind,
+                choices=tuple(item.get("choices") or ()),
+                column_names=tuple(item.get("column_names") or ()),
+            )
+        )
+    return tuple(specs)
+
+
 # History's short names of the fields a change touches ("Title ×3 · Manager ×1").
 SUMMARY_LABELS = {**FIELD_LABELS, "manager_email": "Manager"}
 
 
-def changed_field_counts(run_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+def changed_field_counts(
+    run_ids: list[int], *, attributes: dict[int, tuple[AttributeSpec, ...]] | None = None
+) -> dict[int, list[tuple[str, int]]]:
     """Return, for each run, how many of its changed users had each field changed.
 
     One grouped query for all of `run_ids` (a page of History), whatever their size: the
     database counts the keys of the changes' {field: [old, new]} JSON. Fields in the order of
-    the import format; runs without changed users are absent.
+    the import format, then each run's custom attributes in their order (named as in
+    `attributes`, {run id: run_attributes(run)}); runs without changed users are absent.
     """
     if not run_ids:
         return {}
@@ -163,11 +194,22 @@ def changed_field_counts(run_ids: list[int]) -> dict[int, list[tuple[str, int]]]
             [*run_ids, str(ImportChange.Action.UPDATE)],
         )
         rows = cursor.fetchall()
-    order = {name: index for index, name in enumerate(SUMMARY_LABELS)}
+    attributes = attributes or {}
+    labels_of = {
+        run_id: {**SUMMARY_LABELS, **{spec.field: spec.name for spec in specs}}
+        for run_id, specs in attributes.items()
+    }
     counts: dict[int, list[tuple[str, int]]] = {}
-    for run_id, key, count in sorted(rows, key=lambda row: (row[0], order.get(row[1], 99))):
-        if key in SUMMARY_LABELS:
-            counts.setdefault(run_id, []).append((SUMMARY_LABELS[key], count))
+    orders: dict[int, dict[str, int]] = {}
+    for run_id, key, count in rows:
+        labels = labels_of.get(run_id, SUMMARY_LABELS)
+        if key in labels:
+            counts.setdefault(run_id, []).append((key, count))
+    for run_id, items in counts.items():
+        labels = labels_of.get(run_id, SUMMARY_LABELS)
+        order = orders.setdefault(run_id, {name: index for index, name in enumerate(labels)})
+        items.sort(key=lambda item: order[item[0]])
+        counts[run_id] = [(labels[key], count) for key, count in items]
     return counts
 
 

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from importer import notify, progress
 from importer.models import ApiToken, ImportChange, ImportConfig, ImportRun
+from importer.pipeline.attributes import header_names
 from importer.pipeline.columns import column_matching, file_headers, map_columns, releasable
 from importer.pipeline.diff import (
     Matching,
@@ -215,7 +216,13 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
     acting_user_id = acting_user.pk if acting_user else None
     attributes = attribute_specs(organization.pk)
     if config is None:
-        return ImportOptions(acting_user_id=acting_user_id, attributes=attributes)
+        # Never configured: imports may change every profile field and every custom attribute
+        # (creating an attribute adds its field to a configuration's update_fields).
+        return ImportOptions(
+            update_fields=ImportOptions.update_fields | {spec.field for spec in attributes},
+            acting_user_id=acting_user_id,
+            attributes=attributes,
+        )
     return ImportOptions(
         create_users=config.create_users,
         update_fields=frozenset(config.update_fields),
@@ -313,10 +320,12 @@ def _compute_preview(run: ImportRun, report) -> None:
     confirmed = {int(user_id): email for user_id, email in run.same_person_confirmed.items()}
     pairs: list = []
     try:
+        # The organization's column names, with its custom attributes' names.
+        names = header_names(options.column_mapping, options.attributes)
         table = read_table(
             data,
             run.input_name,
-            extra_synonyms=options.column_mapping,
+            extra_synonyms=names,
             max_rows=settings.IMPORT_MAX_ROWS,
             max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
             progress=lambda rows: report("reading", rows, 0),
@@ -327,17 +336,18 @@ def _compute_preview(run: ImportRun, report) -> None:
             # collection now returns that memory before the diff needs it.
             gc.collect()
         row_count = len(table.rows)
-        columns = column_matching(table, options.column_mapping)
+        columns = column_matching(table, options.column_mapping, options.attributes)
         report("checking", 0, row_count)
         # The rows are let go of as they are read: the records take their memory.
         table = releasable(table)
         records, issues = map_columns(
             table,
             extra_synonyms=options.column_mapping,
+            attributes=options.attributes,
             progress=lambda done: report("checking", done, row_count),
             release=True,
         )
-        headers = file_headers(table, options.column_mapping)
+        headers = file_headers(table, options.column_mapping, options.attributes)
         del table  # The records hold what is needed; the cells' memory goes to the diff.
         snapshot = load_snapshot(
             run.organization_id, today=today, emails=[record.email for record in records]

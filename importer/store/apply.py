@@ -59,7 +59,7 @@ def _insert_users(run) -> int:
         {
             field.attname: field.get_default()
             for field in User._meta.concrete_fields
-            if field.attname not in ("id", *PROFILE_FIELDS, "manager_id")
+            if field.attname not in ("id", *PROFILE_FIELDS, "manager_id", "attributes")
         }
         | {
             "organization_id": run.organization_id,
@@ -74,12 +74,13 @@ def _insert_users(run) -> int:
         for name in names
     ]
     quote = connection.ops.quote_name
-    columns = ", ".join(map(quote, ("id", "email", *names, "manager_id", *constants)))
+    columns = ", ".join(map(quote, ("id", "email", *names, "manager_id", "attributes", *constants)))
     placeholders = ", ".join(["%s"] * len(constants))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(User._meta.db_table)} ({columns}) "
-            f"SELECT user_id, email, {', '.join(values)}, manager_id, {placeholders} "
+            f"SELECT user_id, email, {', '.join(values)}, manager_id, {_new_attributes()}, "
+            f"{placeholders} "
             f"FROM {quote(ImportChange._meta.db_table)} "
             "WHERE run_id = %s AND action = %s AND skipped_reason = '' ORDER BY id",
             [*constants.values(), run.pk, str(CREATE)],
@@ -97,6 +98,49 @@ def _new_value(name: str) -> str:
         cast = "::date" if name == "hire_date" else ""
         return f"(fields -> '{name}' ->> 1){cast}"
     return f"json_extract(fields, '$.{name}[1]')"
+
+
+# %% for the driver's placeholders.
+def _is_attribute_key(alias: str) -> str:
+    """Return the SQL condition that the key `alias.key` of a change's fields is a custom
+    attribute's: "attr_<key>" (importer.pipeline.types.ATTRIBUTE_PREFIX)."""
+    return rf"{alias}.key LIKE 'attr\_%%' ESCAPE '\'"
+
+
+def _new_attributes() -> str:
+    """Return the SQL for a new user's custom attributes: {key: new value} of the change's
+    attr_ fields (a creation carries no blank value), {} when it names none."""
+    if connection.vendor == "postgresql":
+        return (
+            "COALESCE((SELECT jsonb_object_agg(substr(a.key, 6), a.value -> 1) "
+            f"FROM jsonb_each(fields) AS a WHERE {_is_attribute_key('a')}), '{{}}'::jsonb)"
+        )
+    return (
+        "COALESCE((SELECT json_group_object(substr(a.key, 6), json_extract(a.value, '$[1]')) "
+        f"FROM json_each(fields) AS a WHERE {_is_attribute_key('a')}), '{{}}')"
+    )
+
+
+def _merged_attributes() -> str:
+    """Return the SQL for an updated user's custom attributes: theirs, with each attr_ field of
+    the change `c` set to its new value, or removed when that value is blank. Only a change
+    that names an attribute touches the column."""
+    if connection.vendor == "postgresql":
+        return (
+            "CASE WHEN EXISTS (SELECT FROM jsonb_each(c.fields) AS a "
+            f"WHERE {_is_attribute_key('a')}) THEN (u.attributes - ARRAY(SELECT "
+            f"substr(a.key, 6) FROM jsonb_each(c.fields) AS a WHERE {_is_attribute_key('a')})) "
+            "|| COALESCE((SELECT jsonb_object_agg(substr(a.key, 6), a.value -> 1) "
+            f"FROM jsonb_each(c.fields) AS a WHERE {_is_attribute_key('a')} "
+            "AND a.value ->> 1 <> ''), '{}'::jsonb) ELSE u.attributes END"
+        )
+    # json_patch (RFC 7396) removes the keys whose value is null: the blank ones. A LIKE on
+    # the JSON text is the quick test; what it lets through by mistake patches nothing.
+    return (
+        r"""CASE WHEN c.fields LIKE '%%"attr\_%%' ESCAPE '\' THEN json_patch(u.attributes, """
+        "(SELECT json_group_object(substr(a.key, 6), NULLIF(json_extract(a.value, '$[1]'), '')) "
+        f"FROM json_each(c.fields) AS a WHERE {_is_attribute_key('a')})) ELSE u.attributes END"
+    )
 
 
 def _park_given_away_emails(run) -> None:
@@ -141,6 +185,7 @@ def _update_users(run) -> Iterator[int]:
     assignments += [
         f"manager_id = CASE WHEN {_names('manager_email')} THEN c.manager_id ELSE u.manager_id END",
         "is_active = CASE c.action WHEN %s THEN %s WHEN %s THEN %s ELSE u.is_active END",
+        f"attributes = {_merged_attributes()}",
         # An admin form opened before the import is refused on save.
         "version = u.version + 1",
     ]

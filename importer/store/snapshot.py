@@ -34,6 +34,7 @@ USER_COLUMNS = (
     "sync_protected_until",
     "is_staff",
     "version",
+    "attributes",
 )
 
 
@@ -121,6 +122,18 @@ def fingerprint_text(user: SnapshotUser) -> str:
             "1" if user.is_staff else "0",
             str(user.version),
         )
+    ) + _attributes_text(user.attributes)
+
+
+def _attributes_text(attributes: dict[str, str] | None) -> str:
+    """Return the custom attributes' part of fingerprint_text: "" for none (so a user without
+    any keeps the fingerprint of before custom attributes), else "|" and each key=value by key,
+    both prefixed by their length."""
+    if not attributes:
+        return ""
+    return "|" + ",".join(
+        f"{len(key)}:{key}={len(text)}:{text}"
+        for key, text in sorted((key, str(value)) for key, value in attributes.items())
     )
 
 
@@ -140,7 +153,13 @@ def _fingerprint_sql() -> str:
         "u.version::text",
     ]
     text = " || '|' || ".join(parts)
-    return f"substr(md5({text}), 1, 16)"
+    # _attributes_text: keys compared byte by byte, as Python sorts them (a key is ASCII).
+    attributes = (
+        "COALESCE('|' || (SELECT string_agg(length(a.key) || ':' || a.key || '=' || "
+        "length(a.value) || ':' || a.value, ',' ORDER BY a.key COLLATE \"C\") "
+        "FROM jsonb_each_text(u.attributes) AS a), '')"
+    )
+    return f"substr(md5({text} || {attributes}), 1, 16)"
 
 
 def changed_people(run_id: int, organization_id: int, *, today: dt.date) -> int:
@@ -225,6 +244,7 @@ def snapshot_user(
     (
         id_, email, first_name, last_name, title, department, location, employee_id,
         hire_date, manager_id, is_active, is_sync_protected, protected_until, is_staff, version,
+        attributes,
     ) = row  # fmt: skip
     if shared is not None:
         share = shared.setdefault
@@ -248,7 +268,27 @@ def snapshot_user(
         is_kept_out_of_sync(is_sync_protected, _date(protected_until, dates), today),
         bool(is_staff),
         version,
+        _attributes(attributes, shared),
     )
+
+
+def _attributes(value, shared: dict | None) -> dict[str, str] | None:
+    """Return a user's custom attributes as read from the database: None for none (most users
+    of most organizations, and a dict each would cost memory at a million), else {key: text}.
+
+    SQLite and PostgreSQL's raw cursor give JSON text; the ORM gives the dict.
+    """
+    if not value or value == "{}":
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+        if not value:
+            return None
+    if shared is not None:
+        # Choices and the like repeat across users: one string object per distinct value.
+        share = shared.setdefault
+        return {share(key, key): share(text, text) for key, text in value.items()}
+    return value
 
 
 def _emails_elsewhere(organization_id: int, emails: Iterable[str]) -> frozenset[str]:

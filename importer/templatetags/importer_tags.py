@@ -4,7 +4,7 @@ from django.urls import reverse
 from importer.pipeline.headers import IGNORED
 from importer.pipeline.mass_changes import LIMIT_LABELS, held_reason
 from importer.pipeline.same_person import evidence_text
-from importer.pipeline.types import FIELD_LABELS
+from importer.pipeline.types import ATTRIBUTE_PREFIX, FIELD_LABELS, is_attribute
 from importer.runs.outbox import Event
 from importer.views.shared import offers_matching
 
@@ -12,11 +12,22 @@ register = template.Library()
 
 
 @register.filter
-def field_label(name: str) -> str:
-    """Return a field's name as people read it ("manager_email" → "Manager email")."""
+def field_label(name: str, labels: dict | None = None) -> str:
+    """Return a field's name as people read it ("manager_email" → "Manager email").
+
+    `labels` comes from the page's context: field_labels() of the custom attributes in force
+    (a run's own copy of them, or the organization's now), `{{ name|field_label:field_labels }}`.
+    An attribute no label names (deleted since) reads as its key: "attr_cost_centre" → "Cost
+    centre".
+    """
     if name == IGNORED:
         return "Not imported"
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+    found = (labels or FIELD_LABELS).get(name)
+    if found:
+        return found
+    if is_attribute(name):
+        name = name.removeprefix(ATTRIBUTE_PREFIX)
+    return name.replace("_", " ").capitalize()
 
 
 @register.filter

@@ -10,10 +10,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from importer import configuration, runs
-from importer.forms import ColumnMatchingForm
 from importer.pipeline.columns import column_names_chosen
+from importer.pipeline.types import field_labels
+from importer.runs import selectors
 from importer.tasks import enqueue, preview_run_task
-from importer.views.shared import BROKER_DOWN, get_run, offers_matching
+from importer.views.shared import BROKER_DOWN, column_form_for, get_run, offers_matching
 from users.access import org_admin_required
 
 
@@ -26,10 +27,11 @@ def run_columns(request, pk: int):
     if request.POST.get("action") == "skip":
         runs.skip_column_matching(run)
         return redirect("importer:run-detail", pk=run.pk)
-    form = ColumnMatchingForm(request.POST, columns=run.column_matching)
+    form = column_form_for(run, request.POST)
     if not form.is_valid():
         # The step shows alone on the run's page: the run and the form are all it needs.
-        context = {"run": run, "column_form": form, "tab": "import"}
+        labels = field_labels(selectors.run_attributes(run))
+        context = {"run": run, "column_form": form, "field_labels": labels, "tab": "import"}
         return render(request, "importer/run.html", context, status=400)
     config = configuration.config_for(request.organization)
     names = column_names_chosen(run.column_matching, form.choices(), config.column_mapping or {})

@@ -17,8 +17,9 @@ from importer.forms import HistoryFilterForm, PersonSearchForm
 from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
 from importer.pipeline.parse import read_table
-from importer.pipeline.types import FileError
-from importer.runs.selectors import changed_field_counts, filter_runs
+from importer.pipeline.types import FileError, field_labels
+from importer.runs.selectors import changed_field_counts, filter_runs, run_attributes
+from importer.runs.services import attribute_specs
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User
@@ -37,12 +38,14 @@ def history(request):
     """List the organization's runs, newest first, filtered as the form asks."""
     form = HistoryFilterForm(request.GET or None)
     runs_qs = ImportRun.objects.filter(organization=request.organization).select_related(
-        "created_by", "api_token"
+        "created_by", "api_token", "reverts"
     )
     if form.is_bound and form.is_valid():
         runs_qs = filter_runs(runs_qs, **form.cleaned_data)
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    summaries = changed_field_counts([run.pk for run in page])
+    summaries = changed_field_counts(
+        [run.pk for run in page], attributes={run.pk: run_attributes(run) for run in page}
+    )
     for run in page:
         run.changed_fields = summaries.get(run.pk, [])
     context = {
@@ -159,20 +162,38 @@ def person_timeline(request, user_id: int):
         )
         # Rows whose user was deleted meanwhile still count if they name the same address.
         .filter(Q(user=person) | Q(user=None, email=person.email))
-        .select_related("run", "run__created_by")
+        .select_related("run", "run__created_by", "run__reverts")
         .order_by("run__finished_at", "run_id", "id")
     )
     page = Paginator(changes, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    # Each change is labelled as its run named the fields (an attribute renamed since keeps
+    # the name it had); the person's current values by today's definitions.
+    run_labels = {}
+    for change in page:
+        if change.run_id not in run_labels:
+            run_labels[change.run_id] = field_labels(run_attributes(change.run))
+        change.field_labels = run_labels[change.run_id]
     return render(
         request,
         "importer/timeline.html",
         {
             "person": person,
+            "attribute_values": _attribute_values(person),
             "changes_page": page,
             "person_form": PersonSearchForm(),
             "tab": "history",
         },
     )
+
+
+def _attribute_values(person: User) -> list[tuple[str, str]]:
+    """Return the person's custom attribute values as (name, value), in the attributes' order."""
+    values = person.attributes or {}
+    return [
+        (spec.name, values[spec.key])
+        for spec in attribute_specs(person.organization_id)
+        if values.get(spec.key) not in (None, "")
+    ]
 
 
 # --- downloads ----------------------------------------------------------------------------------
@@ -245,21 +266,17 @@ def _input_table(run: ImportRun):
 def users_export(request, fmt: str):
     """Download the organization's active users in the import format."""
     name = f"{request.organization.slug}-users-{timezone.localdate():%Y-%m-%d}"
-    rows = exports.user_rows(request.organization.pk)
-    return _download(
-        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="users"
-    )
+    headers, rows, write_xlsx = exports.users_download(request.organization.pk)
+    return _download(request, fmt, name, headers, rows, write_xlsx, what="users")
 
 
 @require_GET
 @org_admin_required
 def template_export(request, fmt: str):
     """Download an empty import file: the header row and one example person."""
-    rows = [exports.EXAMPLE_ROW]
+    headers, rows, write_xlsx = exports.template_download(request.organization.pk)
     name = "rostersync-import-template"
-    return _download(
-        request, fmt, name, exports.USER_HEADERS, rows, exports.users_xlsx, what="template"
-    )
+    return _download(request, fmt, name, headers, rows, write_xlsx, what="template")
 
 
 def _download(request, fmt: str, name: str, headers, rows, write_xlsx, *, what: str, run=None):

@@ -18,7 +18,7 @@ from importer.history import activity
 from importer.models import ImportChange, ImportRun, RemoteSource
 from importer.pipeline.corrections import CellCorrection
 from importer.pipeline.mass_changes import LIMIT_LABELS
-from importer.pipeline.types import FIELD_LABELS
+from importer.pipeline.types import field_labels
 from importer.runs import corrections, selectors
 from importer.runs.revert import revert_state
 from importer.tasks import apply_run_task, enqueue, preview_run_task, preview_task_for
@@ -148,7 +148,7 @@ def run_panel(request, pk: int):
 
 
 def _run_context(request, run: ImportRun) -> dict:
-    context = {"run": run, "field_labels": FIELD_LABELS}
+    context = {"run": run, "field_labels": field_labels(selectors.run_attributes(run))}
     if run.is_running:
         context["progress"] = progress.read(run.pk)
         # "Send again" only once a worker is overdue: right after a submit it would only

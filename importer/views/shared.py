@@ -9,6 +9,7 @@ from importer import runs
 from importer.forms import ColumnMatchingForm
 from importer.models import ImportRun
 from importer.runs import events
+from importer.runs.services import attribute_specs
 from importer.tasks import apply_run_task, enqueue
 
 BROKER_DOWN = (
@@ -74,4 +75,7 @@ def column_form_for(run: ImportRun, data=None) -> ColumnMatchingForm | None:
     """Return the matching step's form for the run's page, or None when it shows none."""
     if not offers_matching(run):
         return None
-    return ColumnMatchingForm(data, columns=run.column_matching)
+    # The fields offered are the organization's now: the choice is saved as its column names.
+    return ColumnMatchingForm(
+        data, columns=run.column_matching, attributes=attribute_specs(run.organization_id)
+    )

@@ -25,7 +25,7 @@ from importer.models import (
 from tests.acting import act_for
 from tests.factories import UserFactory
 from users.access import ACT_AS_SESSION_KEY
-from users.models import Organization, User
+from users.models import CustomAttribute, Organization, User
 
 # What each URL keyword names. A route whose keyword is missing here fails
 # test_every_route_keyword_is_known: add the keyword and the kind of object it names.
@@ -43,6 +43,9 @@ ROUTE_KWARG_OBJECTS = {
     "importer:webhook-test": {"pk": "webhook"},
     "importer:webhook-resume": {"pk": "webhook"},
     "importer:webhook-delete": {"pk": "webhook"},
+    "importer:attribute-edit": {"pk": "attribute"},
+    "importer:attribute-delete": {"pk": "attribute"},
+    "importer:attribute-move": {"pk": "attribute"},
 }
 PLAIN_VALUES = {"fmt": "csv"}
 # Django admin checks staff status itself; tests/integration/test_stored_xss.py opens its pages.
@@ -170,12 +173,17 @@ def globex_objects(globex, charlie):
     WebhookDelivery.objects.create(
         endpoint=webhook, event="test", message_id="msg_zebulon", payload={"data": {}}
     )
+    attribute = CustomAttribute.objects.create(
+        organization=globex, key="zebulon_level", name="Zebulon level"
+    )
+    User.objects.filter(pk=person.pk).update(attributes={"zebulon_level": "Z9"})
     return {
         "run": run,
         "user": person,
         "organization": globex,
         "token": token,
         "webhook": webhook,
+        "attribute": attribute,
     }
 
 
@@ -201,6 +209,7 @@ def acme_objects(acme, alice, bob):
     webhook = WebhookEndpoint.objects.create(
         organization=acme, name="Acme channel", url="https://hooks.acme.example/x", events=[]
     )
+    attribute = CustomAttribute.objects.create(organization=acme, key="level", name="Level")
     return {
         "run": run,
         "user": bob,
@@ -208,6 +217,7 @@ def acme_objects(acme, alice, bob):
         "token": token,
         "secret": secret,
         "webhook": webhook,
+        "attribute": attribute,
     }
 
 
@@ -220,6 +230,7 @@ def globex_state(globex) -> tuple:
         list(ImportConfig.objects.filter(organization=globex).values()),
         list(ApiToken.objects.filter(organization=globex).values()),
         list(WebhookEndpoint.objects.filter(organization=globex).values()),
+        list(CustomAttribute.objects.filter(organization=globex).values()),
         list(WebhookDelivery.objects.filter(endpoint__organization=globex).values()),
         [list(run.changes.values()) for run in ImportRun.objects.filter(organization=globex)],
     )
