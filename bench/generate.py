@@ -4,6 +4,10 @@ For each size N: `employees-N.csv` / `.xlsx` (a company of N people) and `employ
 / `.xlsx` (the same company a week later: 1 % of the rows with a changed field, 0.5 % removed,
 0.5 % added), and `employees-N-all.csv` (the same company with every title changed). The same
 size always gives the same bytes of CSV, so runs compare.
+
+With custom attributes (`bench/run.py --attributes 5`), `employees-N-a5.csv` and the others
+have five more columns, one per attribute of ATTRIBUTES (text, number, date, choice, text),
+and the next file also changes one attribute of another 1 % of the people.
 """
 
 from __future__ import annotations
@@ -105,6 +109,39 @@ TITLES = (
 MANAGER_TITLES = ("Team Lead", "Manager", "Senior Manager", "Director", "VP")
 REPORTS_PER_MANAGER = (5, 11)  # uniform: about 8 on average
 
+# The custom attributes of the files with attributes, in their columns' order: (key, name,
+# type, choices). bench/step.py's setup defines the first N for the organization.
+ATTRIBUTES = (
+    ("cost_centre", "Cost Centre", "text", ()),
+    ("fte", "FTE", "number", ()),
+    ("next_review", "Next Review", "date", ()),
+    ("employment_type", "Employment Type", "choice", ("Full time", "Part time", "Contractor")),
+    ("pronouns", "Pronouns", "text", ()),
+)
+_FTE = ("1", "1", "1", "0.8", "0.5", "0.75", "1", "0.6")
+_PRONOUNS = ("she/her", "he/him", "they/them", "")  # one in four left blank
+
+
+def attribute_values(index: int, count: int, changed: int | None = None) -> list:
+    """Return person `index`'s values of the first `count` attributes (dates as dates); with
+    `changed`, that attribute's value is another one (the next file's change)."""
+    values = [
+        f"CC-{(index * 7919) % 600:03d}",
+        _FTE[(index * 31) % len(_FTE)],
+        dt.date(2025, 1, 1) + dt.timedelta(days=(index * 37) % 700),
+        ATTRIBUTES[3][3][(index * 13) % 3],
+        _PRONOUNS[(index * 17) % 4],
+    ]
+    if changed is not None:
+        values[changed] = [
+            f"CC-{(index * 7919 + 1) % 600:03d}",
+            "0.9" if values[1] != "0.9" else "1",
+            values[2] + dt.timedelta(days=30),
+            ATTRIBUTES[3][3][(index * 13 + 1) % 3],
+            _PRONOUNS[(index * 17 + 1) % 4],
+        ][changed]
+    return values[:count]
+
 
 def people(size: int) -> list[dict]:
     """Return `size` people in breadth-first order of the manager tree (managers first)."""
@@ -194,8 +231,13 @@ def _other(rng: random.Random, choices: tuple[str, ...], current: str) -> str:
     return rng.choice([choice for choice in choices if choice != current])
 
 
-def _cells(row: dict, email_of: dict[int, str]) -> list:
+def _cells(row: dict, email_of: dict[int, str], attributes: int = 0) -> list:
     manager = email_of[row["manager"]] if row["manager"] is not None else ""
+    extra = (
+        attribute_values(row["index"], attributes, row.get("attribute_changed"))
+        if attributes
+        else []
+    )
     return [
         row["email"],
         row["first_name"],
@@ -206,58 +248,76 @@ def _cells(row: dict, email_of: dict[int, str]) -> list:
         row["employee_id"],
         row["hire_date"],
         manager,
+        *extra,
     ]
 
 
-def write_csv(rows: list[dict], email_of: dict[int, str]) -> bytes:
+def headers(attributes: int = 0) -> tuple[str, ...]:
+    return (*HEADERS, *(name for _key, name, _type, _choices in ATTRIBUTES[:attributes]))
+
+
+def write_csv(rows: list[dict], email_of: dict[int, str], attributes: int = 0) -> bytes:
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(HEADERS)
+    writer.writerow(headers(attributes))
     for row in rows:
-        cells = _cells(row, email_of)
-        cells[7] = cells[7].isoformat()
+        cells = _cells(row, email_of, attributes)
+        cells = [cell.isoformat() if isinstance(cell, dt.date) else cell for cell in cells]
         writer.writerow(cells)
     return text.getvalue().encode()
 
 
-def write_xlsx(rows: list[dict], email_of: dict[int, str], path: Path) -> None:
+def write_xlsx(rows: list[dict], email_of: dict[int, str], path: Path, attributes: int = 0) -> None:
     import openpyxl
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Employees")
-    sheet.append(HEADERS)
+    sheet.append(headers(attributes))
+    number = len(HEADERS) + 1  # the FTE column: a number cell, as a spreadsheet has it
     for row in rows:
-        sheet.append(_cells(row, email_of))
+        cells = _cells(row, email_of, attributes)
+        if attributes > 1:
+            cells[number] = float(cells[number])
+        sheet.append(cells)
     workbook.save(path)
 
 
-def file_path(folder: Path, size: int, *, version: str, fmt: str) -> Path:
-    """Return the path of a file: version "new", "next", or "all" (every title changed, CSV)."""
+def file_path(folder: Path, size: int, *, version: str, fmt: str, attributes: int = 0) -> Path:
+    """Return the path of a file: version "new", "next", or "all" (every title changed, CSV);
+    with `attributes`, the file with that many custom attributes' columns."""
     suffix = {"new": "", "next": "-next", "all": "-all"}[version]
-    return folder / f"employees-{size}{suffix}.{fmt}"
+    with_attributes = f"-a{attributes}" if attributes else ""
+    return folder / f"employees-{size}{with_attributes}{suffix}.{fmt}"
 
 
-def ensure_files(folder: Path, size: int, formats: tuple[str, ...] = ("csv", "xlsx")) -> None:
+def ensure_files(
+    folder: Path, size: int, formats: tuple[str, ...] = ("csv", "xlsx"), attributes: int = 0
+) -> None:
     """Write the files of `size` (new and next, in each of `formats`) into `folder` unless they
     are there already (a million-row workbook takes minutes to write: ask only for CSV)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [
-        file_path(folder, size, version=version, fmt=fmt)
+        file_path(folder, size, version=version, fmt=fmt, attributes=attributes)
         for version in ("new", "next")
         for fmt in formats
-    ] + [file_path(folder, size, version="all", fmt="csv")]
+    ] + [file_path(folder, size, version="all", fmt="csv", attributes=attributes)]
     if all(path.exists() for path in paths):
         return
     current = people(size)
     upcoming = next_people(current)
+    if attributes:
+        # Another 1 % of the people (not the rows next_people changed) change one attribute.
+        rng = random.Random(size * 13 + 5)
+        for row in rng.sample(upcoming[1:], max(1, size // 100)):
+            row["attribute_changed"] = rng.randrange(attributes)
     email_of = {row["index"]: row["email"] for row in (*current, *upcoming)}
-    file_path(folder, size, version="all", fmt="csv").write_bytes(
-        write_csv(all_changed_people(current), email_of)
+    file_path(folder, size, version="all", fmt="csv", attributes=attributes).write_bytes(
+        write_csv(all_changed_people(current), email_of, attributes)
     )
     for version, rows in (("new", current), ("next", upcoming)):
-        csv_path = file_path(folder, size, version=version, fmt="csv")
-        csv_path.write_bytes(write_csv(rows, email_of))
+        csv_path = file_path(folder, size, version=version, fmt="csv", attributes=attributes)
+        csv_path.write_bytes(write_csv(rows, email_of, attributes))
         if "xlsx" in formats:
-            xlsx_path = file_path(folder, size, version=version, fmt="xlsx")
-            write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"))
+            xlsx_path = file_path(folder, size, version=version, fmt="xlsx", attributes=attributes)
+            write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"), attributes)
             xlsx_path.with_suffix(".tmp").rename(xlsx_path)

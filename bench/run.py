@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--engines sqlite,postgresql]
                                   [--formats csv,xlsx] [--skip-baseline] [--runs 3]
-                                  [--markdown FILE]
+                                  [--attributes 5] [--markdown FILE]
 
 Every step runs in a fresh process (bench/step.py) on a fresh database made from a migrated
 template: SQLite files under var/bench/, PostgreSQL databases named bench_rostersync_* on
@@ -22,6 +22,10 @@ has them loaded before its first task); peak RSS is the step process's high-wate
 (VmHWM), start-up included. Steps run as production does: DJANGO_DEBUG=false, the worker's
 progress reporter on (its largest gap between two writes is printed), the default file
 cache. Files, databases and results (results.json) go to var/bench/, which is not committed.
+
+With --attributes N (1 to 5) the organization has N custom attributes (text, number, date,
+choice, text: generate.ATTRIBUTES) and every file has a column for each: the cost of custom
+attributes, against a run without.
 """
 
 from __future__ import annotations
@@ -46,16 +50,21 @@ FILES_DIR = BENCH_DIR / "files"
 PYTHON = sys.executable
 PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench_rostersync")  # Names of its databases.
 ORG_SLUG = "bench"  # the organization bench/step.py's setup makes in the template
+_ATTRIBUTES = 0  # --attributes: the custom attributes of the organization and of its files
 
 
 def main() -> None:
+    global _ATTRIBUTES
     args = _arguments()
+    _ATTRIBUTES = args.attributes
+    # The template's setup step (bench/step.py) defines that many for the organization.
+    os.environ["BENCH_ATTRIBUTES"] = str(args.attributes)
     sizes = [int(size) for size in args.sizes.split(",")]
     engines = args.engines.split(",")
     formats = args.formats.split(",")
     for size in sizes:
         _say(f"files of {size:,} rows")
-        generate.ensure_files(FILES_DIR, size, tuple(formats))
+        generate.ensure_files(FILES_DIR, size, tuple(formats), attributes=args.attributes)
     # The pages step renders templates, which need the collected static files' manifest.
     subprocess.run(
         [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -110,6 +119,7 @@ def main() -> None:
             if _part(result) not in ran and result["engine"] in engines and result["size"] in sizes
         ]
     machine = _machine(args.pg_url if "postgresql" in engines else None)
+    machine["attributes"] = args.attributes
     table = render(results, machine)
     print(table)
     (BENCH_DIR / "results.json").write_text(json.dumps({"machine": machine, "results": results}))
@@ -153,6 +163,14 @@ def _arguments() -> argparse.Namespace:
         "--pg-prefix",
         default=PG_PREFIX,
         help="Name PostgreSQL's databases PREFIX_* (another run on the same server: another).",
+    )
+    parser.add_argument(
+        "--attributes",
+        type=int,
+        default=0,
+        choices=range(len(generate.ATTRIBUTES) + 1),
+        help="Custom attributes of the organization, each a column of every file (text, "
+        "number, date, choice, text).",
     )
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
@@ -333,8 +351,8 @@ def _series_ours(
 ) -> list[dict]:
     name = f"ours_{size}_{fmt}"
     url = database.fresh(name)
-    new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt)
-    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt=fmt)
+    new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt, attributes=_ATTRIBUTES)
+    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt=fmt, attributes=_ATTRIBUTES)
     results = []
     for label, step, path in (
         ("preview new", "preview", new),
@@ -387,7 +405,11 @@ def _series_all_changed(database: _Databases, size: int) -> list[dict]:
         ("preview all changed", "preview", "all"),
         ("apply all changed", "apply", None),
     ):
-        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv") if version else None
+        path = (
+            generate.file_path(FILES_DIR, size, version=version, fmt="csv", attributes=_ATTRIBUTES)
+            if version
+            else None
+        )
         figures = _step(url, name, step, path)
         expected = "ready" if step == "preview" else "applied"
         if figures["status"] != expected:
@@ -416,7 +438,9 @@ def _series_cli(database: _Databases, size: int) -> list[dict]:
     output = BENCH_DIR / f"{name}.json"
     results = []
     for label, version in (("import_users new", "new"), ("import_users next", "next")):
-        path = generate.file_path(FILES_DIR, size, version=version, fmt="csv")
+        path = generate.file_path(
+            FILES_DIR, size, version=version, fmt="csv", attributes=_ATTRIBUTES
+        )
         command = [
             "/usr/bin/time", "-f", "%e %M", PYTHON, "manage.py", "import_users",
             "--org", ORG_SLUG, str(path), "--apply", "--json",
@@ -455,8 +479,10 @@ def _series_cli(database: _Databases, size: int) -> list[dict]:
 def _series_baseline(database: _Databases, size: int) -> list[dict]:
     name = f"baseline_{size}"
     url = database.fresh(name)
-    new = generate.file_path(FILES_DIR, size, version="new", fmt="csv")
-    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt="csv")
+    new = generate.file_path(FILES_DIR, size, version="new", fmt="csv", attributes=_ATTRIBUTES)
+    upcoming = generate.file_path(
+        FILES_DIR, size, version="next", fmt="csv", attributes=_ATTRIBUTES
+    )
     results = []
     for label, step, path in (
         ("preview new", "baseline-dry-run", new),
@@ -482,7 +508,7 @@ def _series_baseline(database: _Databases, size: int) -> list[dict]:
 def _floor(database: _Databases, size: int, formats: list[str]) -> list[dict]:
     results = []
     for fmt in formats:
-        path = generate.file_path(FILES_DIR, size, version="new", fmt=fmt)
+        path = generate.file_path(FILES_DIR, size, version="new", fmt=fmt, attributes=_ATTRIBUTES)
         figures = _step(database.url("template"), "floor", "floor-read", path)
         results.append(
             {
@@ -496,7 +522,7 @@ def _floor(database: _Databases, size: int, formats: list[str]) -> list[dict]:
         )
     name = f"floor_{size}"
     url = database.fresh(name)
-    path = generate.file_path(FILES_DIR, size, version="new", fmt="csv")
+    path = generate.file_path(FILES_DIR, size, version="new", fmt="csv", attributes=_ATTRIBUTES)
     figures = _step(url, name, "floor-write", path)
     results.append(
         {
@@ -555,7 +581,13 @@ def render(results: list[dict], machine: dict) -> str:
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, "
         f"{machine['os']}, Python {machine['python']}, SQLite {machine['sqlite']}"
         + (f", PostgreSQL {machine['postgresql']}" if "postgresql" in machine else "")
-        + f"; load average {machine['load']} at the end; {machine['date']}.",
+        + f"; load average {machine['load']} at the end; {machine['date']}."
+        + (
+            f" Custom attributes: {machine['attributes']} "
+            f"({', '.join(a[2] for a in generate.ATTRIBUTES[: machine['attributes']])})."
+            if machine.get("attributes")
+            else ""
+        ),
         "",
         (
             "| database | rows | file | step | Rostersync s | rows/s | peak RSS MB | queries "

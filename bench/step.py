@@ -86,10 +86,22 @@ def _peak_rss_mb() -> float:
 
 
 def setup(_path) -> dict:
-    from users.models import Organization
+    import generate
 
-    Organization.objects.get_or_create(slug=ORG_SLUG, defaults={"name": "Bench Corp"})
-    return {}
+    from users.models import CustomAttribute, Organization
+
+    organization, _ = Organization.objects.get_or_create(
+        slug=ORG_SLUG, defaults={"name": "Bench Corp"}
+    )
+    # bench/run.py --attributes N: the organization's custom attributes, one per file column.
+    count = int(os.environ.get("BENCH_ATTRIBUTES") or 0)
+    for position, (key, name, type_, choices) in enumerate(generate.ATTRIBUTES[:count]):
+        CustomAttribute.objects.get_or_create(
+            organization=organization,
+            key=key,
+            defaults={"name": name, "type": type_, "choices": list(choices), "position": position},
+        )
+    return {"attributes": count}
 
 
 class _TimedReporter:
@@ -406,7 +418,8 @@ def _repeated_run(run, wanted: int):
     count_fields = ("new_count", "changed_count", "deactivated_count", "reactivated_count")
     table = ImportChange._meta.db_table
     columns = (
-        "user_id, email, action, fields, row, skipped_reason, manager_id, search_text, user_seen"
+        "user_id, email, action, fields, row, skipped_reason, manager_id, search_text, user_seen, "
+        "limits_passed"
     )
     with transaction.atomic():
         grown = ImportRun.objects.create(

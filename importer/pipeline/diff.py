@@ -676,6 +676,7 @@ def iter_changes(
     final_email = matching.final_email
     create_users = options.create_users
     iso_dates: dict[dt.date, str] = {}  # a file's hire dates repeat
+    plan = _AttributePlan.of(options)
     for done, record in enumerate(matching.records):
         if progress is not None and not done % PROGRESS_EVERY:
             progress(done)
@@ -683,7 +684,7 @@ def iter_changes(
         if user is None:  # A new person: the whole of a new file, so kept lean.
             yield _creation(record, create_users, staying, final_email, iso_dates)
             continue
-        yield from _changes_for(record, user, matching, options)
+        yield from _changes_for(record, user, matching, options, plan)
     yield from _deactivations(matching, options)
 
 
@@ -733,11 +734,42 @@ def _creation(
     return Change(Action.CREATE, record.email, None, record.row, fields)
 
 
+@dataclass(frozen=True)
+class _AttributePlan:
+    """The custom attributes an import compares, worked out once: (field, key) of those it may
+    change, and of those left out of update_fields (skipped, with their labels)."""
+
+    updated: tuple[tuple[str, str], ...] = ()
+    held: tuple[tuple[str, str], ...] = ()
+    held_fields: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=lambda: FIELD_LABELS)
+
+    @classmethod
+    def of(cls, options: ImportOptions) -> _AttributePlan:
+        if not options.attributes:
+            return cls()
+        update_fields = options.update_fields
+        pairs = [(spec.field, spec.key) for spec in options.attributes]
+        held = tuple(pair for pair in pairs if pair[0] not in update_fields)
+        return cls(
+            updated=tuple(pair for pair in pairs if pair[0] in update_fields),
+            held=held,
+            held_fields=tuple(name for name, _key in held),
+            labels=field_labels(options.attributes),
+        )
+
+
 def _changes_for(
-    record: Record, user: SnapshotUser, matching: Matching, options: ImportOptions
+    record: Record,
+    user: SnapshotUser,
+    matching: Matching,
+    options: ImportOptions,
+    plan: _AttributePlan | None = None,
 ) -> list[Change]:
     """Return the changes a record makes to its user, then those the options skip."""
-    fields = _profile_changes(record, user, options.update_fields, options)
+    if plan is None:
+        plan = _AttributePlan.of(options)
+    fields = _profile_changes(record, user, options.update_fields, options, plan.updated)
     manager_change = _manager_change(record, user, matching, options)
     if manager_change is not None and options.update_managers:
         fields["manager_email"] = manager_change
@@ -755,11 +787,8 @@ def _changes_for(
             Change(Action.REACTIVATE, record.email, user.id, record.row, {}, SKIPPED_REACTIVATE)
         )
     left_out = [name for name in PROFILE_FIELDS if name not in options.update_fields]
-    left_out += [
-        spec.field for spec in options.attributes if spec.field not in options.update_fields
-    ]
-    held = _profile_changes(record, user, left_out, options)
-    reasons = [skipped_fields_reason(held, field_labels(options.attributes))] if held else []
+    held = _profile_changes(record, user, left_out, options, plan.held)
+    reasons = [skipped_fields_reason(held, plan.labels)] if held else []
     if manager_change is not None and not options.update_managers:
         held["manager_email"] = manager_change
         reasons.append(SKIPPED_MANAGER)
@@ -771,11 +800,18 @@ def _changes_for(
 
 
 def _profile_changes(
-    record: Record, user: SnapshotUser, names: Iterable[str], options: ImportOptions
+    record: Record,
+    user: SnapshotUser,
+    names: Iterable[str],
+    options: ImportOptions,
+    attributes: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, tuple[str, str]]:
-    """Return the differences between a record and its user in the fields `names`."""
+    """Return the differences between a record and its user in the profile fields `names` and
+    the custom attributes `attributes` ((field, key) pairs)."""
     fields: dict[str, tuple[str, str]] = {}
     wanted = set(names)
+    if attributes:
+        _attribute_changes(record, user, attributes, options.clear_blank_fields, fields)
     if not wanted:
         return fields
     values = record.values
@@ -798,36 +834,38 @@ def _profile_changes(
             old.__class__ is not str or unicodedata.normalize("NFC", old) != new
         ):
             fields[name] = (old_shown, new_shown)
-    if options.attributes:
-        _attribute_changes(record, user, wanted, options, fields)
     return fields
+
+
+_ABSENT = object()
 
 
 def _attribute_changes(
     record: Record,
     user: SnapshotUser,
-    wanted: Collection[str],
-    options: ImportOptions,
+    attributes: tuple[tuple[str, str], ...],
+    clear_blank_fields: Collection[str],
     fields: dict[str, tuple[str, str]],
 ) -> None:
     """Add to `fields` the differences between a record and its user in the custom attributes
-    of `wanted`: old is the stored text (absent: ""), new the record's canonical text (a date
-    in ISO form). A blank cell keeps the stored value unless its field is in
-    clear_blank_fields."""
-    values = record.values
-    stored = user.attributes or {}
-    clear_blank_fields = options.clear_blank_fields
-    for spec in options.attributes:
-        name = spec.field
-        if name not in values or name not in wanted:
-            continue
-        new = values[name]
-        if not new and name not in clear_blank_fields:
-            continue
-        new_shown = display(new)
-        old = stored.get(spec.key, "")
-        if old != new_shown:
-            fields[name] = (old, new_shown)
+    `attributes` ((field, key) pairs): old is the stored text (absent: ""), new the record's
+    canonical text (a date in ISO form). A blank cell keeps the stored value unless its field
+    is in clear_blank_fields."""
+    get = record.values.get
+    stored = user.attributes
+    for name, key in attributes:
+        new = get(name, _ABSENT)
+        if new is _ABSENT:
+            continue  # No column feeds it.
+        if not new:
+            if name not in clear_blank_fields:
+                continue
+            new = ""
+        elif new.__class__ is not str:
+            new = new.isoformat()  # a date
+        old = stored.get(key, "") if stored else ""
+        if old != new:
+            fields[name] = (old, new)
 
 
 def _manager_change(

@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from importer.models import ImportRun
+from importer.pipeline.attributes import header_names
 from importer.pipeline.corrections import (
     CellCorrection,
     apply_corrections,
@@ -31,7 +32,7 @@ from importer.pipeline.corrections import (
 )
 from importer.pipeline.headers import fields_of, normalised_extra
 from importer.pipeline.parse import read_table
-from importer.pipeline.types import FileError, Table
+from importer.pipeline.types import AttributeSpec, FileError, Table
 from importer.runs import events
 from importer.runs.limits import check_room
 from importer.runs.services import InputNotStored, options_for
@@ -112,7 +113,7 @@ def read_input(run: ImportRun) -> Table:
         table = read_table(
             data,
             run.input_name,
-            extra_synonyms=options.column_mapping,
+            extra_synonyms=header_names(options.column_mapping, options.attributes),
             max_rows=settings.IMPORT_MAX_ROWS,
             max_xml_bytes=settings.IMPORT_MAX_XLSX_EXPANDED_BYTES,
         )
@@ -124,6 +125,21 @@ def read_input(run: ImportRun) -> Table:
         except Exception as error:  # A cache is never needed to go on.
             logger.warning("Could not keep the copy of run %s's workbook: %s", run.pk, error)
     return table
+
+
+def _run_header_names(run: ImportRun) -> dict[str, str]:
+    """Return the header names the run was read with: its column names and its custom
+    attributes' names, from its copy of the options."""
+    policy = run.policy or {}
+    attributes = [
+        AttributeSpec(
+            key=attribute["key"],
+            name=attribute["name"],
+            column_names=tuple(attribute.get("column_names") or ()),
+        )
+        for attribute in policy.get("attributes") or ()
+    ]
+    return header_names(policy.get("column_mapping"), attributes)
 
 
 def _cached(key: str) -> bytes | None:
@@ -142,7 +158,7 @@ def rows_to_fix(run: ImportRun, table: Table, numbers: Iterable[int]) -> list[Ro
         if issue.get("row") in numbers:
             errors_of.setdefault(issue["row"], []).append(issue)
     named = {issue.get("column", "") for issues in errors_of.values() for issue in issues}
-    columns = editable_columns(table, named, run.policy.get("column_mapping"))
+    columns = editable_columns(table, named, _run_header_names(run))
     rows = rows_numbered(table, numbers)
     result = []
     for number in numbers:
@@ -228,7 +244,7 @@ def _check_nothing_undecodable(table: Table, run: ImportRun) -> None:
 
     In the corrected CSV they would be plain "\ufffd" characters, no longer known as unreadable.
     """
-    fields = fields_of(table.headers, normalised_extra(run.policy.get("column_mapping")))
+    fields = fields_of(table.headers, normalised_extra(_run_header_names(run)))
     for number, index, _hexed in table.undecodable:
         if fields[index] is not None:
             raise CorrectionRefused(

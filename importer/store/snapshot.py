@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+import orjson
 from django.db import connection
 
 from importer.models import ImportChange
@@ -281,7 +282,7 @@ def _attributes(value, shared: dict | None) -> dict[str, str] | None:
     if not value or value == "{}":
         return None
     if isinstance(value, str):
-        value = json.loads(value)
+        value = orjson.loads(value)  # a third of json.loads' time, once per user
         if not value:
             return None
     if shared is not None:

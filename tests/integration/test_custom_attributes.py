@@ -395,3 +395,44 @@ def test_a_runs_changes_download_labels_attributes_by_the_name_the_run_knew(
     assert [(row[2], row[5], row[6], row[7]) for row in rows[1:]] == [
         ("ann@acme.example", "Level", "4", "3")
     ]
+
+
+def test_an_attribute_error_is_fixed_in_the_browser_with_every_attribute_column_shown(
+    acme, alice, attributes
+):
+    from importer.pipeline.corrections import CellCorrection
+    from importer.runs.corrections import read_input, rows_to_fix
+
+    run = preview_text(
+        acme,
+        alice,
+        "Email,Kostenstelle,Level,Employment type\n"
+        "alice@acme.example,,,\n"
+        "ann@acme.example,CC-1,1e3,Full time\n",
+    )
+    assert run.status == ImportRun.Status.INVALID
+
+    (row,) = rows_to_fix(run, read_input(run), [3])
+
+    # Every column the import reads, attributes included, not only the one in error.
+    assert [(header, value) for _index, header, value in row.cells] == [
+        ("Email", "ann@acme.example"),
+        ("Kostenstelle", "CC-1"),
+        ("Level", "1e3"),
+        ("Employment type", "Full time"),
+    ]
+    corrected = runs.create_corrected_run(
+        run,
+        cells=[CellCorrection(row=3, column=2, value="1000")],
+        dropped=[],
+        acting_user=alice,
+    )
+    runs.preview_run(corrected.pk)
+    corrected.refresh_from_db()
+    assert corrected.status == ImportRun.Status.READY, corrected.issues
+    apply(corrected, alice)
+    assert stored()["ann@acme.example"] == {
+        "cost_centre": "CC-1",
+        "level": "1000",
+        "employment_type": "Full time",
+    }
