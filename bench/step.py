@@ -406,7 +406,8 @@ def _repeated_run(run, wanted: int):
     count_fields = ("new_count", "changed_count", "deactivated_count", "reactivated_count")
     table = ImportChange._meta.db_table
     columns = (
-        "user_id, email, action, fields, row, skipped_reason, manager_id, search_text, user_seen"
+        "user_id, email, action, fields, row, skipped_reason, limits_passed, manager_id, "
+        "search_text, user_seen"
     )
     with transaction.atomic():
         grown = ImportRun.objects.create(

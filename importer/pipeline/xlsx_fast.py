@@ -55,6 +55,8 @@ BLOCK_XML_BYTES = 24 * 1024 * 1024
 BLOCKS_FROM_BYTES = 160 * 1024 * 1024
 # Rows beyond max_rows a sheet may use for its header, title rows and blank rows.
 SPARE_ROWS = 10_000
+# Rows are handed to the reader in lists of this many.
+BLOCK_ROWS = 1000
 
 # A declaration past the first bytes (parse.py refuses one there): calamine's parser would not
 # refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser finds the XML broken
@@ -83,8 +85,17 @@ class CalamineSheet:
 
     def rows(self) -> Iterator[Sequence]:
         """Yield the sheet's rows from row 1, each from column A, as openpyxl's values_only."""
+        return itertools.chain.from_iterable(self.blocks())
+
+    def blocks(self) -> Iterator[list]:
+        """Yield the sheet's rows from row 1 in lists of at most BLOCK_ROWS rows."""
         if self.part is None or self.part.file_size <= BLOCKS_FROM_BYTES:
-            yield from _grid_rows(self.workbook.get_sheet_by_name(self.name))
+            sheet = self.workbook.get_sheet_by_name(self.name)
+            if sheet.start is None:
+                return
+            # calamine yields every row from the first, but only the columns from the first
+            # used one.
+            yield from _batched(sheet.iter_rows(), sheet.start[1])
             return
         # calamine holds a sheet as a dense grid; a large one is read a block of rows at a
         # time, each block a workbook of its own, so that one block's grid is in memory at once.
@@ -97,29 +108,19 @@ class CalamineSheet:
                 (first, lead), (last, _) = sheet.start, sheet.end
                 # From the block's first row and first used column: only the block's rows.
                 rows = sheet.to_python(skip_empty_area=True)
-            yield from itertools.repeat((), first - rows_before)
-            if lead:
-                lead = (None,) * lead
-                for row in rows:
-                    yield lead + tuple(row)
-            else:
-                yield from rows
+            yield from _batched(itertools.repeat((), first - rows_before), 0)
+            yield from _batched(iter(rows), lead)
+            del rows
             rows_before = last + 1
 
 
-def _grid_rows(sheet) -> Iterator[Sequence]:
-    """Yield a calamine sheet's rows from row 1, each from column A."""
-    start = sheet.start
-    if start is None:
-        return
-    # calamine yields every row from the first, but only the columns from the first used one.
-    rows = sheet.iter_rows()
-    lead = (None,) * start[1]
+def _batched(rows: Iterator[Sequence], lead: int) -> Iterator[list]:
+    """Yield `rows` in lists of BLOCK_ROWS, each row after `lead` Nones (the empty columns)."""
     if lead:
-        for row in rows:
-            yield lead + tuple(row)
-    else:
-        yield from rows
+        before = (None,) * lead
+        rows = (before + tuple(row) for row in rows)
+    while block := list(itertools.islice(rows, BLOCK_ROWS)):
+        yield block
 
 
 def scan_workbook(
