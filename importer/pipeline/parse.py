@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import io
 import itertools
 import re
@@ -205,6 +206,9 @@ def _read_with_openpyxl(data: bytes, *, max_columns: int, options: dict) -> Tabl
                 return _read_workbook(sheets, **options)
             finally:
                 workbook.close()
+                # openpyxl leaves cyclic garbage, about one object per row; a preview runs with
+                # the cycle collector paused (runs.services), so it is collected here, at once.
+                gc.collect()
     except FileError:
         raise
     except Exception as error:
@@ -546,9 +550,11 @@ class _RowStream:
 
 # The types a cell value may keep as it is: text, and a date (a datetime is a date, not this).
 _CELL_TYPES = frozenset({str, dt.date})
-# A column whose first block of at least this many rows is more than half new values (emails,
-# IDs) is not shared any more: its values are kept as read, and the lookups saved.
-_SHARE_SAMPLE_ROWS = 1000
+# A column whose first rows (at least this many) are nearly all distinct values (emails, IDs)
+# is not shared any more: its values are kept as read, and the dict's entries saved. Sharing
+# pays for a column of dates or names, whose values repeat however many there are at first.
+_SHARE_SAMPLE_ROWS = 8192
+_DISTINCT_SHARE = 0.9
 
 
 class _BlockReader:
@@ -580,7 +586,9 @@ class _BlockReader:
         # One object per distinct value, as for CSV: a workbook with inline strings (rather
         # than a shared-strings table) or dates gives a new object for every cell.
         self._shared: dict[Cell, Cell] = {}
-        self._unshared: set[int] = set()  # columns found to be mostly distinct values
+        self._unshared: set[int] = set()  # columns found to be distinct values
+        # For each column not decided yet: (values seen, new values among them).
+        self._sample: dict[int, tuple[int, int] | None] = {}
 
     def add(self, first: int, block: Sequence[Sequence]) -> None:
         """Read `block`, the rows numbered from `first`."""
@@ -614,7 +622,9 @@ class _BlockReader:
         ]
         if len(self.rows) + count - len(blank) > self._max_rows:
             raise _too_many_rows(self._max_rows)
-        cells = zip(*[self._cells(index, column) for index, column in enumerate(columns)])
+        cells = zip(
+            *[self._cells(index, column) for index, column in enumerate(columns)], strict=True
+        )
         numbers: Iterator[int] = iter(range(first, first + count))
         if blank:
             keep = [True] * count
@@ -634,8 +644,11 @@ class _BlockReader:
         shared = self._shared
         before = len(shared)
         values = list(map(shared.setdefault, values, values))
-        if len(values) >= _SHARE_SAMPLE_ROWS and len(shared) - before > len(values) // 2:
-            self._unshared.add(index)
+        if (sample := self._sample.get(index, (0, 0))) is not None:
+            seen, new = sample[0] + len(values), sample[1] + len(shared) - before
+            self._sample[index] = (seen, new) if seen < _SHARE_SAMPLE_ROWS else None
+            if seen >= _SHARE_SAMPLE_ROWS and new > seen * _DISTINCT_SHARE:
+                self._unshared.add(index)
         return values
 
     def _add_rows(self, first: int, block: Sequence[Sequence]) -> None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 import io
 import itertools
 import posixpath
+import queue
 import re
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -49,7 +51,7 @@ SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
 # A large sheet is read a block of rows of about this many bytes of XML at a time.
-BLOCK_XML_BYTES = 24 * 1024 * 1024
+BLOCK_XML_BYTES = 12 * 1024 * 1024
 # Sheets unpacking to more than this are read in blocks: below it the whole grid (about the size
 # of the sheet's XML) takes less than the copies of one block.
 BLOCKS_FROM_BYTES = 160 * 1024 * 1024
@@ -99,6 +101,10 @@ class CalamineSheet:
             return
         # calamine holds a sheet as a dense grid; a large one is read a block of rows at a
         # time, each block a workbook of its own, so that one block's grid is in memory at once.
+        yield from _read_ahead(self._parsed_blocks)
+
+    def _parsed_blocks(self) -> Iterator[list[list]]:
+        """Yield, for each block workbook of a large sheet, its rows in lists of BLOCK_ROWS."""
         rows_before = 0
         for block in _sheet_blocks(self.data, self.part):
             with python_calamine.CalamineWorkbook.from_filelike(block) as workbook:
@@ -108,10 +114,56 @@ class CalamineSheet:
                 (first, lead), (last, _) = sheet.start, sheet.end
                 # From the block's first row and first used column: only the block's rows.
                 rows = sheet.to_python(skip_empty_area=True)
-            yield from _batched(itertools.repeat((), first - rows_before), 0)
-            yield from _batched(iter(rows), lead)
+            yield [
+                *_batched(itertools.repeat((), first - rows_before), 0),
+                *_batched(iter(rows), lead),
+            ]
             del rows
             rows_before = last + 1
+
+
+_DONE = object()
+
+
+def _read_ahead(produce: Callable[[], Iterator[list[list]]]) -> Iterator[list]:
+    """Yield the lists of the lists `produce()` yields, `produce` running in a thread of its own.
+
+    calamine parses without Python's lock: the next block is parsed while this one is read. At
+    most one parsed block waits. An exception in the thread is raised here; a reader that
+    stops early stops the thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not hand_over(item):
+                    return
+            hand_over(_DONE)
+        except BaseException as error:  # raised again in the reading thread
+            hand_over(error)
+
+    thread = threading.Thread(target=run, name="calamine-blocks", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+            del item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _batched(rows: Iterator[Sequence], lead: int) -> Iterator[list]:

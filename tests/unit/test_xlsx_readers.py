@@ -20,7 +20,7 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
-from importer.pipeline import xlsx_fast
+from importer.pipeline import parse, xlsx_fast
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
 
@@ -379,3 +379,103 @@ def test_a_large_sheet_read_a_block_of_rows_at_a_time_gives_the_same_table(monke
     assert len(list(xlsx_fast._sheet_blocks(data, part))) > 50
     assert outcome(data, "calamine") == whole == exact
     assert len(exact[3]) == 3000 and exact[3][-1][0] == 3000 + 1 + 3 * 5
+
+
+# --- a block of rows read a column at a time, as the rows read one by one -------------------------
+
+_VALUES = [
+    "ana@example.com",
+    "Ana",
+    "",
+    None,
+    "   ",
+    "\u200b",
+    " padded ",
+    "00042",
+    1001,
+    1001.0,
+    3.5,
+    True,
+    False,
+    dt.date(2021, 3, 4),
+    dt.datetime(2020, 1, 2, 15, 30),
+    dt.time(9, 45),
+    dt.timedelta(hours=30),
+]
+
+
+def _read_blocks(blocks, header_width: int, *, by_rows: bool, max_rows: int = 10_000):
+    reader = parse._BlockReader(
+        header_width, max_rows=max_rows, max_columns=500, progress=lambda rows: None
+    )
+    first = 2
+    try:
+        for block in blocks:
+            (reader._add_rows if by_rows else reader.add)(first, block)
+            first += len(block)
+    except FileError as error:
+        return ("error", error.code, error.message)
+    return ("rows", reader.width, reader.shortest, [(row.number, row.cells) for row in reader.rows])
+
+
+def _random_block(rng, rows: int, length: int, header_width: int, *, ragged: bool):
+    block = []
+    for _ in range(rows):
+        width = rng.randint(0, length + 2) if ragged else length
+        kind = rng.random()
+        if kind < 0.15:
+            row = [rng.choice(["", None, "  ", "\u00a0"]) for _ in range(width)]
+        elif kind < 0.3:
+            # Text only left of the header's width, blanks right of it.
+            row = [rng.choice(_VALUES) for _ in range(min(width, header_width))]
+            row += [rng.choice(["", None]) for _ in range(width - len(row))]
+        else:
+            row = [rng.choice(_VALUES) for _ in range(width)]
+            if rng.random() < 0.5 and width:
+                row[0] = f"p{rng.randint(0, 50)}@example.com"
+        block.append(tuple(row) if rng.random() < 0.5 else row)
+    return block
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_block_read_a_column_at_a_time_gives_the_rows_read_one_by_one(seed):
+    import random
+
+    rng = random.Random(seed)
+    header_width = rng.randint(1, 6)
+    length = rng.randint(1, 9)
+    ragged = seed % 5 == 4
+    blocks = [
+        _random_block(rng, rng.randint(0, 40), length, header_width, ragged=ragged)
+        for _ in range(rng.randint(1, 5))
+    ]
+    by_rows = _read_blocks(blocks, header_width, by_rows=True)
+    assert _read_blocks(blocks, header_width, by_rows=False) == by_rows
+    if by_rows[0] == "rows" and len(by_rows[3]) > 1:
+        # The same blocks with one row fewer allowed than they hold: the same error.
+        limited = len(by_rows[3]) - 1
+        expected = _read_blocks(blocks, header_width, by_rows=True, max_rows=limited)
+        assert expected[:2] == ("error", "file_too_large")
+        assert _read_blocks(blocks, header_width, by_rows=False, max_rows=limited) == expected
+
+
+def test_a_column_of_distinct_values_reads_alike_when_it_is_no_longer_shared():
+    dates = [dt.date(2005, 1, 1) + dt.timedelta(days=day) for day in range(7000)]
+    blocks = [
+        [
+            [f"p{number}@example.com", f"Team {number % 3}", dates[number * 7919 % 7000]]
+            for number in range(start, start + 1000)
+        ]
+        for start in range(0, 20_000, 1000)
+    ]
+    reader = parse._BlockReader(3, max_rows=100_000, max_columns=500, progress=lambda rows: None)
+    for index, block in enumerate(blocks):
+        reader.add(2 + index * 1000, block)
+    # The emails are not shared; the teams and the dates (7,000 of them) stay one object each.
+    assert reader._unshared == {0}
+    assert len({id(row.cells[1]) for row in reader.rows}) == 3
+    assert len({id(row.cells[2]) for row in reader.rows}) == 7000
+    limit = {"max_rows": 100_000}
+    assert _read_blocks(blocks, 3, by_rows=False, **limit) == _read_blocks(
+        blocks, 3, by_rows=True, **limit
+    )
