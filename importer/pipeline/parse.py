@@ -491,16 +491,21 @@ def _read_sheet(
     (`sheet.blocks()`), as `_BlockReader` says.
     """
     stream = _RowStream(sheet.blocks())
-    header_row, header = _find_header(stream.numbered(), extra_synonyms, convert=_cell_value)
-    if header is None:
-        return None, header_row > 0
-    header_width = _used_width(header, 0)
-    _check_width(header_width, max_columns)
-    reader = _BlockReader(
-        header_width, max_rows=max_rows, max_columns=max_columns, progress=progress
-    )
-    for first, block in stream.rest():
-        reader.add(first, block)
+    try:
+        header_row, header = _find_header(stream.numbered(), extra_synonyms, convert=_cell_value)
+        if header is None:
+            return None, header_row > 0
+        header_width = _used_width(header, 0)
+        _check_width(header_width, max_columns)
+        reader = _BlockReader(
+            header_width, max_rows=max_rows, max_columns=max_columns, progress=progress
+        )
+        for first, block in stream.rest():
+            reader.add(first, block)
+    finally:
+        # A sheet read ahead in a thread (xlsx_fast) stops it now, also when an error left
+        # early, rather than when the collector finds the generator.
+        stream.close()
     width = reader.width
     headers = tuple(_pad(tuple(_header_text(cell) for cell in header[:width]), width))
     rows = reader.rows
@@ -535,6 +540,13 @@ class _RowStream:
                 return
             self._first += len(self._block)
             self._block, self._at = block, 0
+
+    def close(self) -> None:
+        """Let go of the blocks not read (a generator's are closed)."""
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
+        self._block = []
 
     def rest(self) -> Iterator[tuple[int, list]]:
         """Yield (number of the first row, rows) for the rows `numbered` has not yielded."""

@@ -479,3 +479,23 @@ def test_a_column_of_distinct_values_reads_alike_when_it_is_no_longer_shared():
     assert _read_blocks(blocks, 3, by_rows=False, **limit) == _read_blocks(
         blocks, 3, by_rows=True, **limit
     )
+
+
+def test_a_large_sheet_read_ahead_in_a_thread_stops_it_when_the_reading_stops_early(monkeypatch):
+    import threading
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("People")
+    sheet.append(["Email", "Name"])
+    for number in range(3000):
+        sheet.append([f"p{number}@example.com", f"Name {number}"])
+    data = saved(workbook)
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    limited = {"max_rows": 500}
+    exact = outcome(data, "openpyxl", **limited)
+    assert exact[:2] == ("error", "file_too_large")
+    assert outcome(data, "auto", **limited) == exact
+    assert not [thread for thread in threading.enumerate() if thread.name == "calamine-blocks"]
+    # Read whole, it still gives openpyxl's table.
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
