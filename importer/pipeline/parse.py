@@ -181,13 +181,23 @@ def _read_xlsx(
         "max_columns": max_columns,
         "progress": progress,
     }
+    # The large sheets read a block at a time are scanned as they are read (xlsx_fast).
+    deferred = xlsx_fast.deferred_parts(members) if reader == "auto" else frozenset()
     if reader == "openpyxl" or strict:
         fast = False
     else:
-        fast = xlsx_fast.scan_workbook(data, members, max_rows=max_rows, max_columns=max_columns)
+        fast = xlsx_fast.scan_workbook(
+            data, members, max_rows=max_rows, max_columns=max_columns, deferred=deferred
+        )
     if fast or reader == "calamine":
         try:
-            return xlsx_fast.read_with_calamine(data, partial(_read_workbook, **options))
+            return xlsx_fast.read_with_calamine(
+                data,
+                partial(_read_workbook, **options),
+                deferred=[member for member in members if member.filename in deferred],
+                max_rows=max_rows,
+                max_columns=max_columns,
+            )
         except xlsx_fast.ExactReaderNeeded:
             pass  # openpyxl below gives today's answer: a table, or the error it finds
     return _read_with_openpyxl(data, max_columns=max_columns, options=options)

@@ -84,6 +84,8 @@ class CalamineSheet:
     # For a sheet unpacking past BLOCKS_FROM_BYTES: the workbook's bytes and the sheet's part.
     data: bytes = b""
     part: zipfile.ZipInfo | None = None
+    # The scan of a deferred part (deferred_parts), fed as the blocks are unpacked.
+    scan: _PartScan | None = None
 
     def rows(self) -> Iterator[Sequence]:
         """Yield the sheet's rows from row 1, each from column A, as openpyxl's values_only."""
@@ -106,7 +108,7 @@ class CalamineSheet:
     def _parsed_blocks(self) -> Iterator[list[list]]:
         """Yield, for each block workbook of a large sheet, its rows in lists of BLOCK_ROWS."""
         rows_before = 0
-        for block in _sheet_blocks(self.data, self.part):
+        for block in _sheet_blocks(self.data, self.part, self.scan):
             with python_calamine.CalamineWorkbook.from_filelike(block) as workbook:
                 sheet = workbook.get_sheet_by_name(workbook.sheets_metadata[0].name)
                 if sheet.start is None:
@@ -181,13 +183,15 @@ def scan_workbook(
     *,
     max_rows: int,
     max_columns: int,
+    deferred: frozenset[str] = frozenset(),
 ) -> bool:
     """Return whether calamine may read the workbook; raise FileError for a damaged part.
 
     Every member is unpacked once, in pieces (its declared size was checked before), until one
     shows that calamine may not read: openpyxl, which needs no scan, reads the workbook then.
+    The members named in `deferred` (see `deferred_parts`) are left for read_with_calamine,
+    which scans each piece of them before calamine reads it.
     """
-    last_row = max_rows + SPARE_ROWS
     for member in members:
         if member.is_dir():
             continue
@@ -195,41 +199,85 @@ def scan_workbook(
             return False  # openpyxl (zipfile) reads bzip2 and lzma members; calamine may not
         if member.flag_bits & 0x1:
             continue  # encrypted: zipfile refuses it when openpyxl reads it
-        scanned = member.filename.endswith((".xml", ".rels", ".vml"))
-        # Every XML part, not only xl/worksheets/: a workbook may keep its sheets elsewhere,
-        # and phonetic text may be in the shared strings. The other parts hold no <c> or <v>.
-        cells = member.filename.endswith(".xml")
-        outside: re.Pattern | None = None
-        tail = b""
-        for piece in _unpacked(data, member):
-            if not scanned:
-                continue
-            chunk = tail + piece
-            if b"\x00" in chunk:
-                return False  # UTF-16 markup (or none): openpyxl decides what it is
-            if cells:
-                if outside is None:
-                    width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
-                    # No cell in the first piece: a later one beyond column A is outside.
-                    width = min(width or 1, max_columns + 1)
-                    if width * last_row > GRID_CELLS_LIMIT:
-                        return False
-                    outside = _cells_outside(width, last_row)
-                # A cell at the very end of the piece may lack the bytes that place it inside:
-                # the next piece starts with these bytes again.
-                found = outside.search(chunk)
-                if (
-                    (found and found.start() + SCAN_OVERLAP_BYTES // 2 <= len(chunk))
-                    or _EXACT_READER_MARKUP.search(chunk)
-                    or _has_error_or_date_type(chunk)
-                ):
-                    return False
-            elif _DECLARATION.search(chunk):
-                return False
-            tail = chunk[-SCAN_OVERLAP_BYTES:]
-        if cells and outside is not None and outside.search(tail):
+        if member.filename in deferred:
+            continue
+        if not _scan_member(data, member, max_rows=max_rows, max_columns=max_columns):
             return False
     return True
+
+
+def deferred_parts(members: Sequence[zipfile.ZipInfo]) -> frozenset[str]:
+    """Return the worksheets read a block at a time, whose scan goes with their reading.
+
+    Each piece of such a sheet is scanned as the block thread unpacks it, before calamine reads
+    the block it is in: the sheet is unpacked once instead of twice, and scanned while calamine
+    parses the block before.
+    """
+    return frozenset(
+        member.filename
+        for member in members
+        if _is_worksheet(member)
+        and member.file_size > BLOCKS_FROM_BYTES
+        and member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        and not member.flag_bits & 0x1
+    )
+
+
+def _scan_member(data: bytes, member: zipfile.ZipInfo, *, max_rows: int, max_columns: int) -> bool:
+    scan = _PartScan(member, max_rows=max_rows, max_columns=max_columns)
+    return all(scan.feed(piece) for piece in _unpacked(data, member)) and scan.end()
+
+
+class _PartScan:
+    """The scan of one member (see the module's docstring), fed its unpacked pieces in order."""
+
+    def __init__(self, member: zipfile.ZipInfo, *, max_rows: int, max_columns: int) -> None:
+        self.member = member
+        self.finished = False  # every piece fed, and none kept calamine away
+        self._scanned = member.filename.endswith((".xml", ".rels", ".vml"))
+        # Every XML part, not only xl/worksheets/: a workbook may keep its sheets elsewhere,
+        # and phonetic text may be in the shared strings. The other parts hold no <c> or <v>.
+        self._cells = member.filename.endswith(".xml")
+        self._last_row = max_rows + SPARE_ROWS
+        self._max_columns = max_columns
+        self._outside: re.Pattern | None = None
+        self._tail = b""
+
+    def feed(self, piece: bytes) -> bool:
+        """Return False when `piece` shows that calamine may not read the workbook."""
+        if not self._scanned:
+            return True
+        chunk = self._tail + piece
+        if b"\x00" in chunk:
+            return False  # UTF-16 markup (or none): openpyxl decides what it is
+        if self._cells:
+            if self._outside is None:
+                width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
+                # No cell in the first piece: a later one beyond column A is outside.
+                width = min(width or 1, self._max_columns + 1)
+                if width * self._last_row > GRID_CELLS_LIMIT:
+                    return False
+                self._outside = _cells_outside(width, self._last_row)
+            # A cell at the very end of the piece may lack the bytes that place it inside:
+            # the next piece starts with these bytes again.
+            found = self._outside.search(chunk)
+            if (
+                (found and found.start() + SCAN_OVERLAP_BYTES // 2 <= len(chunk))
+                or _EXACT_READER_MARKUP.search(chunk)
+                or _has_error_or_date_type(chunk)
+            ):
+                return False
+        elif _DECLARATION.search(chunk):
+            return False
+        self._tail = chunk[-SCAN_OVERLAP_BYTES:]
+        return True
+
+    def end(self) -> bool:
+        """Return False when the member's last bytes keep calamine away; else it is finished."""
+        if self._cells and self._outside is not None and self._outside.search(self._tail):
+            return False
+        self.finished = True
+        return True
 
 
 def _cells_outside(width: int, last_row: int) -> re.Pattern:
@@ -254,17 +302,30 @@ class ExactReaderNeeded(Exception):
     """calamine could not read the workbook: openpyxl reads it (and finds any error exactly)."""
 
 
-def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]], T]) -> T:
+def read_with_calamine(
+    data: bytes,
+    read_workbook: Callable[[list[CalamineSheet]], T],
+    *,
+    deferred: Sequence[zipfile.ZipInfo] = (),
+    max_rows: int = 0,
+    max_columns: int = 0,
+) -> T:
     """Return `read_workbook(the worksheets)`, the workbook opened with calamine.
 
     The worksheets are in workbook order, chartsheets left out, as openpyxl lists them. A
     FileError from `read_workbook` goes through; any failure of calamine raises
-    ExactReaderNeeded.
+    ExactReaderNeeded. The `deferred` members, which scan_workbook left, are scanned as their
+    blocks are read, and to their end once `read_workbook` is done (a sheet it did not read to
+    its end, or at all): calamine's answer stands only if the whole workbook passed the scan.
     """
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception:
         raise ExactReaderNeeded from None
+    scans = {
+        member.filename: _PartScan(member, max_rows=max_rows, max_columns=max_columns)
+        for member in deferred
+    }
     with workbook:
         if any(
             metadata.typ not in (_WORKSHEET, _CHARTSHEET) for metadata in workbook.sheets_metadata
@@ -277,17 +338,30 @@ def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]
                 visible=metadata.visible == python_calamine.SheetVisibleEnum.Visible,
                 workbook=workbook,
                 data=data,
-                part=parts.get(metadata.name),
+                part=(part := parts.get(metadata.name)),
+                scan=scans.get(part.filename) if part is not None else None,
             )
             for metadata in workbook.sheets_metadata
             if metadata.typ == _WORKSHEET
         ]
         try:
-            return read_workbook(sheets)
+            result = read_workbook(sheets)
         except FileError:
+            _finish_scans(data, scans.values(), max_rows=max_rows, max_columns=max_columns)
             raise
         except Exception:
             raise ExactReaderNeeded from None
+    _finish_scans(data, scans.values(), max_rows=max_rows, max_columns=max_columns)
+    return result
+
+
+def _finish_scans(data: bytes, scans, *, max_rows: int, max_columns: int) -> None:
+    """Raise ExactReaderNeeded unless every deferred part passes the scan to its end."""
+    for scan in scans:
+        if not scan.finished and not _scan_member(
+            data, scan.member, max_rows=max_rows, max_columns=max_columns
+        ):
+            raise ExactReaderNeeded
 
 
 def _worksheet_parts(data: bytes) -> dict[str, zipfile.ZipInfo]:
@@ -327,12 +401,16 @@ _SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
 _SHEET_DATA_END = b"</sheetData>"
 
 
-def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
+def _sheet_blocks(
+    data: bytes, part: zipfile.ZipInfo, scan: _PartScan | None = None
+) -> Iterator[io.BytesIO]:
     """Yield workbooks (stored zips) holding the sheet's rows a block at a time, in order.
 
     Each is the workbook's XML parts with this sheet cut down to its start (up to <sheetData>),
     a run of whole rows, and its end; the other sheets emptied. A sheet whose markup is not
-    found as expected raises ExactReaderNeeded.
+    found as expected raises ExactReaderNeeded. With `scan`, every piece is scanned as it is
+    unpacked, a block never takes the last bytes not judged yet, and the last block comes once
+    the whole part is scanned; a piece that keeps calamine away raises ExactReaderNeeded.
     """
     archive = zipfile.ZipFile(io.BytesIO(data))
     others = [
@@ -344,7 +422,10 @@ def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
     pieces: list[bytes] = []
     size = 0
     tail = b""
-    for piece in _unpacked(data, part):
+    unpacked = _unpacked(data, part)
+    for piece in unpacked:
+        if scan is not None and not scan.feed(piece):
+            raise ExactReaderNeeded
         pieces.append(piece)
         size += len(piece)
         if not head:
@@ -361,13 +442,23 @@ def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
         if size < BLOCK_XML_BYTES and not ended:
             continue
         pending = b"".join(pieces)
+        # The bytes the scan has not judged yet (the tail it takes into the next piece).
+        unjudged = len(pending) - SCAN_OVERLAP_BYTES if scan is not None else len(pending)
         if ended:
             pending = pending[: pending.find(_SHEET_DATA_END)]
+            if scan is not None:
+                # The rest of the part (after the rows) is scanned before any block is read.
+                for rest in unpacked:
+                    if not scan.feed(rest):
+                        raise ExactReaderNeeded
+                if not scan.end():
+                    raise ExactReaderNeeded
+                unjudged = len(pending)
         view = memoryview(pending)
         start = 0
         while len(pending) - start > BLOCK_XML_BYTES:
             cut = _row_start(pending, start, start + BLOCK_XML_BYTES)
-            if cut < 0:
+            if cut < 0 or cut > unjudged:
                 break
             yield _block_workbook(others, part.filename, head, view[start:cut])
             start = cut

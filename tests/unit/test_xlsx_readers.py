@@ -499,3 +499,116 @@ def test_a_large_sheet_read_ahead_in_a_thread_stops_it_when_the_reading_stops_ea
     assert not [thread for thread in threading.enumerate() if thread.name == "calamine-blocks"]
     # Read whole, it still gives openpyxl's table.
     assert outcome(data, "auto") == outcome(data, "openpyxl")
+
+
+# --- a large sheet scanned as its blocks are read ------------------------------------------------
+
+
+def _large_sheet(rows: int = 3000, *, hidden_first: bool = False) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    for number in range(rows):
+        sheet.append([f"p{number}@example.com", f"Name {number % 40}"])
+    if hidden_first:
+        sheet.sheet_state = "hidden"
+        small = workbook.create_sheet("Small")
+        small.append(["Email", "Name"])
+        small.append(["ana@example.com", "Ana"])
+    return saved(workbook)
+
+
+def _last_row_changed(data: bytes, change) -> bytes:
+    return _rewritten(data, "xl/worksheets/sheet1.xml", change)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Every sheet over 4,000 bytes is read (and scanned) in blocks of about 4,000 bytes."""
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+
+
+def _members(data: bytes):
+    return zipfile.ZipFile(io.BytesIO(data)).infolist()
+
+
+def test_a_large_sheet_is_left_out_of_the_scan_before_reading(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(), lambda xml: xml.replace(b"</sheetData>", b"<!DOCTYPE x></sheetData>")
+    )
+    deferred = xlsx_fast.deferred_parts(_members(data))
+    assert deferred == {"xl/worksheets/sheet1.xml"}
+    limits = {"max_rows": 250_000, "max_columns": 500}
+    assert not xlsx_fast.scan_workbook(data, _members(data), **limits)
+    assert xlsx_fast.scan_workbook(data, _members(data), **limits, deferred=deferred)
+
+
+def _cell_replaced(reference: str, cell: bytes):
+    pattern = re.compile(rb'<c r="' + reference.encode() + rb'"[^>]*>.*?</c>')
+    return lambda xml: pattern.sub(cell, xml, count=1)
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        # An error cell in the last row: found as its block is scanned; openpyxl reads.
+        (_cell_replaced("B3001", b'<c r="B3001" t="e"><v>#N/A</v></c>'), "#N/A"),
+        # A 20-digit number in the middle of the sheet: openpyxl keeps every digit.
+        (
+            _cell_replaced("B1500", b'<c r="B1500"><v>12345678901234567890</v></c>'),
+            "12345678901234567890",
+        ),
+        # A DOCTYPE after the rows, which no block holds: found before the last block is read.
+        (lambda xml: xml.replace(b"</sheetData>", b"</sheetData><!DOCTYPE x>"), None),
+        # A stray cell far right in the last row (read with max_columns=10).
+        (
+            lambda xml: xml.replace(
+                b"</row></sheetData>", b'<c r="Z3001"><v>1</v></c></row></sheetData>'
+            ),
+            None,
+        ),
+    ],
+    ids=["error cell at the end", "big number", "doctype after the rows", "stray cell"],
+)
+def test_a_large_sheet_scanned_as_it_is_read_gives_openpyxls_answer(small_blocks, change, found):
+    clean = _large_sheet()
+    data = _last_row_changed(clean, change)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert zipfile.ZipFile(io.BytesIO(data)).read(sheet) != zipfile.ZipFile(io.BytesIO(clean)).read(
+        sheet
+    )
+    members = _members(data)
+    limits = {"max_rows": 250_000, "max_columns": 10}
+    # The scan before reading leaves the sheet out: the blocks' scan finds what it holds.
+    deferred = xlsx_fast.deferred_parts(members)
+    assert xlsx_fast.scan_workbook(data, members, **limits, deferred=deferred)
+    assert not xlsx_fast.scan_workbook(data, members, **limits)
+    exact = outcome(data, "openpyxl", max_columns=10)
+    assert outcome(data, "auto", max_columns=10) == exact
+    if found is not None:
+        assert found in {cell for _, cells in exact[3] for cell in cells}
+        assert outcome(data, "calamine", max_columns=10) != exact
+
+
+def test_a_large_hidden_sheet_left_unread_is_still_scanned_to_its_end(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(hidden_first=True),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><!DOCTYPE x [<!ENTITY a "b">]>'),
+    )
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+    clean = _large_sheet(hidden_first=True)
+    assert outcome(clean, "auto") == outcome(clean, "openpyxl")
+    assert outcome(clean, "auto")[3] == [(2, ("ana@example.com", "Ana"))]
+
+
+def test_an_error_found_while_a_large_sheet_is_read_waits_for_the_rest_of_its_scan(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><!DOCTYPE x [<!ENTITY a "b">]>'),
+    )
+    limited = {"max_rows": 100}  # too many rows, found in the first blocks
+    # openpyxl stops at the rows too (its answer, which the scan's refusal hands it), and
+    # calamine gives the same error once the rest of the sheet is scanned.
+    assert outcome(data, "auto", **limited) == outcome(data, "openpyxl", **limited)
+    assert outcome(_large_sheet(), "auto", **limited)[:2] == ("error", "file_too_large")
