@@ -20,9 +20,14 @@ the workbook is first unpacked once, as a stream, and the scan:
   than 23 columns).
 
 A sheet of more than BLOCKS_FROM_BYTES of XML is read a block of rows at a time, each block a
-workbook of its own, so that calamine holds one block's grid at once.
+workbook of its own, so that calamine holds one block's grid at once. A thread unpacks, scans
+and parses the blocks (calamine lets go of Python's lock while it parses) while the reader
+converts the block before; such a sheet is left out of the scan before reading
+(`deferred_parts`) and scanned as it is unpacked, each piece before calamine sees it, and to
+its end before calamine's answer stands.
 
-`scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it.
+`scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it. The
+sheets hand their rows over in lists of BLOCK_ROWS (`CalamineSheet.blocks`).
 """
 
 from __future__ import annotations
