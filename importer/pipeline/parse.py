@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import io
 import itertools
 import re
@@ -60,6 +61,8 @@ CSV_FIELD_LIMIT = 4 * 1024 * 1024
 CSV_DELIMITERS = (",", ";", "\t")
 # Rows between two calls of the caller's progress callback.
 PROGRESS_EVERY = 1000
+# A workbook's rows are read in blocks of this many (the last of a sheet may be shorter).
+BLOCK_ROWS = xlsx_fast.BLOCK_ROWS
 
 # The scan before calamine (xlsx_fast) refuses a damaged part with the same words.
 DAMAGED_WORKBOOK_MESSAGE = xlsx_fast.DAMAGED_WORKBOOK_MESSAGE
@@ -88,7 +91,8 @@ def read_table(
     `extra_synonyms` (an organization's own header → field names) helps find the header row.
     Raise FileError when nothing can be imported: its code says why (unreadable_file,
     unsupported_format, empty_file, missing_column, unsafe_xml, file_too_large), its message
-    what to do. `progress(rows read)` is called every PROGRESS_EVERY data rows. A workbook may
+    what to do. `progress(rows read)` is called every PROGRESS_EVERY data rows (for a workbook,
+    before each block of BLOCK_ROWS rows). A workbook may
     unpack to `max_xml_bytes` (by default 1 KB for each of `max_rows`, and at least 256 MB).
     `xlsx_reader` is for comparing the readers: "auto" reads with calamine when the scan allows
     it and openpyxl otherwise; "openpyxl" always with openpyxl; "calamine" with calamine whenever
@@ -177,13 +181,23 @@ def _read_xlsx(
         "max_columns": max_columns,
         "progress": progress,
     }
+    # The large sheets read a block at a time are scanned as they are read (xlsx_fast).
+    deferred = xlsx_fast.deferred_parts(members) if reader == "auto" else frozenset()
     if reader == "openpyxl" or strict:
         fast = False
     else:
-        fast = xlsx_fast.scan_workbook(data, members, max_rows=max_rows, max_columns=max_columns)
+        fast = xlsx_fast.scan_workbook(
+            data, members, max_rows=max_rows, max_columns=max_columns, deferred=deferred
+        )
     if fast or reader == "calamine":
         try:
-            return xlsx_fast.read_with_calamine(data, partial(_read_workbook, **options))
+            return xlsx_fast.read_with_calamine(
+                data,
+                partial(_read_workbook, **options),
+                deferred=[member for member in members if member.filename in deferred],
+                max_rows=max_rows,
+                max_columns=max_columns,
+            )
         except xlsx_fast.ExactReaderNeeded:
             pass  # openpyxl below gives today's answer: a table, or the error it finds
     return _read_with_openpyxl(data, max_columns=max_columns, options=options)
@@ -202,6 +216,9 @@ def _read_with_openpyxl(data: bytes, *, max_columns: int, options: dict) -> Tabl
                 return _read_workbook(sheets, **options)
             finally:
                 workbook.close()
+                # openpyxl leaves cyclic garbage, about one object per row; a preview runs with
+                # the cycle collector paused (runs.services), so it is collected here, at once.
+                gc.collect()
     except FileError:
         raise
     except Exception as error:
@@ -232,6 +249,12 @@ class _OpenpyxlSheet:
         # Writers often get the <dimension> element wrong; read the rows that are really there.
         self._sheet.reset_dimensions()
         return self._sheet.iter_rows(min_row=1, max_col=self._max_columns + 1, values_only=True)
+
+    def blocks(self) -> Iterator[list]:
+        """Yield the rows of `rows()` in lists of BLOCK_ROWS."""
+        rows = self.rows()
+        while block := list(itertools.islice(rows, BLOCK_ROWS)):
+            yield block
 
 
 class _ReadOnlySheetWithoutSizePass(ReadOnlyWorksheet):
@@ -472,45 +495,208 @@ def _read_sheet(
     max_columns: int,
     progress: Callable[[int], None],
 ) -> tuple[Table | None, bool]:
-    """Return (the sheet's table or None if it has no header row, whether it has any data)."""
-    numbered = enumerate(sheet.rows(), start=1)
-    header_row, header = _find_header(numbered, extra_synonyms, convert=_cell_value)
-    if header is None:
-        return None, header_row > 0
-    header_width = _used_width(header, 0)
-    _check_width(header_width, max_columns)
+    """Return (the sheet's table or None if it has no header row, whether it has any data).
 
-    width = header_width
-    numbers_and_cells: list[tuple[int, tuple[Cell, ...]]] = []
-    # One object per distinct value, as for CSV: a workbook with inline strings (rather than
-    # a shared-strings table) or dates gives a new object for every cell.
-    share = {}.setdefault
-    for number, values in numbered:
-        used = _used_width(values, width)
-        if not used:
-            continue
-        _check_width(used, max_columns)
-        if len(numbers_and_cells) == max_rows:
-            raise _too_many_rows(max_rows)
-        if not len(numbers_and_cells) % PROGRESS_EVERY:
-            progress(len(numbers_and_cells))
-        width = max(width, used)
-        # Text, most cells, needs no conversion: checked here, it saves a call per cell.
-        cells = tuple(
-            [
-                share(value, value)
-                if value.__class__ is str
-                else share(cell := _cell_value(value), cell)
-                for value in values[: max(used, header_width)]
-            ]
+    The header row is looked for row by row; the rows below it are read a block at a time
+    (`sheet.blocks()`), as `_BlockReader` says.
+    """
+    stream = _RowStream(sheet.blocks())
+    try:
+        header_row, header = _find_header(stream.numbered(), extra_synonyms, convert=_cell_value)
+        if header is None:
+            return None, header_row > 0
+        header_width = _used_width(header, 0)
+        _check_width(header_width, max_columns)
+        reader = _BlockReader(
+            header_width, max_rows=max_rows, max_columns=max_columns, progress=progress
         )
-        numbers_and_cells.append((number, cells))
-
+        for first, block in stream.rest():
+            reader.add(first, block)
+    finally:
+        # A sheet read ahead in a thread (xlsx_fast) stops it now, also when an error left
+        # early, rather than when the collector finds the generator.
+        stream.close()
+    width = reader.width
     headers = tuple(_pad(tuple(_header_text(cell) for cell in header[:width]), width))
-    rows = tuple(
-        Row(number=number, cells=_pad(cells, width)) for number, cells in numbers_and_cells
-    )
-    return Table(header_row=header_row, headers=headers, rows=rows, format="xlsx"), True
+    rows = reader.rows
+    if reader.shortest < width:
+        rows = [
+            row if len(row.cells) == width else Row(row.number, _pad(row.cells, width))
+            for row in rows
+        ]
+    return Table(header_row=header_row, headers=headers, rows=tuple(rows), format="xlsx"), True
+
+
+class _RowStream:
+    """A sheet's blocks of rows, read row by row (`numbered`) and then block by block (`rest`).
+
+    Row numbers start at 1 and run on from one block to the next.
+    """
+
+    def __init__(self, blocks: Iterator[list]) -> None:
+        self._blocks = iter(blocks)
+        self._block: list = []
+        self._at = 0  # the index in _block of the next row to read
+        self._first = 1  # the number of _block's first row
+
+    def numbered(self) -> Iterator[tuple[int, Sequence]]:
+        """Yield (row number, values) from the next row on."""
+        while True:
+            while self._at < len(self._block):
+                self._at += 1
+                yield self._first + self._at - 1, self._block[self._at - 1]
+            block = next(self._blocks, None)
+            if block is None:
+                return
+            self._first += len(self._block)
+            self._block, self._at = block, 0
+
+    def close(self) -> None:
+        """Let go of the blocks not read (a generator's are closed)."""
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
+        self._block = []
+
+    def rest(self) -> Iterator[tuple[int, list]]:
+        """Yield (number of the first row, rows) for the rows `numbered` has not yielded."""
+        first = self._first + self._at
+        if self._at < len(self._block):
+            yield first, self._block[self._at :]
+        first = self._first + len(self._block)
+        self._block, self._at = [], 0
+        for block in self._blocks:
+            yield first, block
+            first += len(block)
+
+
+# The types a cell value may keep as it is: text, and a date (a datetime is a date, not this).
+_CELL_TYPES = frozenset({str, dt.date})
+# A column whose first rows (at least this many) are nearly all distinct values (emails, IDs)
+# is not shared any more: its values are kept as read, and the dict's entries saved. Sharing
+# pays for a column of dates or names, whose values repeat however many there are at first.
+_SHARE_SAMPLE_ROWS = 8192
+_DISTINCT_SHARE = 0.9
+
+
+class _BlockReader:
+    """The data rows of a sheet, read a block of rows at a time into Rows of cells.
+
+    A block whose rows all have one length, and nothing but blanks (None or "") right of the
+    header's width, is read a column at a time: each column converted and its values shared at
+    C speed (when every value is text or a date, as in most sheets), the blank rows found from
+    the first column, and the rows made by zip. Any other block is read row by row. Both give
+    the cells the row-by-row reading gives: the values up to the header's width, or to the last
+    non-blank value when that is further right.
+    """
+
+    def __init__(
+        self,
+        header_width: int,
+        *,
+        max_rows: int,
+        max_columns: int,
+        progress: Callable[[int], None],
+    ) -> None:
+        self.header_width = header_width
+        self.width = header_width  # the table's width so far: at least the header's
+        self.shortest = header_width  # the fewest cells of a row so far
+        self.rows: list[Row] = []
+        self._max_rows = max_rows
+        self._max_columns = max_columns
+        self._progress = progress
+        # One object per distinct value, as for CSV: a workbook with inline strings (rather
+        # than a shared-strings table) or dates gives a new object for every cell.
+        self._shared: dict[Cell, Cell] = {}
+        self._unshared: set[int] = set()  # columns found to be distinct values
+        # For each column not decided yet: (values seen, new values among them).
+        self._sample: dict[int, tuple[int, int] | None] = {}
+
+    def add(self, first: int, block: Sequence[Sequence]) -> None:
+        """Read `block`, the rows numbered from `first`."""
+        if not block:
+            return
+        self._progress(len(self.rows))
+        length = len(block[0])
+        width = self.header_width
+        uniform = length > 0 and len(set(map(len, block))) == 1
+        if uniform and length > width:
+            for values in block:
+                tail = values[width:]
+                if tail.count(None) + tail.count("") != len(tail):
+                    uniform = False
+                    break
+            else:
+                block = [values[:width] for values in block]
+                length = width
+        if not uniform:
+            self._add_rows(first, block)
+            return
+        count = len(block)
+        flat = list(itertools.chain.from_iterable(block))
+        columns = [flat[index::length] for index in range(length)]
+        del flat
+        blank = [
+            at
+            for at, value in enumerate(columns[0])
+            if (value is None or (isinstance(value, str) and not value.strip(EDGE_CHARACTERS)))
+            and not _used_width(block[at], 0)
+        ]
+        if len(self.rows) + count - len(blank) > self._max_rows:
+            raise _too_many_rows(self._max_rows)
+        cells = zip(
+            *[self._cells(index, column) for index, column in enumerate(columns)], strict=True
+        )
+        numbers: Iterator[int] = iter(range(first, first + count))
+        if blank:
+            keep = [True] * count
+            for at in blank:
+                keep[at] = False
+            cells = itertools.compress(cells, keep)
+            numbers = itertools.compress(numbers, keep)
+        self.rows.extend(map(Row, numbers, cells))
+        self.shortest = min(self.shortest, length)
+
+    def _cells(self, index: int, values: list) -> list:
+        """Return a column's values as cells, each distinct value one object."""
+        if not set(map(type, values)) <= _CELL_TYPES:
+            values = [value if value.__class__ is str else _cell_value(value) for value in values]
+        if index in self._unshared:
+            return values
+        shared = self._shared
+        before = len(shared)
+        values = list(map(shared.setdefault, values, values))
+        if (sample := self._sample.get(index, (0, 0))) is not None:
+            seen, new = sample[0] + len(values), sample[1] + len(shared) - before
+            self._sample[index] = (seen, new) if seen < _SHARE_SAMPLE_ROWS else None
+            if seen >= _SHARE_SAMPLE_ROWS and new > seen * _DISTINCT_SHARE:
+                self._unshared.add(index)
+        return values
+
+    def _add_rows(self, first: int, block: Sequence[Sequence]) -> None:
+        """Read `block` row by row."""
+        header_width = self.header_width
+        share = self._shared.setdefault
+        rows = self.rows
+        for number, values in enumerate(block, start=first):
+            used = _used_width(values, self.width)
+            if not used:
+                continue
+            _check_width(used, self._max_columns)
+            if len(rows) == self._max_rows:
+                raise _too_many_rows(self._max_rows)
+            self.width = max(self.width, used)
+            # Text, most cells, needs no conversion: checked here, it saves a call per cell.
+            cells = tuple(
+                [
+                    share(value, value)
+                    if value.__class__ is str
+                    else share(cell := _cell_value(value), cell)
+                    for value in values[: max(used, header_width)]
+                ]
+            )
+            rows.append(Row(number, cells))
+            self.shortest = min(self.shortest, len(cells))
 
 
 def _find_header(

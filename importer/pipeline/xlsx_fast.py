@@ -20,9 +20,14 @@ the workbook is first unpacked once, as a stream, and the scan:
   than 23 columns).
 
 A sheet of more than BLOCKS_FROM_BYTES of XML is read a block of rows at a time, each block a
-workbook of its own, so that calamine holds one block's grid at once.
+workbook of its own, so that calamine holds one block's grid at once. A thread unpacks, scans
+and parses the blocks (calamine lets go of Python's lock while it parses) while the reader
+converts the block before; such a sheet is left out of the scan before reading
+(`deferred_parts`) and scanned as it is unpacked, each piece before calamine sees it, and to
+its end before calamine's answer stands.
 
-`scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it.
+`scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it. The
+sheets hand their rows over in lists of BLOCK_ROWS (`CalamineSheet.blocks`).
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from __future__ import annotations
 import io
 import itertools
 import posixpath
+import queue
 import re
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -49,12 +56,14 @@ SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
 # A large sheet is read a block of rows of about this many bytes of XML at a time.
-BLOCK_XML_BYTES = 24 * 1024 * 1024
+BLOCK_XML_BYTES = 12 * 1024 * 1024
 # Sheets unpacking to more than this are read in blocks: below it the whole grid (about the size
 # of the sheet's XML) takes less than the copies of one block.
 BLOCKS_FROM_BYTES = 160 * 1024 * 1024
 # Rows beyond max_rows a sheet may use for its header, title rows and blank rows.
 SPARE_ROWS = 10_000
+# Rows are handed to the reader in lists of this many.
+BLOCK_ROWS = 1000
 
 # A declaration past the first bytes (parse.py refuses one there): calamine's parser would not
 # refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser finds the XML broken
@@ -80,16 +89,31 @@ class CalamineSheet:
     # For a sheet unpacking past BLOCKS_FROM_BYTES: the workbook's bytes and the sheet's part.
     data: bytes = b""
     part: zipfile.ZipInfo | None = None
+    # The scan of a deferred part (deferred_parts), fed as the blocks are unpacked.
+    scan: _PartScan | None = None
 
     def rows(self) -> Iterator[Sequence]:
         """Yield the sheet's rows from row 1, each from column A, as openpyxl's values_only."""
+        return itertools.chain.from_iterable(self.blocks())
+
+    def blocks(self) -> Iterator[list]:
+        """Yield the sheet's rows from row 1 in lists of at most BLOCK_ROWS rows."""
         if self.part is None or self.part.file_size <= BLOCKS_FROM_BYTES:
-            yield from _grid_rows(self.workbook.get_sheet_by_name(self.name))
+            sheet = self.workbook.get_sheet_by_name(self.name)
+            if sheet.start is None:
+                return
+            # calamine yields every row from the first, but only the columns from the first
+            # used one.
+            yield from _batched(sheet.iter_rows(), sheet.start[1])
             return
         # calamine holds a sheet as a dense grid; a large one is read a block of rows at a
         # time, each block a workbook of its own, so that one block's grid is in memory at once.
+        yield from _read_ahead(self._parsed_blocks)
+
+    def _parsed_blocks(self) -> Iterator[list[list]]:
+        """Yield, for each block workbook of a large sheet, its rows in lists of BLOCK_ROWS."""
         rows_before = 0
-        for block in _sheet_blocks(self.data, self.part):
+        for block in _sheet_blocks(self.data, self.part, self.scan):
             with python_calamine.CalamineWorkbook.from_filelike(block) as workbook:
                 sheet = workbook.get_sheet_by_name(workbook.sheets_metadata[0].name)
                 if sheet.start is None:
@@ -97,29 +121,65 @@ class CalamineSheet:
                 (first, lead), (last, _) = sheet.start, sheet.end
                 # From the block's first row and first used column: only the block's rows.
                 rows = sheet.to_python(skip_empty_area=True)
-            yield from itertools.repeat((), first - rows_before)
-            if lead:
-                lead = (None,) * lead
-                for row in rows:
-                    yield lead + tuple(row)
-            else:
-                yield from rows
+            yield [
+                *_batched(itertools.repeat((), first - rows_before), 0),
+                *_batched(iter(rows), lead),
+            ]
+            del rows
             rows_before = last + 1
 
 
-def _grid_rows(sheet) -> Iterator[Sequence]:
-    """Yield a calamine sheet's rows from row 1, each from column A."""
-    start = sheet.start
-    if start is None:
-        return
-    # calamine yields every row from the first, but only the columns from the first used one.
-    rows = sheet.iter_rows()
-    lead = (None,) * start[1]
+_DONE = object()
+
+
+def _read_ahead(produce: Callable[[], Iterator[list[list]]]) -> Iterator[list]:
+    """Yield the lists of the lists `produce()` yields, `produce` running in a thread of its own.
+
+    calamine parses without Python's lock: the next block is parsed while this one is read. At
+    most one parsed block waits. An exception in the thread is raised here; a reader that
+    stops early stops the thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not hand_over(item):
+                    return
+            hand_over(_DONE)
+        except BaseException as error:  # raised again in the reading thread
+            hand_over(error)
+
+    thread = threading.Thread(target=run, name="calamine-blocks", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+            del item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _batched(rows: Iterator[Sequence], lead: int) -> Iterator[list]:
+    """Yield `rows` in lists of BLOCK_ROWS, each row after `lead` Nones (the empty columns)."""
     if lead:
-        for row in rows:
-            yield lead + tuple(row)
-    else:
-        yield from rows
+        before = (None,) * lead
+        rows = (before + tuple(row) for row in rows)
+    while block := list(itertools.islice(rows, BLOCK_ROWS)):
+        yield block
 
 
 def scan_workbook(
@@ -128,13 +188,15 @@ def scan_workbook(
     *,
     max_rows: int,
     max_columns: int,
+    deferred: frozenset[str] = frozenset(),
 ) -> bool:
     """Return whether calamine may read the workbook; raise FileError for a damaged part.
 
     Every member is unpacked once, in pieces (its declared size was checked before), until one
     shows that calamine may not read: openpyxl, which needs no scan, reads the workbook then.
+    The members named in `deferred` (see `deferred_parts`) are left for read_with_calamine,
+    which scans each piece of them before calamine reads it.
     """
-    last_row = max_rows + SPARE_ROWS
     for member in members:
         if member.is_dir():
             continue
@@ -142,41 +204,85 @@ def scan_workbook(
             return False  # openpyxl (zipfile) reads bzip2 and lzma members; calamine may not
         if member.flag_bits & 0x1:
             continue  # encrypted: zipfile refuses it when openpyxl reads it
-        scanned = member.filename.endswith((".xml", ".rels", ".vml"))
-        # Every XML part, not only xl/worksheets/: a workbook may keep its sheets elsewhere,
-        # and phonetic text may be in the shared strings. The other parts hold no <c> or <v>.
-        cells = member.filename.endswith(".xml")
-        outside: re.Pattern | None = None
-        tail = b""
-        for piece in _unpacked(data, member):
-            if not scanned:
-                continue
-            chunk = tail + piece
-            if b"\x00" in chunk:
-                return False  # UTF-16 markup (or none): openpyxl decides what it is
-            if cells:
-                if outside is None:
-                    width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
-                    # No cell in the first piece: a later one beyond column A is outside.
-                    width = min(width or 1, max_columns + 1)
-                    if width * last_row > GRID_CELLS_LIMIT:
-                        return False
-                    outside = _cells_outside(width, last_row)
-                # A cell at the very end of the piece may lack the bytes that place it inside:
-                # the next piece starts with these bytes again.
-                found = outside.search(chunk)
-                if (
-                    (found and found.start() + SCAN_OVERLAP_BYTES // 2 <= len(chunk))
-                    or _EXACT_READER_MARKUP.search(chunk)
-                    or _has_error_or_date_type(chunk)
-                ):
-                    return False
-            elif _DECLARATION.search(chunk):
-                return False
-            tail = chunk[-SCAN_OVERLAP_BYTES:]
-        if cells and outside is not None and outside.search(tail):
+        if member.filename in deferred:
+            continue
+        if not _scan_member(data, member, max_rows=max_rows, max_columns=max_columns):
             return False
     return True
+
+
+def deferred_parts(members: Sequence[zipfile.ZipInfo]) -> frozenset[str]:
+    """Return the worksheets read a block at a time, whose scan goes with their reading.
+
+    Each piece of such a sheet is scanned as the block thread unpacks it, before calamine reads
+    the block it is in: the sheet is unpacked once instead of twice, and scanned while calamine
+    parses the block before.
+    """
+    return frozenset(
+        member.filename
+        for member in members
+        if _is_worksheet(member)
+        and member.file_size > BLOCKS_FROM_BYTES
+        and member.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        and not member.flag_bits & 0x1
+    )
+
+
+def _scan_member(data: bytes, member: zipfile.ZipInfo, *, max_rows: int, max_columns: int) -> bool:
+    scan = _PartScan(member, max_rows=max_rows, max_columns=max_columns)
+    return all(scan.feed(piece) for piece in _unpacked(data, member)) and scan.end()
+
+
+class _PartScan:
+    """The scan of one member (see the module's docstring), fed its unpacked pieces in order."""
+
+    def __init__(self, member: zipfile.ZipInfo, *, max_rows: int, max_columns: int) -> None:
+        self.member = member
+        self.finished = False  # every piece fed, and none kept calamine away
+        self._scanned = member.filename.endswith((".xml", ".rels", ".vml"))
+        # Every XML part, not only xl/worksheets/: a workbook may keep its sheets elsewhere,
+        # and phonetic text may be in the shared strings. The other parts hold no <c> or <v>.
+        self._cells = member.filename.endswith(".xml")
+        self._last_row = max_rows + SPARE_ROWS
+        self._max_columns = max_columns
+        self._outside: re.Pattern | None = None
+        self._tail = b""
+
+    def feed(self, piece: bytes) -> bool:
+        """Return False when `piece` shows that calamine may not read the workbook."""
+        if not self._scanned:
+            return True
+        chunk = self._tail + piece
+        if b"\x00" in chunk:
+            return False  # UTF-16 markup (or none): openpyxl decides what it is
+        if self._cells:
+            if self._outside is None:
+                width = max(map(_column_number, _CELL_REF.findall(chunk)), default=0)
+                # No cell in the first piece: a later one beyond column A is outside.
+                width = min(width or 1, self._max_columns + 1)
+                if width * self._last_row > GRID_CELLS_LIMIT:
+                    return False
+                self._outside = _cells_outside(width, self._last_row)
+            # A cell at the very end of the piece may lack the bytes that place it inside:
+            # the next piece starts with these bytes again.
+            found = self._outside.search(chunk)
+            if (
+                (found and found.start() + SCAN_OVERLAP_BYTES // 2 <= len(chunk))
+                or _EXACT_READER_MARKUP.search(chunk)
+                or _has_error_or_date_type(chunk)
+            ):
+                return False
+        elif _DECLARATION.search(chunk):
+            return False
+        self._tail = chunk[-SCAN_OVERLAP_BYTES:]
+        return True
+
+    def end(self) -> bool:
+        """Return False when the member's last bytes keep calamine away; else it is finished."""
+        if self._cells and self._outside is not None and self._outside.search(self._tail):
+            return False
+        self.finished = True
+        return True
 
 
 def _cells_outside(width: int, last_row: int) -> re.Pattern:
@@ -201,17 +307,30 @@ class ExactReaderNeeded(Exception):
     """calamine could not read the workbook: openpyxl reads it (and finds any error exactly)."""
 
 
-def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]], T]) -> T:
+def read_with_calamine(
+    data: bytes,
+    read_workbook: Callable[[list[CalamineSheet]], T],
+    *,
+    deferred: Sequence[zipfile.ZipInfo] = (),
+    max_rows: int = 0,
+    max_columns: int = 0,
+) -> T:
     """Return `read_workbook(the worksheets)`, the workbook opened with calamine.
 
     The worksheets are in workbook order, chartsheets left out, as openpyxl lists them. A
     FileError from `read_workbook` goes through; any failure of calamine raises
-    ExactReaderNeeded.
+    ExactReaderNeeded. The `deferred` members, which scan_workbook left, are scanned as their
+    blocks are read, and to their end once `read_workbook` is done (a sheet it did not read to
+    its end, or at all): calamine's answer stands only if the whole workbook passed the scan.
     """
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception:
         raise ExactReaderNeeded from None
+    scans = {
+        member.filename: _PartScan(member, max_rows=max_rows, max_columns=max_columns)
+        for member in deferred
+    }
     with workbook:
         if any(
             metadata.typ not in (_WORKSHEET, _CHARTSHEET) for metadata in workbook.sheets_metadata
@@ -224,17 +343,30 @@ def read_with_calamine(data: bytes, read_workbook: Callable[[list[CalamineSheet]
                 visible=metadata.visible == python_calamine.SheetVisibleEnum.Visible,
                 workbook=workbook,
                 data=data,
-                part=parts.get(metadata.name),
+                part=(part := parts.get(metadata.name)),
+                scan=scans.get(part.filename) if part is not None else None,
             )
             for metadata in workbook.sheets_metadata
             if metadata.typ == _WORKSHEET
         ]
         try:
-            return read_workbook(sheets)
+            result = read_workbook(sheets)
         except FileError:
+            _finish_scans(data, scans.values(), max_rows=max_rows, max_columns=max_columns)
             raise
         except Exception:
             raise ExactReaderNeeded from None
+    _finish_scans(data, scans.values(), max_rows=max_rows, max_columns=max_columns)
+    return result
+
+
+def _finish_scans(data: bytes, scans, *, max_rows: int, max_columns: int) -> None:
+    """Raise ExactReaderNeeded unless every deferred part passes the scan to its end."""
+    for scan in scans:
+        if not scan.finished and not _scan_member(
+            data, scan.member, max_rows=max_rows, max_columns=max_columns
+        ):
+            raise ExactReaderNeeded
 
 
 def _worksheet_parts(data: bytes) -> dict[str, zipfile.ZipInfo]:
@@ -274,12 +406,16 @@ _SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
 _SHEET_DATA_END = b"</sheetData>"
 
 
-def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
+def _sheet_blocks(
+    data: bytes, part: zipfile.ZipInfo, scan: _PartScan | None = None
+) -> Iterator[io.BytesIO]:
     """Yield workbooks (stored zips) holding the sheet's rows a block at a time, in order.
 
     Each is the workbook's XML parts with this sheet cut down to its start (up to <sheetData>),
     a run of whole rows, and its end; the other sheets emptied. A sheet whose markup is not
-    found as expected raises ExactReaderNeeded.
+    found as expected raises ExactReaderNeeded. With `scan`, every piece is scanned as it is
+    unpacked, a block never takes the last bytes not judged yet, and the last block comes once
+    the whole part is scanned; a piece that keeps calamine away raises ExactReaderNeeded.
     """
     archive = zipfile.ZipFile(io.BytesIO(data))
     others = [
@@ -291,7 +427,10 @@ def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
     pieces: list[bytes] = []
     size = 0
     tail = b""
-    for piece in _unpacked(data, part):
+    unpacked = _unpacked(data, part)
+    for piece in unpacked:
+        if scan is not None and not scan.feed(piece):
+            raise ExactReaderNeeded
         pieces.append(piece)
         size += len(piece)
         if not head:
@@ -308,13 +447,23 @@ def _sheet_blocks(data: bytes, part: zipfile.ZipInfo) -> Iterator[io.BytesIO]:
         if size < BLOCK_XML_BYTES and not ended:
             continue
         pending = b"".join(pieces)
+        # The bytes the scan has not judged yet (the tail it takes into the next piece).
+        unjudged = len(pending) - SCAN_OVERLAP_BYTES if scan is not None else len(pending)
         if ended:
             pending = pending[: pending.find(_SHEET_DATA_END)]
+            if scan is not None:
+                # The rest of the part (after the rows) is scanned before any block is read.
+                for rest in unpacked:
+                    if not scan.feed(rest):
+                        raise ExactReaderNeeded
+                if not scan.end():
+                    raise ExactReaderNeeded
+                unjudged = len(pending)
         view = memoryview(pending)
         start = 0
         while len(pending) - start > BLOCK_XML_BYTES:
             cut = _row_start(pending, start, start + BLOCK_XML_BYTES)
-            if cut < 0:
+            if cut < 0 or cut > unjudged:
                 break
             yield _block_workbook(others, part.filename, head, view[start:cut])
             start = cut

@@ -20,7 +20,7 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
-from importer.pipeline import xlsx_fast
+from importer.pipeline import parse, xlsx_fast
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError
 
@@ -379,3 +379,236 @@ def test_a_large_sheet_read_a_block_of_rows_at_a_time_gives_the_same_table(monke
     assert len(list(xlsx_fast._sheet_blocks(data, part))) > 50
     assert outcome(data, "calamine") == whole == exact
     assert len(exact[3]) == 3000 and exact[3][-1][0] == 3000 + 1 + 3 * 5
+
+
+# --- a block of rows read a column at a time, as the rows read one by one -------------------------
+
+_VALUES = [
+    "ana@example.com",
+    "Ana",
+    "",
+    None,
+    "   ",
+    "\u200b",
+    " padded ",
+    "00042",
+    1001,
+    1001.0,
+    3.5,
+    True,
+    False,
+    dt.date(2021, 3, 4),
+    dt.datetime(2020, 1, 2, 15, 30),
+    dt.time(9, 45),
+    dt.timedelta(hours=30),
+]
+
+
+def _read_blocks(blocks, header_width: int, *, by_rows: bool, max_rows: int = 10_000):
+    reader = parse._BlockReader(
+        header_width, max_rows=max_rows, max_columns=500, progress=lambda rows: None
+    )
+    first = 2
+    try:
+        for block in blocks:
+            (reader._add_rows if by_rows else reader.add)(first, block)
+            first += len(block)
+    except FileError as error:
+        return ("error", error.code, error.message)
+    return ("rows", reader.width, reader.shortest, [(row.number, row.cells) for row in reader.rows])
+
+
+def _random_block(rng, rows: int, length: int, header_width: int, *, ragged: bool):
+    block = []
+    for _ in range(rows):
+        width = rng.randint(0, length + 2) if ragged else length
+        kind = rng.random()
+        if kind < 0.15:
+            row = [rng.choice(["", None, "  ", "\u00a0"]) for _ in range(width)]
+        elif kind < 0.3:
+            # Text only left of the header's width, blanks right of it.
+            row = [rng.choice(_VALUES) for _ in range(min(width, header_width))]
+            row += [rng.choice(["", None]) for _ in range(width - len(row))]
+        else:
+            row = [rng.choice(_VALUES) for _ in range(width)]
+            if rng.random() < 0.5 and width:
+                row[0] = f"p{rng.randint(0, 50)}@example.com"
+        block.append(tuple(row) if rng.random() < 0.5 else row)
+    return block
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_block_read_a_column_at_a_time_gives_the_rows_read_one_by_one(seed):
+    import random
+
+    rng = random.Random(seed)
+    header_width = rng.randint(1, 6)
+    length = rng.randint(1, 9)
+    ragged = seed % 5 == 4
+    blocks = [
+        _random_block(rng, rng.randint(0, 40), length, header_width, ragged=ragged)
+        for _ in range(rng.randint(1, 5))
+    ]
+    by_rows = _read_blocks(blocks, header_width, by_rows=True)
+    assert _read_blocks(blocks, header_width, by_rows=False) == by_rows
+    if by_rows[0] == "rows" and len(by_rows[3]) > 1:
+        # The same blocks with one row fewer allowed than they hold: the same error.
+        limited = len(by_rows[3]) - 1
+        expected = _read_blocks(blocks, header_width, by_rows=True, max_rows=limited)
+        assert expected[:2] == ("error", "file_too_large")
+        assert _read_blocks(blocks, header_width, by_rows=False, max_rows=limited) == expected
+
+
+def test_a_column_of_distinct_values_reads_alike_when_it_is_no_longer_shared():
+    dates = [dt.date(2005, 1, 1) + dt.timedelta(days=day) for day in range(7000)]
+    blocks = [
+        [
+            [f"p{number}@example.com", f"Team {number % 3}", dates[number * 7919 % 7000]]
+            for number in range(start, start + 1000)
+        ]
+        for start in range(0, 20_000, 1000)
+    ]
+    reader = parse._BlockReader(3, max_rows=100_000, max_columns=500, progress=lambda rows: None)
+    for index, block in enumerate(blocks):
+        reader.add(2 + index * 1000, block)
+    # The emails are not shared; the teams and the dates (7,000 of them) stay one object each.
+    assert reader._unshared == {0}
+    assert len({id(row.cells[1]) for row in reader.rows}) == 3
+    assert len({id(row.cells[2]) for row in reader.rows}) == 7000
+    limit = {"max_rows": 100_000}
+    assert _read_blocks(blocks, 3, by_rows=False, **limit) == _read_blocks(
+        blocks, 3, by_rows=True, **limit
+    )
+
+
+def test_a_large_sheet_read_ahead_in_a_thread_stops_it_when_the_reading_stops_early(monkeypatch):
+    import threading
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("People")
+    sheet.append(["Email", "Name"])
+    for number in range(3000):
+        sheet.append([f"p{number}@example.com", f"Name {number}"])
+    data = saved(workbook)
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    limited = {"max_rows": 500}
+    exact = outcome(data, "openpyxl", **limited)
+    assert exact[:2] == ("error", "file_too_large")
+    assert outcome(data, "auto", **limited) == exact
+    assert not [thread for thread in threading.enumerate() if thread.name == "calamine-blocks"]
+    # Read whole, it still gives openpyxl's table.
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+
+
+# --- a large sheet scanned as its blocks are read ------------------------------------------------
+
+
+def _large_sheet(rows: int = 3000, *, hidden_first: bool = False) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name"])
+    for number in range(rows):
+        sheet.append([f"p{number}@example.com", f"Name {number % 40}"])
+    if hidden_first:
+        sheet.sheet_state = "hidden"
+        small = workbook.create_sheet("Small")
+        small.append(["Email", "Name"])
+        small.append(["ana@example.com", "Ana"])
+    return saved(workbook)
+
+
+def _last_row_changed(data: bytes, change) -> bytes:
+    return _rewritten(data, "xl/worksheets/sheet1.xml", change)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Every sheet over 4,000 bytes is read (and scanned) in blocks of about 4,000 bytes."""
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+
+
+def _members(data: bytes):
+    return zipfile.ZipFile(io.BytesIO(data)).infolist()
+
+
+def test_a_large_sheet_is_left_out_of_the_scan_before_reading(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(), lambda xml: xml.replace(b"</sheetData>", b"<!DOCTYPE x></sheetData>")
+    )
+    deferred = xlsx_fast.deferred_parts(_members(data))
+    assert deferred == {"xl/worksheets/sheet1.xml"}
+    limits = {"max_rows": 250_000, "max_columns": 500}
+    assert not xlsx_fast.scan_workbook(data, _members(data), **limits)
+    assert xlsx_fast.scan_workbook(data, _members(data), **limits, deferred=deferred)
+
+
+def _cell_replaced(reference: str, cell: bytes):
+    pattern = re.compile(rb'<c r="' + reference.encode() + rb'"[^>]*>.*?</c>')
+    return lambda xml: pattern.sub(cell, xml, count=1)
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        # An error cell in the last row: found as its block is scanned; openpyxl reads.
+        (_cell_replaced("B3001", b'<c r="B3001" t="e"><v>#N/A</v></c>'), "#N/A"),
+        # A 20-digit number in the middle of the sheet: openpyxl keeps every digit.
+        (
+            _cell_replaced("B1500", b'<c r="B1500"><v>12345678901234567890</v></c>'),
+            "12345678901234567890",
+        ),
+        # A DOCTYPE after the rows, which no block holds: found before the last block is read.
+        (lambda xml: xml.replace(b"</sheetData>", b"</sheetData><!DOCTYPE x>"), None),
+        # A stray cell far right in the last row (read with max_columns=10).
+        (
+            lambda xml: xml.replace(
+                b"</row></sheetData>", b'<c r="Z3001"><v>1</v></c></row></sheetData>'
+            ),
+            None,
+        ),
+    ],
+    ids=["error cell at the end", "big number", "doctype after the rows", "stray cell"],
+)
+def test_a_large_sheet_scanned_as_it_is_read_gives_openpyxls_answer(small_blocks, change, found):
+    clean = _large_sheet()
+    data = _last_row_changed(clean, change)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert zipfile.ZipFile(io.BytesIO(data)).read(sheet) != zipfile.ZipFile(io.BytesIO(clean)).read(
+        sheet
+    )
+    members = _members(data)
+    limits = {"max_rows": 250_000, "max_columns": 10}
+    # The scan before reading leaves the sheet out: the blocks' scan finds what it holds.
+    deferred = xlsx_fast.deferred_parts(members)
+    assert xlsx_fast.scan_workbook(data, members, **limits, deferred=deferred)
+    assert not xlsx_fast.scan_workbook(data, members, **limits)
+    exact = outcome(data, "openpyxl", max_columns=10)
+    assert outcome(data, "auto", max_columns=10) == exact
+    if found is not None:
+        assert found in {cell for _, cells in exact[3] for cell in cells}
+        assert outcome(data, "calamine", max_columns=10) != exact
+
+
+def test_a_large_hidden_sheet_left_unread_is_still_scanned_to_its_end(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(hidden_first=True),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><!DOCTYPE x [<!ENTITY a "b">]>'),
+    )
+    assert outcome(data, "auto") == outcome(data, "openpyxl")
+    clean = _large_sheet(hidden_first=True)
+    assert outcome(clean, "auto") == outcome(clean, "openpyxl")
+    assert outcome(clean, "auto")[3] == [(2, ("ana@example.com", "Ana"))]
+
+
+def test_an_error_found_while_a_large_sheet_is_read_waits_for_the_rest_of_its_scan(small_blocks):
+    data = _last_row_changed(
+        _large_sheet(),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><!DOCTYPE x [<!ENTITY a "b">]>'),
+    )
+    limited = {"max_rows": 100}  # too many rows, found in the first blocks
+    # openpyxl stops at the rows too (its answer, which the scan's refusal hands it), and
+    # calamine gives the same error once the rest of the sheet is scanned.
+    assert outcome(data, "auto", **limited) == outcome(data, "openpyxl", **limited)
+    assert outcome(_large_sheet(), "auto", **limited)[:2] == ("error", "file_too_large")
