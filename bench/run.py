@@ -63,7 +63,7 @@ def main() -> None:
     if max(sizes) > 250_000:
         # The million-row files are past the default limit of 250,000 rows. Only then: the
         # limit bounds the grid calamine may hold (xlsx_fast.GRID_CELLS_LIMIT), so at 2,000,000
-        # a workbook wider than 12 columns (the import format with custom attributes) would be
+        # a workbook wider than 11 columns (the import format with custom attributes) would be
         # read by openpyxl, as it would be in production with that limit.
         os.environ.setdefault("ROSTERSYNC_MAX_ROWS", "2000000")
     engines = args.engines.split(",")
