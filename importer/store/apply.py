@@ -16,6 +16,7 @@ Foreign keys are checked at commit on both databases, so a report may come befor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from importer.models import ImportChange
-from importer.pipeline.types import PROFILE_FIELDS
+from importer.pipeline.types import ATTRIBUTE_PREFIX, PROFILE_FIELDS
 from importer.store import bulk
 from users.models import User
 
@@ -79,7 +80,7 @@ def _insert_users(run) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(User._meta.db_table)} ({columns}) "
-            f"SELECT user_id, email, {', '.join(values)}, manager_id, {_new_attributes()}, "
+            f"SELECT user_id, email, {', '.join(values)}, manager_id, {_new_attributes(run)}, "
             f"{placeholders} "
             f"FROM {quote(ImportChange._meta.db_table)} "
             "WHERE run_id = %s AND action = %s AND skipped_reason = '' ORDER BY id",
@@ -107,9 +108,33 @@ def _is_attribute_key(alias: str) -> str:
     return rf"{alias}.key LIKE 'attr\_%%' ESCAPE '\'"
 
 
-def _new_attributes() -> str:
+# A custom attribute's key (users.CustomAttribute.key), safe to write into the statement.
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _new_attributes(run) -> str:
     """Return the SQL for a new user's custom attributes: {key: new value} of the change's
-    attr_ fields (a creation carries no blank value), {} when it names none."""
+    attr_ fields (a creation carries no blank value), {} when it names none.
+
+    The run's copy of its options names the attributes its changes may carry: one JSON object
+    built from them per row (absent ones dropped), a third of the time of going through every
+    field of the change, and nothing at all for an organization without attributes.
+    """
+    attributes = (run.policy or {}).get("attributes")
+    keys = [attribute["key"] for attribute in attributes or ()]
+    if attributes is not None and all(_KEY.fullmatch(key) for key in keys):
+        postgresql = connection.vendor == "postgresql"
+        if not keys:
+            return "'{}'::jsonb" if postgresql else "'{}'"
+        if postgresql:
+            pairs = ", ".join(f"'{key}', fields -> '{ATTRIBUTE_PREFIX}{key}' -> 1" for key in keys)
+            return f"jsonb_strip_nulls(jsonb_build_object({pairs}))"
+        pairs = ", ".join(
+            f"'{key}', json_extract(fields, '$.{ATTRIBUTE_PREFIX}{key}[1]')" for key in keys
+        )
+        # json_patch (RFC 7396) leaves out the members that are null: the attributes absent.
+        return f"json_patch('{{}}', json_object({pairs}))"
+    # A run that kept no list of attributes: each attr_ field of the change.
     if connection.vendor == "postgresql":
         return (
             "COALESCE((SELECT jsonb_object_agg(substr(a.key, 6), a.value -> 1) "

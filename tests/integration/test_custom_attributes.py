@@ -436,3 +436,23 @@ def test_an_attribute_error_is_fixed_in_the_browser_with_every_attribute_column_
         "level": "1000",
         "employment_type": "Full time",
     }
+
+
+def test_a_run_whose_options_name_no_attributes_still_stores_those_its_changes_carry(
+    acme, alice, attributes
+):
+    """A run previewed before its options kept the attributes: apply reads every attr_ field."""
+    run = preview_text(acme, alice, FIRST)
+    policy = {**run.policy}
+    del policy["attributes"]
+    ImportRun.objects.filter(pk=run.pk).update(policy=policy)
+    run.refresh_from_db()
+
+    apply(run, alice)
+
+    assert stored()["ann@acme.example"] == {
+        "cost_centre": "CC-1",
+        "level": "3",
+        "next_review": "2025-01-31",
+        "employment_type": "Full time",
+    }
