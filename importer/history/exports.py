@@ -37,14 +37,15 @@ from openpyxl.utils import get_column_letter
 from importer.models import ImportRun
 from importer.pipeline.headers import column_letter
 from importer.pipeline.types import (
-    ATTRIBUTE_PREFIX,
     FIELD_LABELS,
     FIELDS,
     AttributeSpec,
     AttributeType,
     Table,
+    field_labels,
 )
-from users.models import CustomAttribute, User
+from importer.runs.selectors import attribute_specs, run_attributes
+from users.models import User
 
 # The characters that make a spreadsheet treat a cell as a formula (or DDE command).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -108,17 +109,6 @@ def neutralise_xlsx(value: str) -> str:
 # --- rows -------------------------------------------------------------------------------------
 
 
-def organization_attributes(organization_id: int) -> tuple[AttributeSpec, ...]:
-    """Return the organization's custom attributes, in their order: the users download's last
-    columns, one each."""
-    return tuple(
-        AttributeSpec(key=key, name=name, type=AttributeType(type_))
-        for key, name, type_ in CustomAttribute.objects.filter(
-            organization_id=organization_id
-        ).values_list("key", "name", "type")
-    )
-
-
 def user_headers(attributes: Sequence[AttributeSpec] = ()) -> tuple[str, ...]:
     """Return the import format's header row with a column per custom attribute (its name,
     which the import reads back as the attribute)."""
@@ -138,7 +128,7 @@ def user_rows(
     value is text (a number too, so that it comes back exactly as it is stored).
     """
     if attributes is None:
-        attributes = organization_attributes(organization_id)
+        attributes = attribute_specs(organization_id)
     columns = [name for name in FIELDS if name != "manager_email"]
     rows = (
         User.objects.filter(organization_id=organization_id, is_active=True)
@@ -163,18 +153,10 @@ def _attribute_value(stored: dict | None, key: str, is_date: bool):
 
 
 def change_labels(run: ImportRun) -> dict[str, str]:
-    """Return the labels of the fields a run's changes name: the built-in ones, and each custom
-    attribute's name as the run's copy of its options kept it (a revert run, which has none,
-    takes the run it reverts'); an attribute neither names, by its name now."""
-    labels = dict(FIELD_LABELS)
-    for source in (run.reverts, run) if run.reverts_id else (run,):
-        for attribute in (source.policy or {}).get("attributes") or ():
-            labels[ATTRIBUTE_PREFIX + attribute["key"]] = attribute["name"]
-    for key, name in CustomAttribute.objects.filter(
-        organization_id=run.organization_id
-    ).values_list("key", "name"):
-        labels.setdefault(ATTRIBUTE_PREFIX + key, name)
-    return labels
+    """Return the labels of the fields a run's changes name: the built-in ones, each custom
+    attribute's name as the run's copy of its options kept it (selectors.run_attributes), and
+    an attribute that copy does not name by its name now."""
+    return field_labels((*attribute_specs(run.organization_id), *run_attributes(run)))
 
 
 def change_rows(run: ImportRun) -> Iterator[tuple]:
@@ -314,7 +296,7 @@ def users_xlsx(rows: Iterable[Sequence], attributes: Sequence[AttributeSpec] = (
 def users_download(organization_id: int) -> tuple[tuple[str, ...], Iterator[tuple], Callable]:
     """Return what the users download writes: its headers, its rows and its .xlsx writer
     (rows → workbook), the organization's custom attributes among the columns."""
-    attributes = organization_attributes(organization_id)
+    attributes = attribute_specs(organization_id)
     return (
         user_headers(attributes),
         user_rows(organization_id, attributes),
@@ -325,7 +307,7 @@ def users_download(organization_id: int) -> tuple[tuple[str, ...], Iterator[tupl
 def template_download(organization_id: int) -> tuple[tuple[str, ...], list[tuple], Callable]:
     """Return the blank template's headers, its one example row and its .xlsx writer: the
     organization's custom attributes have their columns, left empty in the example."""
-    attributes = organization_attributes(organization_id)
+    attributes = attribute_specs(organization_id)
     row = (*EXAMPLE_ROW, *("" for _spec in attributes))
     return user_headers(attributes), [row], lambda rows: users_xlsx(rows, attributes)
 

@@ -32,9 +32,10 @@ from importer.pipeline.corrections import (
 )
 from importer.pipeline.headers import fields_of, normalised_extra
 from importer.pipeline.parse import read_table
-from importer.pipeline.types import AttributeSpec, FileError, Table
+from importer.pipeline.types import FileError, Table
 from importer.runs import events
 from importer.runs.limits import check_room
+from importer.runs.selectors import run_attributes
 from importer.runs.services import InputNotStored, options_for
 from users.models import User
 
@@ -130,16 +131,7 @@ def read_input(run: ImportRun) -> Table:
 def _run_header_names(run: ImportRun) -> dict[str, str]:
     """Return the header names the run was read with: its column names and its custom
     attributes' names, from its copy of the options."""
-    policy = run.policy or {}
-    attributes = [
-        AttributeSpec(
-            key=attribute["key"],
-            name=attribute["name"],
-            column_names=tuple(attribute.get("column_names") or ()),
-        )
-        for attribute in policy.get("attributes") or ()
-    ]
-    return header_names(policy.get("column_mapping"), attributes)
+    return header_names((run.policy or {}).get("column_mapping"), run_attributes(run))
 
 
 def _cached(key: str) -> bytes | None:

@@ -18,7 +18,8 @@ from importer.pipeline.revert_plan import Conflict, RevertPlan, plan_revert
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.types import Action, Change, Snapshot, SnapshotUser, field_labels
 from importer.runs import events
-from importer.runs.services import attribute_specs, options_for
+from importer.runs.selectors import attribute_specs
+from importer.runs.services import options_for
 from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import USER_COLUMNS, load_snapshot, snapshot_user, users_census
 from users.models import User

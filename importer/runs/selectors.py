@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from importer.models import ImportChange, ImportRun
 from importer.pipeline.types import FIELD_LABELS, AttributeSpec, AttributeType
-from users.models import User
+from users.models import CustomAttribute, User
 
 
 def last_applied_file_runs(organization_id: int, *, excluding: int | None = None) -> QuerySet:
@@ -134,6 +134,20 @@ def run_as_json(run: ImportRun, *, changes_page: tuple[int, int] | None = None) 
             )
         ],
     }
+
+
+def attribute_specs(organization_id: int) -> tuple[AttributeSpec, ...]:
+    """Return the organization's custom attributes as the pipeline reads them, in order."""
+    return tuple(
+        AttributeSpec(
+            key=attribute.key,
+            name=attribute.name,
+            type=AttributeType(attribute.type),
+            choices=tuple(attribute.choices or ()),
+            column_names=tuple(attribute.column_names or ()),
+        )
+        for attribute in CustomAttribute.objects.filter(organization_id=organization_id)
+    )
 
 
 def run_attributes(run: ImportRun) -> tuple[AttributeSpec, ...]:

@@ -50,14 +50,13 @@ from importer.pipeline.preview import Preview, compute_preview, unreadable_previ
 from importer.pipeline.safeguards import safeguard_message
 from importer.pipeline.same_person import MAX_STORED_PAIRS, same_person_pairs
 from importer.pipeline.types import (
-    AttributeSpec,
-    AttributeType,
     FileError,
     ImportOptions,
     Limits,
 )
 from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
+from importer.runs.selectors import attribute_specs
 from importer.store import bulk
 from importer.store.apply import apply_changes
 from importer.store.changes import SKIPPED, insert_changes
@@ -68,7 +67,7 @@ from importer.store.snapshot import (
     load_snapshot,
     users_census,
 )
-from users.models import CustomAttribute, Organization, User
+from users.models import Organization, User
 
 logger = logging.getLogger(__name__)
 Status = ImportRun.Status
@@ -242,20 +241,6 @@ def options_for(organization: Organization, acting_user: User | None) -> ImportO
             apply_within_limits=config.apply_within_limits,
         ),
         attributes=attributes,
-    )
-
-
-def attribute_specs(organization_id: int) -> tuple[AttributeSpec, ...]:
-    """Return the organization's custom attributes as the pipeline reads them, in order."""
-    return tuple(
-        AttributeSpec(
-            key=attribute.key,
-            name=attribute.name,
-            type=AttributeType(attribute.type),
-            choices=tuple(attribute.choices or ()),
-            column_names=tuple(attribute.column_names or ()),
-        )
-        for attribute in CustomAttribute.objects.filter(organization_id=organization_id)
     )
 
 

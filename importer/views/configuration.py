@@ -19,7 +19,7 @@ from importer.forms import (
 )
 from importer.models import ImportConfig, ImportConfigChange
 from importer.pipeline.types import MAX_ATTRIBUTES, field_labels
-from importer.runs.services import attribute_specs
+from importer.runs.selectors import attribute_specs
 from users.access import org_admin_required
 from users.models import CustomAttribute, User
 

@@ -18,8 +18,12 @@ from importer.history import activity, exports
 from importer.models import ImportChange, ImportRun, RemoteCheck
 from importer.pipeline.parse import read_table
 from importer.pipeline.types import FileError, field_labels
-from importer.runs.selectors import changed_field_counts, filter_runs, run_attributes
-from importer.runs.services import attribute_specs
+from importer.runs.selectors import (
+    attribute_specs,
+    changed_field_counts,
+    filter_runs,
+    run_attributes,
+)
 from importer.views.shared import get_run, record_download
 from users.access import org_admin_required
 from users.models import User

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from importer import runs
 from importer.forms import RemoteSourceForm
 from importer.models import ImportRun, RemoteSource
+from importer.pipeline.attributes import header_names
 from importer.remote import http as remote
 from importer.remote import services as sync
 from importer.remote.secrets import SecretUnreadable, decrypt_secret
@@ -88,6 +89,7 @@ def remote_test(request):
         except SecretUnreadable as error:
             report = sync.ConnectionReport(ok=False, message=str(error))
         else:
+            options = runs.options_for(request.organization, None)
             report = sync.check_connection(
                 data["url"],
                 headers=remote.auth_headers(
@@ -97,7 +99,8 @@ def remote_test(request):
                     secret=secret,
                 ),
                 file_format=data["file_format"],
-                column_mapping=runs.options_for(request.organization, None).column_mapping,
+                # The headers an import reads: the column names and the attributes' names.
+                column_mapping=header_names(options.column_mapping, options.attributes),
             )
     if request.headers.get("HX-Request"):
         return render(

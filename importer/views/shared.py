@@ -9,7 +9,7 @@ from importer import runs
 from importer.forms import ColumnMatchingForm
 from importer.models import ImportRun
 from importer.runs import events
-from importer.runs.services import attribute_specs
+from importer.runs.selectors import attribute_specs
 from importer.tasks import apply_run_task, enqueue
 
 BROKER_DOWN = (
