@@ -7,7 +7,7 @@ size always gives the same bytes of CSV, so runs compare.
 
 With custom attributes (`bench/run.py --attributes 5`), `employees-N-a5.csv` and the others
 have five more columns, one per attribute of ATTRIBUTES (text, number, date, choice, text),
-and the next file also changes one attribute of another 1 % of the people.
+and the people the next file changes (1 %) change one attribute each too.
 """
 
 from __future__ import annotations
@@ -306,10 +306,13 @@ def ensure_files(
     current = people(size)
     upcoming = next_people(current)
     if attributes:
-        # Another 1 % of the people (not the rows next_people changed) change one attribute.
+        # The 1 % of the people whom next_people changed change one attribute too: the next file
+        # still changes 1 % of the people (the apply target's), with an attribute among them.
         rng = random.Random(size * 13 + 5)
-        for row in rng.sample(upcoming[1:], max(1, size // 100)):
-            row["attribute_changed"] = rng.randrange(attributes)
+        before = {row["index"]: row for row in current}
+        for row in upcoming:
+            if row["index"] in before and row != before[row["index"]]:
+                row["attribute_changed"] = rng.randrange(attributes)
     email_of = {row["index"]: row["email"] for row in (*current, *upcoming)}
     file_path(folder, size, version="all", fmt="csv", attributes=attributes).write_bytes(
         write_csv(all_changed_people(current), email_of, attributes)

@@ -278,6 +278,13 @@ def _read_rows(path: Path) -> list[tuple]:
         return [tuple(row) for row in workbook.get_sheet_by_index(0).iter_rows()]
 
 
+def _text(cell) -> str:
+    """A cell as the attributes store it: a whole number without its ".0"."""
+    if isinstance(cell, float):
+        return str(int(cell)) if cell.is_integer() else repr(cell)
+    return str(cell)
+
+
 def floor_read(path: Path) -> dict:
     rows = _read_rows(path)
     return {"rows": len(rows) - 1}
@@ -325,6 +332,27 @@ def floor_write(path: Path) -> dict:
         )
         for row in rows
     ]
+    # A file with custom attributes' columns (--attributes N): the floor writes them too, as
+    # the users' attributes JSON, {key: text}, a blank value absent.
+    import generate
+
+    keys = [key for key, *_ in generate.ATTRIBUTES[: len(rows[0]) - hire_date - 2]] if rows else []
+    if keys:
+        columns += ("attributes",)
+        first = hire_date + 2
+        values = [
+            (
+                *value,
+                json.dumps(
+                    {
+                        key: cell.isoformat() if isinstance(cell, dt.date) else _text(cell)
+                        for key, cell in zip(keys, row[first:], strict=False)
+                        if cell != ""
+                    }
+                ),
+            )
+            for value, row in zip(values, rows, strict=True)
+        ]
     table = User._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
