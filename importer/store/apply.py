@@ -45,10 +45,18 @@ def apply_changes(run, progress: ProgressCallback) -> None:
     if run.changed_count or run.reactivated_count:
         _park_given_away_emails(run)
     done = created
-    for updated in _update_users(run):
-        done += updated
-        progress("applying", done, total)
+    # A run of new people only skips the statements over its changes to existing users (each
+    # reads the run's changes: 0.2 s for a million new people).
+    if touches_existing_users(run):
+        for updated in _update_users(run):
+            done += updated
+            progress("applying", done, total)
     progress("applying", total, total)
+
+
+def touches_existing_users(run) -> bool:
+    """Return whether the run changes, deactivates or reactivates anyone already there."""
+    return bool(run.changed_count or run.deactivated_count or run.reactivated_count)
 
 
 def _insert_users(run) -> int:
