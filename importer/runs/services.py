@@ -58,7 +58,7 @@ from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
 from importer.runs.selectors import attribute_specs
 from importer.store import bulk
-from importer.store.apply import apply_changes
+from importer.store.apply import apply_changes, touches_existing_users
 from importer.store.changes import SKIPPED, insert_changes
 from importer.store.snapshot import (
     changed_people,
@@ -945,8 +945,10 @@ def _apply(run_id: int, report) -> None:
             _refuse_changed_people(run)
             apply_changes(run, report)
             status, message = Status.APPLIED, run.message
-        elif current_census(run.organization_id) != run.users_digest or changed_people(
-            run.pk, run.organization_id, today=timezone.localdate()
+        elif current_census(run.organization_id) != run.users_digest or (
+            # Only the users the run changes are compared: a run of new people has none.
+            touches_existing_users(run)
+            and changed_people(run.pk, run.organization_id, today=timezone.localdate())
         ):
             status = Status.STALE
             message = (

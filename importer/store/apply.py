@@ -46,10 +46,18 @@ def apply_changes(run, progress: ProgressCallback) -> None:
     if run.changed_count or run.reactivated_count:
         _park_given_away_emails(run)
     done = created
-    for updated in _update_users(run):
-        done += updated
-        progress("applying", done, total)
+    # A run of new people only skips the statements over its changes to existing users (each
+    # reads the run's changes: 0.2 s for a million new people).
+    if touches_existing_users(run):
+        for updated in _update_users(run):
+            done += updated
+            progress("applying", done, total)
     progress("applying", total, total)
+
+
+def touches_existing_users(run) -> bool:
+    """Return whether the run changes, deactivates or reactivates anyone already there."""
+    return bool(run.changed_count or run.deactivated_count or run.reactivated_count)
 
 
 def _insert_users(run) -> int:
@@ -110,6 +118,17 @@ def _is_attribute_key(alias: str) -> str:
 
 # A custom attribute's key (users.CustomAttribute.key), safe to write into the statement.
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _reads_attributes(run) -> bool:
+    """Return whether the run's changes may name custom attributes: False when its preview read
+    none (the options it kept list no attribute), True when they do or do not say (a run
+    previewed before the options kept them).
+
+    Without attributes, the statements leave the column alone: looking for attr_ keys in each
+    change's fields (a `jsonb_each` per row) was about a tenth of a million-row insert.
+    """
+    return (run.policy or {}).get("attributes", True) != []
 
 
 def _new_attributes(run) -> str:
@@ -210,10 +229,11 @@ def _update_users(run) -> Iterator[int]:
     assignments += [
         f"manager_id = CASE WHEN {_names('manager_email')} THEN c.manager_id ELSE u.manager_id END",
         "is_active = CASE c.action WHEN %s THEN %s WHEN %s THEN %s ELSE u.is_active END",
-        f"attributes = {_merged_attributes()}",
         # An admin form opened before the import is refused on save.
         "version = u.version + 1",
     ]
+    if _reads_attributes(run):
+        assignments.append(f"attributes = {_merged_attributes()}")
     changes = quote(ImportChange._meta.db_table)
     # The unary + keeps the run's and the organization's indexes out of the plan: each batch is
     # found by its range of change ids, each user by id. Through the run's index SQLite read

@@ -41,7 +41,14 @@ USER_COLUMNS = (
 
 def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str] = ()) -> Snapshot:
     """Return the organization's users, and which of `emails` other organizations already use."""
-    columns = ", ".join(connection.ops.quote_name(column) for column in USER_COLUMNS)
+    # On PostgreSQL the custom attributes come as their JSON text, which _attributes reads
+    # ("{}" for most users): psycopg's jsonb loader runs json.loads for every row, 4 of the 6 s
+    # that fetching a million users took.
+    as_text = "::text" if connection.vendor == "postgresql" else ""
+    columns = ", ".join(
+        connection.ops.quote_name(column) + (as_text if column == "attributes" else "")
+        for column in USER_COLUMNS
+    )
     # Plain SQL rather than values_list(): this reads every user of the organization, and the
     # ORM's per-value converters cost more than the rest of the preview's reading. A chunked
     # cursor (server-side on PostgreSQL, whose driver would otherwise hold the whole result:
@@ -57,7 +64,10 @@ def load_snapshot(organization_id: int, *, today: dt.date, emails: Iterable[str]
         while rows := cursor.fetchmany(SNAPSHOT_BATCH):
             users += [snapshot_user(row, today, dates, shared) for row in rows]
     return Snapshot(
-        users=tuple(users), emails_in_other_orgs=_emails_elsewhere(organization_id, emails)
+        users=tuple(users),
+        emails_in_other_orgs=_emails_elsewhere(
+            organization_id, emails, own={user.email for user in users}
+        ),
     )
 
 
@@ -154,11 +164,13 @@ def _fingerprint_sql() -> str:
         "u.version::text",
     ]
     text = " || '|' || ".join(parts)
-    # _attributes_text: keys compared byte by byte, as Python sorts them (a key is ASCII).
+    # _attributes_text: keys compared byte by byte, as Python sorts them (a key is ASCII). A user
+    # without any (most) skips the subquery over jsonb_each_text: it was a third of the check.
     attributes = (
+        "CASE WHEN u.attributes = '{}'::jsonb THEN '' ELSE "
         "COALESCE('|' || (SELECT string_agg(length(a.key) || ':' || a.key || '=' || "
         "length(a.value) || ':' || a.value, ',' ORDER BY a.key COLLATE \"C\") "
-        "FROM jsonb_each_text(u.attributes) AS a), '')"
+        "FROM jsonb_each_text(u.attributes) AS a), '') END"
     )
     return f"substr(md5({text} || {attributes}), 1, 16)"
 
@@ -292,13 +304,18 @@ def _attributes(value, shared: dict | None) -> dict[str, str] | None:
     return value
 
 
-def _emails_elsewhere(organization_id: int, emails: Iterable[str]) -> frozenset[str]:
+def _emails_elsewhere(
+    organization_id: int, emails: Iterable[str], own: frozenset[str] | set[str] = frozenset()
+) -> frozenset[str]:
     """Return the `emails` that belong to users outside the organization: one query for each
     EMAILS_BATCH of them.
 
-    Users without an organization (support staff) count as outside it.
+    Users without an organization (support staff) count as outside it. `own` are addresses of
+    the organization's users, read with the snapshot: an address is unique among all users, so
+    none of them is looked for (a next file's million addresses are nearly all its own; on
+    PostgreSQL each is an index probe and a heap fetch, 3 s at a million).
     """
-    wanted = sorted(set(emails))
+    wanted = sorted({email for email in emails if email not in own})
     table = User._meta.db_table
     taken: set[str] = set()
     # In batches: the parameter of a million addresses would be 80 MB of text more at the

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -259,7 +259,7 @@ def terminate_long_transactions(min_seconds: float = 0.2) -> int:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND xact_start < now() - make_interval(secs => %s)",
+            " AND xact_start < clock_timestamp() - make_interval(secs => %s)",
             [min_seconds],
         )
         return len(cursor.fetchall())
@@ -268,12 +268,20 @@ def terminate_long_transactions(min_seconds: float = 0.2) -> int:
 @on_postgresql
 def test_a_connection_ended_mid_apply_is_retried_and_the_run_applied(worker, acme, alice):
     run, before, applied = applying_run(acme, alice, 40_000)
-    apply_run_task.apply_async(args=[run.pk], retry=False)
-    wait_until(lambda: apply_under_way(run), timeout=60, what="the apply never got under way")
-
-    assert terminate_long_transactions() >= 1
-    ended_at = time.monotonic()
-    assert users_checksum() == before
+    # The user of the run's last change is locked here (this connection is never ended), so
+    # that the apply is still under way, waiting at its last batch, when its connection is
+    # ended: without it a quick apply could commit first.
+    last_user = (
+        run.changes.exclude(action="create").order_by("-id").values_list("user", flat=True)[0]
+    )
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=last_user)
+        apply_run_task.apply_async(args=[run.pk], retry=False)
+        wait_until(lambda: apply_under_way(run), timeout=60, what="the apply never got under way")
+        # Its transaction is ended once it is older than terminate_long_transactions' bound.
+        wait_until(lambda: terminate_long_transactions() >= 1, timeout=30, what="none ended")
+        ended_at = time.monotonic()
+        assert users_checksum() == before
 
     run = wait_for_run(run, timeout=90)
     assert (run.status, run.message, run.attempts) == (Status.APPLIED, "", 1)
