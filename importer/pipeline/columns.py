@@ -409,6 +409,8 @@ def column_matching(
     """
     extra = normalised_extra(header_names(extra_synonyms, attributes))
     attribute_names = {spec.field: spec.name for spec in attributes}
+    # The attributes' own names and column names, without the organization's column names.
+    by_attribute_name = normalised_extra(header_names({}, attributes))
     headers = [_as_text(header) for header in table.headers]
     in_force = [header_field(header, extra) if header else None for header in headers]
     unknown = any(header and field is None for header, field in zip(headers, in_force, strict=True))
@@ -428,9 +430,7 @@ def column_matching(
             suggested = field
             if builtin == field:
                 reason = "A name the import knows."
-            elif field in attribute_names and header_field(
-                header, normalised_extra(header_names({}, attributes))
-            ):
+            elif field in attribute_names and header_field(header, by_attribute_name):
                 reason = f"The name of your custom attribute '{attribute_names[field]}'."
             else:
                 reason = "Your column names."
