@@ -53,10 +53,13 @@ from importer.pipeline.types import (
     Table,
     field_labels,
     is_attribute,
+    record_fields,
 )
 
 # Rows between two calls of the caller's progress callback.
 PROGRESS_EVERY = 1000
+# Makes a Record from (row, fields, values…) without a Python call per record.
+_new_record = tuple.__new__
 # Longest offending value copied into a RowIssue; the full text stays in the stored input file.
 MAX_ISSUE_VALUE = 200
 
@@ -228,6 +231,7 @@ def map_columns(
     first_row_of_email: dict[str, int] = {}
     first_row_of_id: dict[str, int] = {}
     reader = _ColumnReader(headers, column_of, attributes, spreadsheet=table.format == "xlsx")
+    fields = record_fields(tuple(reader.names))
     email_column = headers[column_of["email"]]
     id_column = headers[column_of["employee_id"]] if "employee_id" in column_of else ""
     manager_column = headers[column_of["manager_email"]] if "manager_email" in column_of else ""
@@ -266,8 +270,8 @@ def map_columns(
         elif undecodable:
             block = [row for row in block if row.number not in issues_of]
         read = reader.read(block, issues_of, warnings_of)
+        numbers = [row.number for row in block]
         if not issues_of:
-            numbers = [row.number for row in block]
             columns = reader.columns
             ids = [
                 (value.casefold(), number)
@@ -280,12 +284,23 @@ def map_columns(
                 # employee ID seen before. What the loop below does row by row, done per column.
                 first_row_of_email.update(zip(columns["email"], numbers, strict=True))
                 first_row_of_id.update(ids)
-                records.extend(map(Record, numbers, read))
+                made = list(map(_new_record, repeat(Record), zip(numbers, repeat(fields), *read)))
+                for position, field in reader.dropped:
+                    made[position] = made[position].without((field,))
+                records.extend(made)
                 for number in sorted(warnings_of):
                     issues.extend(warnings_of[number])
                 continue
-        for row, values in zip(block, read, strict=True):
-            number = row.number
+        dropped: dict[int, list[str]] = {}
+        for position, field in reader.dropped:
+            dropped.setdefault(position, []).append(field)
+        names = reader.names
+        for position, (number, cells) in enumerate(
+            zip(numbers, zip(*read, strict=True), strict=True)
+        ):
+            values = dict(zip(names, cells, strict=True))
+            for field in dropped.get(position, ()):
+                del values[field]
             row_issues = issues_of.get(number)
             email = values["email"]
             if (
@@ -347,7 +362,7 @@ def map_columns(
                         )
                     )
             if not row_issues:
-                records.append(Record(row=number, values=values))
+                records.append(Record(number, values))
             else:
                 # Who the row is about, for a report naming them as manager (see diff).
                 subject = {"subject": email or "", "subject_id": employee_id or ""}
@@ -522,10 +537,10 @@ def _resolve_ambiguous_dates(
     date_orders = reader.date_orders[field]
     if len(date_orders) == 1:
         (order,) = date_orders
-        record_of = {record.row: record for record in records}
+        position_of = {record.row: position for position, record in enumerate(records)}
         for number, _text, error in ambiguous:
-            if (record := record_of.get(number)) is not None:
-                record.values[field] = error.read(order)
+            if (position := position_of.get(number)) is not None and records[position].has(field):
+                records[position] = records[position].replacing(field, error.read(order))
         number, text, error = ambiguous[0]
         others = f" and {len(ambiguous) - 1:,} other dates" if len(ambiguous) > 1 else ""
         example = error.read(order).isoformat()
@@ -797,9 +812,10 @@ class _ColumnReader:
         rows: list[Row],
         issues_of: dict[int, list[RowIssue]],
         warnings_of: dict[int, list[RowIssue]],
-    ) -> list[dict[str, str | dt.date | None]]:
-        """Return the field values of each of `rows`; add their errors to `issues_of` and
-        their warnings to `warnings_of`."""
+    ) -> list[list]:
+        """Return the values of `rows` a column at a time, one list per name of `names`; add
+        their errors to `issues_of` and their warnings to `warnings_of`. The cells a record
+        leaves out (the stored value is kept) are listed in `dropped`."""
         numbers = [row.number for row in rows]
         cell_rows = [row.cells for row in rows]
         columns = []
@@ -817,13 +833,8 @@ class _ColumnReader:
                 )
             else:
                 columns.append(self._texts(field, cells, numbers, header, issues_of, warnings_of))
-        names = self.names
-        self.columns = dict(zip(names, columns, strict=True))
-        # Each row has one value per name, as checked just above: per row, strict= would cost time.
-        read = [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
-        for position, field in self.dropped:
-            del read[position][field]
-        return read
+        self.columns = dict(zip(self.names, columns, strict=True))
+        return columns
 
     def _attribute(
         self,

@@ -244,7 +244,7 @@ def match_records(
         kept = [record for record in kept if record.row not in left_out]
         for row in left_out:
             del matched_rows[matches.pop(row).id]
-    if any("manager_employee_id" in record.values for record in kept):
+    if any(record.has("manager_employee_id") for record in kept):
         kept = _managers_by_employee_id(kept, snapshot, matched_rows, options, issues)
         kept_rows = {record.row for record in kept}
         for row in [row for row in matches if row not in kept_rows]:
@@ -366,7 +366,7 @@ def _managers_by_employee_id(
             email_of_id[employee_id] = record.email  # the file wins over the stored ID
     kept = []
     for record in records:
-        values = {name: value for name, value in record.values.items()}
+        values = record.values
         manager_id = values.pop("manager_employee_id", None)
         if not manager_id:
             values.setdefault("manager_email", "")
@@ -490,7 +490,7 @@ def manager_issues(matching: Matching, options: ImportOptions) -> list[RowIssue]
     issues = []
     told: set[str] = set()
     for record in matching.records:
-        manager_email = record.values.get("manager_email")
+        manager_email = record.get("manager_email")
         if not manager_email or manager_email == record.email:
             continue  # A person named as their own manager: columns.py reports self_manager.
         if manager_email in staying:
@@ -578,7 +578,7 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
         key: Key = user.id if user is not None else -row
         if key not in email_of:
             continue
-        manager_email = record.values.get("manager_email")
+        manager_email = record.get("manager_email")
         if (
             manager_email
             and (user is None or (update_managers and not user.is_protected))
@@ -713,15 +713,14 @@ def _creation(
     final_email: dict[Key, str],
     iso: dict[dt.date, str],
 ) -> Change:
-    values = record.values
     # Every cell of a new file passes here: one comprehension, display() inlined (a value
     # is text, or a date; blanks are left out).
     fields = {
         name: ("", value if value.__class__ is str else iso.get(value) or _iso(value, iso))
-        for name, value in values.items()
+        for name, value in record.items()
         if value and name != "manager_email"
     }
-    manager_email = values.get("manager_email")
+    manager_email = record.get("manager_email")
     if not create_users:
         if manager_email:
             fields["manager_email"] = ("", manager_email)
@@ -814,14 +813,14 @@ def _profile_changes(
         _attribute_changes(record, user, attributes, options.clear_blank_fields, fields)
     if not wanted:
         return fields
-    values = record.values
+    position = record.fields.position
     clear_blank_fields = options.clear_blank_fields
     # Twice for each matched row (the fields imports update, then those they leave out): the
     # usual field, equal to the user's, goes no further than one comparison.
     for name in PROFILE_FIELDS:
-        if name not in values or name not in wanted:
+        if name not in position or name not in wanted:
             continue
-        new = values[name]
+        new = record[position[name]]
         # A value is text, a date (never blank) or None: blank is what shows as "".
         if not new and (name not in clear_blank_fields or name == "email"):
             continue  # A blank cell keeps the stored value; an email is never cleared.
@@ -851,7 +850,7 @@ def _attribute_changes(
     `attributes` ((field, key) pairs): old is the stored text (absent: ""), new the record's
     canonical text (a date in ISO form). A blank cell keeps the stored value unless its field
     is in clear_blank_fields."""
-    get = record.values.get
+    get = record.get
     stored = user.attributes
     for name, key in attributes:
         new = get(name, _ABSENT)
@@ -875,7 +874,7 @@ def _manager_change(
 
     A manager who is not staying is no change (manager_issues reports them when it matters).
     """
-    if "manager_email" not in record.values:
+    if not record.has("manager_email"):
         return None
     manager_email = record.get("manager_email") or ""
     old_manager = matching.users.get(user.manager_id) if user.manager_id else None

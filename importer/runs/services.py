@@ -331,9 +331,12 @@ def _compute_preview(run: ImportRun, report) -> None:
         )
         headers = file_headers(table, options.column_mapping, options.attributes)
         del table  # The records hold what is needed; the cells' memory goes to the diff.
-        snapshot = load_snapshot(
-            run.organization_id, today=today, emails=[record.email for record in records]
-        )
+        emails = [record.email for record in records]
+        # An unchanged user holds the record's strings, not copies of them.
+        shared = dict(zip(emails, emails, strict=True))
+        shared.update((text, text) for record in records if (text := record.get("employee_id")))
+        snapshot = load_snapshot(run.organization_id, today=today, emails=emails, shared=shared)
+        del emails, shared
         preview = compute_preview(
             records,
             issues,
