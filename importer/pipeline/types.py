@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 import functools
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # A cell as a person reads it: text, or a date for a date-formatted spreadsheet cell.
@@ -249,6 +249,20 @@ class Record(tuple):
     def get(self, name: str, default=None):
         at = self[1].position.get(name)
         return default if at is None else self[at]
+
+    @staticmethod
+    def column(records: Sequence[Record], name: str) -> list:
+        """Return each record's value of `name` (None where it has none), in order.
+
+        Records of one file share their RecordFields: then one C-level pass reads them all.
+        """
+        fields = records[0][1] if records else None
+        if fields is not None and all(record[1] is fields for record in records):
+            at = fields.position.get(name)
+            return (
+                [None] * len(records) if at is None else list(map(operator.itemgetter(at), records))
+            )
+        return [record.get(name) for record in records]
 
     def replacing(self, name: str, value) -> Record:
         """Return the record with `name` (one of its fields) set to `value`."""

@@ -53,6 +53,7 @@ from importer.pipeline.types import (
     FileError,
     ImportOptions,
     Limits,
+    Record,
 )
 from importer.runs import events, leases, outbox, selectors
 from importer.runs.limits import check_room
@@ -331,10 +332,12 @@ def _compute_preview(run: ImportRun, report) -> None:
         )
         headers = file_headers(table, options.column_mapping, options.attributes)
         del table  # The records hold what is needed; the cells' memory goes to the diff.
-        emails = [record.email for record in records]
+        emails = Record.column(records, "email")
         # An unchanged user holds the record's strings, not copies of them.
         shared = dict(zip(emails, emails, strict=True))
-        shared.update((text, text) for record in records if (text := record.get("employee_id")))
+        employee_ids = [text for text in Record.column(records, "employee_id") if text]
+        shared.update(zip(employee_ids, employee_ids, strict=True))
+        del employee_ids
         snapshot = load_snapshot(run.organization_id, today=today, emails=emails, shared=shared)
         del emails, shared
         preview = compute_preview(
