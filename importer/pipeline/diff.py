@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import operator
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -564,17 +565,16 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
     """
     staying = matching.staying
     users = matching.users
-    manager_of: dict[Key, Key] = {}
     # Each person's email after the import: final_email has every person of `staying` (an
     # old address there must not win), so it is the map of people the circles are among.
     email_of = matching.final_email
-    for key in email_of:
-        if key > 0 and (manager_id := users[key].manager_id) is not None:
-            manager_of[key] = manager_id
     matches = matching.matches
     # The row of each person the file describes: a matched user's, or minus a new person's key.
     row_of = _RowsOfPeople(matching.matched_rows)
     update_managers = options.update_managers
+    # The managers the file sets where they differ from the stored ones; everyone else's is
+    # read from their user (not copied into a map: a million people's would be 40 MB more).
+    changed: dict[Key, Key] = {}
     for record in matching.records:
         row = record.row
         user = matches.get(row)
@@ -586,11 +586,23 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
             manager_email
             and (user is None or (update_managers and not user.is_protected))
             and (manager := staying.get(manager_email)) is not None
+            and (user is None or manager != user.manager_id)
         ):
-            manager_of[key] = manager
+            changed[key] = manager
+
+    def manager_of(key: Key) -> Key | None:
+        if key in changed:
+            return changed[key]
+        return users[key].manager_id if key > 0 and key in email_of else None
+
+    # Everyone with a manager: the stored ones first, then those only the file gives one.
+    with_managers = itertools.chain(
+        (key for key in email_of if key > 0 and users[key].manager_id is not None),
+        (key for key in changed if key < 0 or users[key].manager_id is None),
+    )
     issues = []
     reported: set[Key] = set()
-    for start in manager_of:
+    for start in with_managers:
         if start in reported:
             continue
         path: list[Key] = []
@@ -599,7 +611,10 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
         while node is not None and node not in seen and node not in reported:
             seen[node] = len(path)
             path.append(node)
-            node = manager_of.get(node)
+            if node in changed:
+                node = changed[node]
+            else:
+                node = users[node].manager_id if node > 0 and node in email_of else None
         if node is None or node in reported or node not in seen:
             reported.update(path)
             continue
@@ -625,7 +640,7 @@ def manager_cycle_issues(matching: Matching, options: ImportOptions) -> list[Row
                 "Correct the manager of one of them.",
                 row=row_of[first],
                 column=FIELD_LABELS["manager_email"],
-                value=email_of.get(manager_of[first], ""),
+                value=email_of.get(manager_of(first), ""),
             )
         )
     return issues
