@@ -109,8 +109,8 @@ class LimitCheck:
 
     def passed(self, change: Change) -> tuple[str, ...]:
         """Return the limits `change` passes (empty for none), counting it."""
-        if change.skipped_reason:
-            return ()
+        if change.skipped_reason or change.action is Action.CREATE:
+            return ()  # No limit counts new people (a new file makes a million of them).
         kinds = []
         if change.action == Action.DEACTIVATE:
             kinds.append(DEACTIVATIONS)

@@ -90,9 +90,13 @@ SEARCHED_FIELDS = ("first_name", "last_name")
 def search_text(email: str, fields: Mapping) -> str:
     """Return what the run page's search looks in for a change: its email and the old and new
     first and last names, lower-cased, one space apart (ImportChange.search_text)."""
-    parts = [email]
+    text = email
     for name in SEARCHED_FIELDS:
         pair = fields.get(name)
-        if pair:
-            parts += [value for value in pair if value]
-    return " ".join(parts).lower()
+        if pair:  # Once per change: no list made for the two values.
+            old, new = pair
+            if old:
+                text += " " + old
+            if new:
+                text += " " + new
+    return text.lower()
