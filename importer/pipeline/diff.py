@@ -253,12 +253,14 @@ def match_records(
         kept_rows = {record.row for record in kept}
         for row in [row for row in matches if row not in kept_rows]:
             del matched_rows[matches.pop(row).id]
-    usable = {record.row for record in kept}
-    for record in records:
-        if record.row not in usable:
-            rejected_emails.setdefault(record.email, record.row)
-            if employee_id := record.get("employee_id"):
-                rejected_ids.setdefault(employee_id, record.row)
+    if len(kept) < len(records):  # Some rows were left out (usually none: then no set of rows).
+        usable = {record.row for record in kept}
+        for record in records:
+            if record.row not in usable:
+                rejected_emails.setdefault(record.email, record.row)
+                if employee_id := record.get("employee_id"):
+                    rejected_ids.setdefault(employee_id, record.row)
+        del usable  # Not alive beside the maps made next.
     staying, final_email = _staying_emails(kept, snapshot, matches, matched_rows, options)
     old_emails: dict[str, int] = {}
     for row, user in matches.items():
