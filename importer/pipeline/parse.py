@@ -13,6 +13,7 @@ No Django imports here (importer.pipeline.columns brings only Django's email val
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import datetime as dt
 import gc
@@ -578,6 +579,8 @@ _CELL_TYPES = frozenset({str, dt.date})
 # pays for a column of dates or names, whose values repeat however many there are at first.
 _SHARE_SAMPLE_ROWS = 8192
 _DISTINCT_SHARE = 0.9
+# A CSV column with more of its sampled values than this also in another column stays shared.
+_LINKED_SHARE = 0.01
 
 
 class _BlockReader:
@@ -1147,9 +1150,10 @@ class _CsvCells:
     The csv module makes a new string for every cell; sharing one object per distinct value
     (departments, locations, managers, dates repeat down a column) halves a large file's cells.
     A block whose records are all one length is shared a column at a time (as slices of its
-    cells in one list), and a column whose first values are nearly all distinct (emails, IDs:
-    see _SHARE_SAMPLE_ROWS) keeps its values as read from then on, as _BlockReader does; a
-    ragged block shares every cell.
+    cells in one list); a ragged block shares every cell. A column whose first values are
+    nearly all distinct (IDs: see _SHARE_SAMPLE_ROWS) keeps its values as read from then on,
+    unless another column's values were found among them: the people's own addresses stay
+    shared, so that each manager's address in the table is the same object as their own.
     """
 
     def __init__(self) -> None:
@@ -1157,6 +1161,10 @@ class _CsvCells:
         self._unshared: set[int] = set()
         # For each column not decided yet: (values seen, new values among them).
         self._sample: dict[int, tuple[int, int] | None] = {}
+        # While columns are sampled: the column that first held each shared object (by id:
+        # the dict keeps them alive), and per column the values it shared with another column.
+        self._origin: dict[int, int] | None = {}
+        self._linked: collections.Counter[int] = collections.Counter()
 
     def __call__(self, block: list[list[str]]) -> Iterable[tuple[str, ...]]:
         share = self._shared.setdefault
@@ -1170,11 +1178,30 @@ class _CsvCells:
                 continue
             column = cells[index::width]
             before = len(shared)
-            cells[index::width] = list(map(share, column, column))
+            cells[index::width] = column_cells = list(map(share, column, column))
             if (counts := sample.get(index, (0, 0))) is not None:
+                self._note_origins(index, column_cells)
                 seen, new = counts[0] + len(column), counts[1] + len(shared) - before
                 sample[index] = (seen, new) if seen < _SHARE_SAMPLE_ROWS else None
-                if seen >= _SHARE_SAMPLE_ROWS and new > seen * _DISTINCT_SHARE:
+                if (
+                    seen >= _SHARE_SAMPLE_ROWS
+                    and new > seen * _DISTINCT_SHARE
+                    and self._linked[index] <= seen * _LINKED_SHARE
+                ):
                     unshared.add(index)
+        if self._origin is not None and not any(
+            sample.get(index, (0, 0)) for index in range(width)
+        ):
+            self._origin = None  # every column decided
         # The rows again: `width` cells at a time.
         return zip(*[iter(cells)] * width, strict=True)
+
+    def _note_origins(self, index: int, column_cells: list[str]) -> None:
+        if (origin := self._origin) is None:
+            return
+        linked = self._linked
+        for cell in column_cells:
+            source = origin.setdefault(id(cell), index)
+            if source != index:
+                linked[source] += 1
+                linked[index] += 1

@@ -126,16 +126,28 @@ def test_ragged_and_uniform_blocks_give_the_rows_as_written(small_pieces):
     assert all(red is reds[0] for red in reds)
 
 
-def test_a_column_of_distinct_values_is_kept_as_read_and_the_others_shared(small_pieces):
-    text = HEADER + "".join(f"p{number}@example.com,Ana,Red\r\n" for number in range(20))
+def test_a_column_of_distinct_values_is_kept_as_read_unless_another_column_holds_them(
+    small_pieces,
+):
+    """Sampled on 4 rows: the IDs are distinct and no other column holds one, so they are kept as
+    read; the addresses are distinct too, but the managers' column holds them, so they stay
+    shared: each manager's address is the same object as their own."""
+    lines = ["Email,ID,Team,Manager"]
+    for number in range(12):
+        manager = f"p{number - 1}@example.com" if number else ""
+        lines.append(f"p{number}@example.com,E{number},Red,{manager}")
+    lines.append("q@example.com,E99,E8,p8@example.com")  # after the sample: E8 is an ID
+    text = "\r\n".join(lines) + "\r\n"
 
     table = read_table(text.encode())
 
     assert table.rows == expected_rows(text)
-    names = {id(row.cells[1]) for row in table.rows}
-    teams = {id(row.cells[2]) for row in table.rows}
-    assert len(names) == len(teams) == 1
-    assert len({id(row.cells[0]) for row in table.rows}) == 20
+    rows = table.rows
+    assert len({id(row.cells[2]) for row in rows[:-1]}) == 1  # "Red": one object
+    assert all(rows[at + 1].cells[3] is rows[at].cells[0] for at in range(11))
+    assert rows[-1].cells[3] is rows[8].cells[0]
+    assert rows[-1].cells[2] == rows[8].cells[1]
+    assert rows[-1].cells[2] is not rows[8].cells[1]  # the ID column is no longer shared
 
 
 @pytest.mark.parametrize("blank_every", [0, 3])
