@@ -981,7 +981,7 @@ def _has_undecodable(text: str) -> bool:
     """Return whether `text` holds a byte that did not decode (a lone surrogate, see
     _decode_text).
 
-    Encoding a window at a time finds that there is no surrogate at all five times faster than
+    Encoding a window at a time finds that there is no surrogate at all four times faster than
     a search; a text with one is searched for those of _UNDECODABLE.
     """
     if text.isascii():
