@@ -160,8 +160,13 @@ _PLAIN_EMAIL = re.compile(
 )
 
 
+# A column of plain addresses and blanks, joined by spaces (which no plain address holds).
+_PLAIN_EMAILS = re.compile(f"(?:{_PLAIN_EMAIL.pattern})?(?: (?:{_PLAIN_EMAIL.pattern})?)*")
+_EMAIL_LENGTH = 254
+
+
 def _is_email(value: str) -> bool:
-    if len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value):
+    if len(value) <= _EMAIL_LENGTH and _PLAIN_EMAIL.fullmatch(value):
         return True
     try:
         validate_email(value)
@@ -746,6 +751,45 @@ _NAMED_ADDRESS = re.compile(r"[^<>]*<\s*(?:mailto:)?([^<>\s]+)\s*>")
 _MAILTO = re.compile(r"mailto:([^?\s]+)(?:\?\S*)?")
 
 
+def _joined(values: list[str]) -> str:
+    """Return `values` joined by spaces, for a search over the column: a space is neither a
+    control character nor part of a spreadsheet error, an apostrophe, a number, or an address.
+    """
+    return " ".join(values)
+
+
+# The checks that rule out at C speed what the searches would look for; each may say "maybe"
+# (the tests make them always say so, and ask for the same results).
+
+
+def _may_hold_controls(joined: str) -> bool:
+    """False when no value holds a control character: every one of them is unprintable."""
+    return not joined.isprintable()
+
+
+def _may_be_decomposed(joined: str) -> bool:
+    """False when every value is ASCII, which NFC leaves as it is."""
+    return not joined.isascii()
+
+
+def _may_lower(values: list[str]) -> bool:
+    """False when lower() leaves every value as it is (most columns of addresses)."""
+    joined = _joined(values)
+    return joined.lower() != joined
+
+
+def _all_plain_emails(values: list[str]) -> bool:
+    """True when every value is blank or an address _is_email accepts without the validator."""
+    if not values:
+        return True
+    joined = _joined(values)
+    return (
+        joined.count(" ") == len(values) - 1  # no value holds a space of its own
+        and max(map(len, values)) <= _EMAIL_LENGTH
+        and _PLAIN_EMAILS.fullmatch(joined) is not None
+    )
+
+
 def is_spreadsheet_error(text: str) -> bool:
     """Return whether `text` is what a spreadsheet shows for a failed formula (#N/A, Err:502)."""
     return text in SPREADSHEET_ERRORS or _LIBREOFFICE_ERROR.fullmatch(text) is not None
@@ -878,10 +922,13 @@ class _ColumnReader:
             values = list(map(str.strip, cells, repeat(EDGE_CHARACTERS, len(cells))))
         except TypeError:  # Not all text: a spreadsheet's date or empty cell.
             values = [_as_text(cell) for cell in cells]
+        # One search of the column joined by spaces finds what is rare (see _joined).
+        joined = _joined(values)
         # An apostrophe in front is rare: one search of the joined column rules it out.
-        if "\0'" in "\0".join(["", *values]):
+        if "'" in joined and "\0'" in "\0".join(["", *values]):
             for position in [position for position, value in enumerate(values) if value[:1] == "'"]:
                 values[position] = unescape_formula_prefix(values[position])
+            joined = _joined(values)
 
         def report(position: int, code: str, value: str, message: str) -> None:
             number = numbers[position]
@@ -897,8 +944,10 @@ class _ColumnReader:
         flagged: set[int] = set()
         # One search of the joined column finds what is rare: control characters, decomposed
         # text, spreadsheet errors, IDs written as numbers.
-        joined = _SEPARATOR.join(values)
-        if _CONTROLS.search(joined):
+        decomposed = _may_be_decomposed(joined) and not unicodedata.is_normalized(
+            "NFC", _SEPARATOR.join(values)
+        )
+        if _may_hold_controls(joined) and _CONTROLS.search(joined):
             for position, value in enumerate(values):
                 if not _CONTROLS.search(value):
                     continue
@@ -913,7 +962,7 @@ class _ColumnReader:
                         f"U+{ord(found.group()):04X}, which no name contains (often left by a "
                         "damaged export). Retype the value, or export the file again.",
                     )
-        if not unicodedata.is_normalized("NFC", joined):
+        if decomposed:
             # A Mac writes accents as separate marks (NFD); stored and compared, they are one
             # character, so that an unchanged file changes nothing.
             values = [
@@ -964,13 +1013,16 @@ class _ColumnReader:
         typed = values  # What the cell says: a problem is shown as the person wrote it.
         if field in ("email", "manager_email"):
             # An address already in lower case keeps its object (lower() would copy it: a
-            # million addresses are 80 MB).
-            values = [value if value.islower() else value.lower() for value in values]
+            # million addresses are 80 MB). A new list either way: `typed` stays as it is.
+            if _may_lower(values):
+                values = [value if value.islower() else value.lower() for value in values]
+            else:
+                values = list(values)
         if field == "manager_email":
             # A manager's address repeats once per report: one string object for all of them
             # (the parser already gives one object to each repeated value of a column).
             share = self.shared.setdefault
-            values = [share(value, value) for value in values]
+            values = list(map(share, values, values))
 
         spec = self.attributes.get(field)
         limit = ATTRIBUTE_MAX_LENGTH if spec else MAX_LENGTHS[field]
@@ -999,7 +1051,7 @@ class _ColumnReader:
                     "This row has no email. Every person needs an email address; fill it in or "
                     "delete the row.",
                 )
-            for position in self._not_emails(values, too_long | flagged):
+            for position in self._not_emails(values, too_long | flagged, distinct=True):
                 if self._take_address(position, values, typed, warn):
                     continue
                 report(
@@ -1047,11 +1099,26 @@ class _ColumnReader:
         )
         return True
 
-    def _not_emails(self, values: list[str], skip: Collection[int]) -> list[int]:
-        """Return the positions of the values, neither blank nor in `skip`, that are no email."""
+    def _not_emails(
+        self, values: list[str], skip: Collection[int], *, distinct: bool = False
+    ) -> list[int]:
+        """Return the positions of the values, neither blank nor in `skip`, that are no email.
+
+        `distinct`: the values seldom repeat (the people's own addresses), so a block of plain
+        addresses is accepted in one search and not remembered. Otherwise the values not seen
+        before are checked (as a block when they are all plain) and remembered.
+        """
+        if distinct and _all_plain_emails(values):
+            return []
         checked = self.emails_checked
-        for value in {value for value in values if value not in checked}:
-            checked[value] = _is_email(value) if value else True
+        new = {value for value in values if value not in checked}
+        if new and _all_plain_emails(list(new)):
+            checked.update(dict.fromkeys(new, True))
+        else:
+            for value in new:
+                checked[value] = _is_email(value) if value else True
+        if all(map(checked.__getitem__, values)):
+            return []
         return [
             position
             for position, value in enumerate(values)
