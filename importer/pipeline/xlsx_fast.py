@@ -12,8 +12,9 @@ the workbook is first unpacked once, as a stream, and the scan:
 - sends the workbook to the exact reader (openpyxl) when a sheet has a cell calamine reads
   differently: an error cell (calamine gives a blank, which would mean "keep the stored value";
   openpyxl gives its text, which is reported), a number with 16 digits or more (calamine gives a
-  float: an ID above 2^53 would change), an ISO date cell (`t="d"`), phonetic text, or a cell
-  without its position first (`<c r="…"`), which the bounds below need;
+  float: an ID above 2^53 would change), an ISO date cell (`t="d"`), phonetic text, a value
+  with blank space at either end (`<v> 3</v>`: calamine reads a shared string's index as 0), or
+  a cell without its position first (`<c r="…"`), which the bounds below need;
 - bounds the grid: a cell beyond the columns read (`max_columns + 1`) or below the rows a file
   within `max_rows` can use sends the workbook to openpyxl, which reads only the columns it needs;
   and a grid larger than GRID_CELLS_LIMIT does too (at 1,000,000 rows allowed, a sheet wider
@@ -28,10 +29,12 @@ its end before calamine's answer stands.
 
 A block gets only the shared strings its rows use: the shared-strings table is parsed once (its
 bytes and where each `<si>` starts), and each block's `t="s"` cells are numbered again, in
-order of first use, into a table of the block's own (`_SharedStrings`, `_renumbered`), so that
+order of first use, into a table of the block's own (`_SharedStrings`, `_Renumbering`), so that
 calamine does not parse the whole table (two million strings in a million-row workbook) for
 every block. A block whose shared-string cells are not all in the form expected, or whose index
 lies past the table, goes to openpyxl; a table not in the form expected is given whole, as it is.
+With such a sheet, calamine lists the sheets from an outline of the workbook without the table
+(`_outline`), and opens the workbook itself only if a sheet read whole is read (`_Workbook`).
 
 `scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it. The
 sheets hand their rows over in lists of BLOCK_ROWS (`CalamineSheet.blocks`).
@@ -80,9 +83,12 @@ RENUMBER_BYTES = 1024 * 1024
 # refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser finds the XML broken
 # (unreadable_file), as before the scan.
 _DECLARATION = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-# That, a number of 16 digits or more, or phonetic text (see the module's docstring).
+# That, a number of 16 digits or more, phonetic text (see the module's docstring), or a value
+# with blank space at either end (calamine reads a shared string's index " 3" as 0, a number
+# " 5 " as text; openpyxl leaves the space out).
 _EXACT_READER_MARKUP = re.compile(
-    rb"<(?:v>\s*[-+]?[0-9]{16}|rPh\b|!\s*(?:[Dd][Oo][Cc][Tt][Yy][Pp][Ee]|[Ee][Nn][Tt][Ii][Tt][Yy]))"
+    rb"<(?:v>(?:\s|[-+]?[0-9]{16})|/v>(?<=\s</v>)|rPh\b"
+    rb"|!\s*(?:[Dd][Oo][Cc][Tt][Yy][Pp][Ee]|[Ee][Nn][Tt][Ii][Tt][Yy]))"
 )
 _ERROR_OR_DATE_VALUE = re.compile(rb"""=\s*["'][ed]["']""")
 _TYPE_ATTRIBUTE_END = re.compile(rb"\st\s*$")
@@ -615,7 +621,7 @@ _ODD_TYPE = re.compile(rb"""t(?:\s+=|=\s|='s')""")
 # a shared-string cell with its type anywhere among its attributes, spaces around its index
 # (left out): split on it, the pieces are the markup before, the cell's markup up to the
 # index, and the index. Any cell typed as a shared string must then be one of those.
-_SHARED_CELL = re.compile(rb'(\st="s"[^<>]*>\s*<v>)\s*([0-9]+)\s*(?=</v>)')
+_SHARED_CELL = re.compile(rb'(\st="s"[^<>/]*>\s*<v>)\s*([0-9]+)\s*(?=</v>)')
 _SHARED_TYPE = re.compile(rb"""\st\s*=\s*(?:"s"|'s')""")
 
 
