@@ -8,6 +8,13 @@ size always gives the same bytes of CSV, so runs compare.
 With custom attributes (`bench/run.py --attributes 5`), `employees-N-a5.csv` and the others
 have five more columns, one per attribute of ATTRIBUTES (text, number, date, choice, text),
 and the people the next file changes (1 %) change one attribute each too.
+
+The workbooks have a shared-strings table by default (`strings="shared"`, `employees-N-sst.xlsx`):
+every text cell is an index (`t="s"`) into `xl/sharedStrings.xml`, which holds each distinct
+text once in order of first appearance, as Excel, LibreOffice and Google Sheets write them
+(`write_xlsx_shared`, a streaming writer: a million rows in well under a minute). With
+`strings="inline"` (`employees-N.xlsx`) openpyxl's write-only mode writes them, every text in its
+cell (`t="inlineStr"`), as the bench's workbooks were until issue 17's last round.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import datetime as dt
 import io
 import random
 import unicodedata
+import zipfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 HEADERS = (
     "Email",
@@ -282,22 +291,170 @@ def write_xlsx(rows: list[dict], email_of: dict[int, str], path: Path, attribute
     workbook.save(path)
 
 
-def file_path(folder: Path, size: int, *, version: str, fmt: str, attributes: int = 0) -> Path:
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="Employees" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/styles" Target="styles.xml"/>'
+        '<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+    # Style 1 is a date (built-in number format 14, Excel's short date).
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+        "</cellStyleXfs>"
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        "</cellXfs></styleSheet>"
+    ),
+}
+_SHEET_START = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<dimension ref="A1:{last}"/><sheetData>'
+)
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def write_xlsx_shared(
+    rows: list[dict], email_of: dict[int, str], path: Path, attributes: int = 0
+) -> None:
+    """Write the workbook as Excel does: its texts in a shared-strings table (`t="s"` cells,
+    each distinct text once, in order of first appearance), dates as serial numbers with a date
+    style, numbers as numbers, empty texts as no cell. The sheet is written as a stream."""
+    strings: dict[str, int] = {}
+    references = 0
+    width = len(headers(attributes))
+    letters = [chr(65 + column) for column in range(width)]
+    number_column = len(HEADERS) + 1 if attributes > 1 else -1  # FTE, a number cell
+
+    def row_xml(number: int, values) -> str:
+        nonlocal references
+        cells = []
+        for column, value in enumerate(values):
+            if isinstance(value, str):
+                if not value:
+                    continue
+                if column == number_column and number > 1:
+                    cells.append(f'<c r="{letters[column]}{number}"><v>{value}</v></c>')
+                    continue
+                index = strings.setdefault(value, len(strings))
+                references += 1
+                cells.append(f'<c r="{letters[column]}{number}" t="s"><v>{index}</v></c>')
+            elif isinstance(value, dt.date):
+                serial = (value - _EXCEL_EPOCH).days
+                cells.append(f'<c r="{letters[column]}{number}" s="1"><v>{serial}</v></c>')
+            else:
+                cells.append(f'<c r="{letters[column]}{number}"><v>{value}</v></c>')
+        return f'<row r="{number}">{"".join(cells)}</row>'
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in _XLSX_PARTS.items():
+            target.writestr(name, content)
+        last = f"{letters[-1]}{len(rows) + 1}"
+        with target.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(_SHEET_START.format(last=last).encode())
+            sheet.write(row_xml(1, headers(attributes)).encode())
+            for start in range(0, len(rows), 10_000):
+                chunk = [
+                    row_xml(number, _cells(row, email_of, attributes))
+                    for number, row in enumerate(rows[start : start + 10_000], start=start + 2)
+                ]
+                sheet.write("".join(chunk).encode())
+            sheet.write(b"</sheetData></worksheet>")
+        with target.open("xl/sharedStrings.xml", "w", force_zip64=True) as table:
+            table.write(
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                f'count="{references}" uniqueCount="{len(strings)}">'.encode()
+            )
+            texts = list(strings)
+            for start in range(0, len(texts), 10_000):
+                table.write(
+                    "".join(
+                        f'<si><t xml:space="preserve">{escape(text)}</t></si>'
+                        if text != text.strip()
+                        else f"<si><t>{escape(text)}</t></si>"
+                        for text in texts[start : start + 10_000]
+                    ).encode()
+                )
+            table.write(b"</sst>")
+
+
+def file_path(
+    folder: Path,
+    size: int,
+    *,
+    version: str,
+    fmt: str,
+    attributes: int = 0,
+    strings: str = "shared",
+) -> Path:
     """Return the path of a file: version "new", "next", or "all" (every title changed, CSV);
-    with `attributes`, the file with that many custom attributes' columns."""
+    with `attributes`, the file with that many custom attributes' columns. A workbook with a
+    shared-strings table (`strings="shared"`) is named employees-N-sst.xlsx, one with inline
+    strings employees-N.xlsx."""
     suffix = {"new": "", "next": "-next", "all": "-all"}[version]
     with_attributes = f"-a{attributes}" if attributes else ""
-    return folder / f"employees-{size}{with_attributes}{suffix}.{fmt}"
+    shared = "-sst" if fmt == "xlsx" and strings == "shared" else ""
+    return folder / f"employees-{size}{with_attributes}{suffix}{shared}.{fmt}"
 
 
 def ensure_files(
-    folder: Path, size: int, formats: tuple[str, ...] = ("csv", "xlsx"), attributes: int = 0
+    folder: Path,
+    size: int,
+    formats: tuple[str, ...] = ("csv", "xlsx"),
+    attributes: int = 0,
+    strings: str = "shared",
 ) -> None:
     """Write the files of `size` (new and next, in each of `formats`) into `folder` unless they
-    are there already (a million-row workbook takes minutes to write: ask only for CSV)."""
+    are there already; the workbooks with `strings` "shared" (a shared-strings table, as office
+    software writes them, about 40 s for a million rows) or "inline" (openpyxl, minutes)."""
+    if strings not in ("shared", "inline"):
+        raise ValueError(f"strings must be 'shared' or 'inline', not {strings!r}")
     folder.mkdir(parents=True, exist_ok=True)
+    named = {"attributes": attributes, "strings": strings}
     paths = [
-        file_path(folder, size, version=version, fmt=fmt, attributes=attributes)
+        file_path(folder, size, version=version, fmt=fmt, **named)
         for version in ("new", "next")
         for fmt in formats
     ] + [file_path(folder, size, version="all", fmt="csv", attributes=attributes)]
@@ -321,6 +478,7 @@ def ensure_files(
         csv_path = file_path(folder, size, version=version, fmt="csv", attributes=attributes)
         csv_path.write_bytes(write_csv(rows, email_of, attributes))
         if "xlsx" in formats:
-            xlsx_path = file_path(folder, size, version=version, fmt="xlsx", attributes=attributes)
-            write_xlsx(rows, email_of, xlsx_path.with_suffix(".tmp"), attributes)
+            xlsx_path = file_path(folder, size, version=version, fmt="xlsx", **named)
+            writer = write_xlsx_shared if strings == "shared" else write_xlsx
+            writer(rows, email_of, xlsx_path.with_suffix(".tmp"), attributes)
             xlsx_path.with_suffix(".tmp").rename(xlsx_path)

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--engines sqlite,postgresql]
                                   [--formats csv,xlsx] [--skip-baseline] [--runs 3]
-                                  [--attributes 5] [--markdown FILE]
+                                  [--attributes 5] [--xlsx-strings shared|inline]
+                                  [--markdown FILE]
 
 Every step runs in a fresh process (bench/step.py) on a fresh database made from a migrated
 template: SQLite files under var/bench/, PostgreSQL databases named bench_rostersync_* on
@@ -26,6 +27,11 @@ cache. Files, databases and results (results.json) go to var/bench/, which is no
 With --attributes N (1 to 5) the organization has N custom attributes (text, number, date,
 choice, text: generate.ATTRIBUTES) and every file has a column for each: the cost of custom
 attributes, against a run without.
+
+The .xlsx files have a shared-strings table, as Excel, LibreOffice and Google Sheets write them
+(`employees-N-sst.xlsx`); --xlsx-strings inline uses workbooks with every text in its cell, as
+openpyxl's write-only mode writes them (`employees-N.xlsx`, the bench's workbooks until issue 17's
+shared-strings round), to compare with earlier figures.
 """
 
 from __future__ import annotations
@@ -51,12 +57,14 @@ PYTHON = sys.executable
 PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench_rostersync")  # Names of its databases.
 ORG_SLUG = "bench"  # the organization bench/step.py's setup makes in the template
 _ATTRIBUTES = 0  # --attributes: the custom attributes of the organization and of its files
+_XLSX_STRINGS = "shared"  # --xlsx-strings: the workbooks' texts in a shared table, or inline
 
 
 def main() -> None:
-    global _ATTRIBUTES
+    global _ATTRIBUTES, _XLSX_STRINGS
     args = _arguments()
     _ATTRIBUTES = args.attributes
+    _XLSX_STRINGS = args.xlsx_strings
     # The template's setup step (bench/step.py) defines that many for the organization.
     os.environ["BENCH_ATTRIBUTES"] = str(args.attributes)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -70,7 +78,9 @@ def main() -> None:
     formats = args.formats.split(",")
     for size in sizes:
         _say(f"files of {size:,} rows")
-        generate.ensure_files(FILES_DIR, size, tuple(formats), attributes=args.attributes)
+        generate.ensure_files(
+            FILES_DIR, size, tuple(formats), attributes=args.attributes, strings=_XLSX_STRINGS
+        )
     # The pages step renders templates, which need the collected static files' manifest.
     subprocess.run(
         [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -126,6 +136,7 @@ def main() -> None:
         ]
     machine = _machine(args.pg_url if "postgresql" in engines else None)
     machine["attributes"] = args.attributes
+    machine["xlsx_strings"] = args.xlsx_strings
     table = render(results, machine)
     print(table)
     (BENCH_DIR / "results.json").write_text(json.dumps({"machine": machine, "results": results}))
@@ -177,6 +188,13 @@ def _arguments() -> argparse.Namespace:
         choices=range(len(generate.ATTRIBUTES) + 1),
         help="Custom attributes of the organization, each a column of every file (text, "
         "number, date, choice, text).",
+    )
+    parser.add_argument(
+        "--xlsx-strings",
+        choices=("shared", "inline"),
+        default="shared",
+        help="The workbooks' texts in a shared-strings table, as office software writes them "
+        "(shared), or each in its cell, as openpyxl's write-only mode does (inline).",
     )
     parser.add_argument("--markdown", help="Also write the table to this file.")
     return parser.parse_args()
@@ -357,8 +375,9 @@ def _series_ours(
 ) -> list[dict]:
     name = f"ours_{size}_{fmt}"
     url = database.fresh(name)
-    new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt, attributes=_ATTRIBUTES)
-    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt=fmt, attributes=_ATTRIBUTES)
+    named = {"attributes": _ATTRIBUTES, "strings": _XLSX_STRINGS}
+    new = generate.file_path(FILES_DIR, size, version="new", fmt=fmt, **named)
+    upcoming = generate.file_path(FILES_DIR, size, version="next", fmt=fmt, **named)
     results = []
     for label, step, path in (
         ("preview new", "preview", new),
@@ -514,7 +533,9 @@ def _series_baseline(database: _Databases, size: int) -> list[dict]:
 def _floor(database: _Databases, size: int, formats: list[str]) -> list[dict]:
     results = []
     for fmt in formats:
-        path = generate.file_path(FILES_DIR, size, version="new", fmt=fmt, attributes=_ATTRIBUTES)
+        path = generate.file_path(
+            FILES_DIR, size, version="new", fmt=fmt, attributes=_ATTRIBUTES, strings=_XLSX_STRINGS
+        )
         figures = _step(database.url("template"), "floor", "floor-read", path)
         results.append(
             {
@@ -592,6 +613,12 @@ def render(results: list[dict], machine: dict) -> str:
             f" Custom attributes: {machine['attributes']} "
             f"({', '.join(a[2] for a in generate.ATTRIBUTES[: machine['attributes']])})."
             if machine.get("attributes")
+            else ""
+        )
+        + (
+            f" Workbooks: texts {machine['xlsx_strings']}"
+            + (" (a shared-strings table)." if machine["xlsx_strings"] == "shared" else ".")
+            if machine.get("xlsx_strings")
             else ""
         ),
         "",

@@ -12,8 +12,9 @@ the workbook is first unpacked once, as a stream, and the scan:
 - sends the workbook to the exact reader (openpyxl) when a sheet has a cell calamine reads
   differently: an error cell (calamine gives a blank, which would mean "keep the stored value";
   openpyxl gives its text, which is reported), a number with 16 digits or more (calamine gives a
-  float: an ID above 2^53 would change), an ISO date cell (`t="d"`), phonetic text, or a cell
-  without its position first (`<c r="…"`), which the bounds below need;
+  float: an ID above 2^53 would change), an ISO date cell (`t="d"`), phonetic text, a value
+  with blank space at either end (`<v> 3</v>`: calamine reads a shared string's index as 0), or
+  a cell without its position first (`<c r="…"`), which the bounds below need;
 - bounds the grid: a cell beyond the columns read (`max_columns + 1`) or below the rows a file
   within `max_rows` can use sends the workbook to openpyxl, which reads only the columns it needs;
   and a grid larger than GRID_CELLS_LIMIT does too (at 1,000,000 rows allowed, a sheet wider
@@ -25,6 +26,15 @@ and parses the blocks (calamine lets go of Python's lock while it parses) while 
 converts the block before; such a sheet is left out of the scan before reading
 (`deferred_parts`) and scanned as it is unpacked, each piece before calamine sees it, and to
 its end before calamine's answer stands.
+
+A block gets only the shared strings its rows use: the shared-strings table is parsed once (its
+bytes and where each `<si>` starts), and each block's `t="s"` cells are numbered again, in
+order of first use, into a table of the block's own (`_SharedStrings`, `_Renumbering`), so that
+calamine does not parse the whole table (two million strings in a million-row workbook) for
+every block. A block whose shared-string cells are not all in the form expected, or whose index
+lies past the table, goes to openpyxl; a table not in the form expected is given whole, as it is.
+With such a sheet, calamine lists the sheets from an outline of the workbook without the table
+(`_outline`), and opens the workbook itself only if a sheet read whole is read (`_Workbook`).
 
 `scan_workbook` returns whether calamine may read; `read_with_calamine` reads with it. The
 sheets hand their rows over in lists of BLOCK_ROWS (`CalamineSheet.blocks`).
@@ -41,6 +51,7 @@ import struct
 import threading
 import zipfile
 import zlib
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -55,7 +66,8 @@ SCAN_CHUNK_BYTES = 1024 * 1024
 SCAN_OVERLAP_BYTES = 64
 # Cells of the grid calamine may hold for one sheet (about 32 bytes each, plus their text).
 GRID_CELLS_LIMIT = 24_000_000
-# A large sheet is read a block of rows of about this many bytes of XML at a time.
+# A large sheet is read a block of rows of about this many bytes of XML at a time (half as many
+# when its shared strings are given to each block: see _sheet_blocks).
 BLOCK_XML_BYTES = 12 * 1024 * 1024
 # Sheets unpacking to more than this are read in blocks: below it the whole grid (about the size
 # of the sheet's XML) takes less than the copies of one block.
@@ -64,14 +76,19 @@ BLOCKS_FROM_BYTES = 160 * 1024 * 1024
 SPARE_ROWS = 10_000
 # Rows are handed to the reader in lists of this many.
 BLOCK_ROWS = 1000
+# A block's shared-string cells are numbered again in pieces of about this many bytes of XML.
+RENUMBER_BYTES = 1024 * 1024
 
 # A declaration past the first bytes (parse.py refuses one there): calamine's parser would not
 # refuse it; openpyxl's defusedxml refuses it (unsafe_xml), or its parser finds the XML broken
 # (unreadable_file), as before the scan.
 _DECLARATION = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-# That, a number of 16 digits or more, or phonetic text (see the module's docstring).
+# That, a number of 16 digits or more, phonetic text (see the module's docstring), or a value
+# with blank space at either end (calamine reads a shared string's index " 3" as 0, a number
+# " 5 " as text; openpyxl leaves the space out).
 _EXACT_READER_MARKUP = re.compile(
-    rb"<(?:v>\s*[-+]?[0-9]{16}|rPh\b|!\s*(?:[Dd][Oo][Cc][Tt][Yy][Pp][Ee]|[Ee][Nn][Tt][Ii][Tt][Yy]))"
+    rb"<(?:v>(?:\s|[-+]?[0-9]{16})|/v>(?<=\s</v>)|rPh\b"
+    rb"|!\s*(?:[Dd][Oo][Cc][Tt][Yy][Pp][Ee]|[Ee][Nn][Tt][Ii][Tt][Yy]))"
 )
 _ERROR_OR_DATE_VALUE = re.compile(rb"""=\s*["'][ed]["']""")
 _TYPE_ATTRIBUTE_END = re.compile(rb"\st\s*$")
@@ -85,7 +102,7 @@ T = TypeVar("T")
 class CalamineSheet:
     name: str
     visible: bool
-    workbook: python_calamine.CalamineWorkbook
+    workbook: _Workbook
     # For a sheet unpacking past BLOCKS_FROM_BYTES: the workbook's bytes and the sheet's part.
     data: bytes = b""
     part: zipfile.ZipInfo | None = None
@@ -99,7 +116,7 @@ class CalamineSheet:
     def blocks(self) -> Iterator[list]:
         """Yield the sheet's rows from row 1 in lists of at most BLOCK_ROWS rows."""
         if self.part is None or self.part.file_size <= BLOCKS_FROM_BYTES:
-            sheet = self.workbook.get_sheet_by_name(self.name)
+            sheet = self.workbook.sheet(self.name)
             if sheet.start is None:
                 return
             # calamine yields every row from the first, but only the columns from the first
@@ -323,20 +340,28 @@ def read_with_calamine(
     blocks are read, and to their end once `read_workbook` is done (a sheet it did not read to
     its end, or at all): calamine's answer stands only if the whole workbook passed the scan.
     """
+    parts = _worksheet_parts(data)
+    in_blocks = any(part.file_size > BLOCKS_FROM_BYTES for part in parts.values())
     try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        # With a sheet read in blocks, the list of sheets comes from an outline of the workbook
+        # (no shared strings, the large sheets empty): opening the workbook itself would parse
+        # its whole shared-strings table, which the blocks do not need. A small sheet read
+        # opens the workbook then (`_Workbook`).
+        listing = python_calamine.CalamineWorkbook.from_filelike(
+            _outline(data) if in_blocks else io.BytesIO(data)
+        )
     except Exception:
         raise ExactReaderNeeded from None
     scans = {
         member.filename: _PartScan(member, max_rows=max_rows, max_columns=max_columns)
         for member in deferred
     }
-    with workbook:
+    workbook = _Workbook(data, None if in_blocks else listing)
+    with listing, workbook:
         if any(
-            metadata.typ not in (_WORKSHEET, _CHARTSHEET) for metadata in workbook.sheets_metadata
+            metadata.typ not in (_WORKSHEET, _CHARTSHEET) for metadata in listing.sheets_metadata
         ):
             raise ExactReaderNeeded  # dialog or macro sheets: openpyxl decides what they are
-        parts = _worksheet_parts(data)
         sheets = [
             CalamineSheet(
                 name=metadata.name,
@@ -346,7 +371,7 @@ def read_with_calamine(
                 part=(part := parts.get(metadata.name)),
                 scan=scans.get(part.filename) if part is not None else None,
             )
-            for metadata in workbook.sheets_metadata
+            for metadata in listing.sheets_metadata
             if metadata.typ == _WORKSHEET
         ]
         try:
@@ -358,6 +383,43 @@ def read_with_calamine(
             raise ExactReaderNeeded from None
     _finish_scans(data, scans.values(), max_rows=max_rows, max_columns=max_columns)
     return result
+
+
+class _Workbook:
+    """The workbook opened with calamine, for the sheets read whole: opened when one first is."""
+
+    def __init__(self, data: bytes, opened: python_calamine.CalamineWorkbook | None) -> None:
+        self._data = data
+        self._opened = opened  # the caller's to close
+        self._own: python_calamine.CalamineWorkbook | None = None
+
+    def sheet(self, name: str) -> python_calamine.CalamineSheet:
+        if self._opened is None:
+            self._own = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(self._data))
+            self._opened = self._own
+        return self._opened.get_sheet_by_name(name)
+
+    def __enter__(self) -> _Workbook:
+        return self
+
+    def __exit__(self, *exception) -> None:
+        if self._own is not None:
+            self._own.close()
+
+
+def _outline(data: bytes) -> io.BytesIO:
+    """Return a stored zip of the workbook's XML parts without its shared strings, every
+    worksheet emptied: enough for calamine to list the sheets."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
+        for member in archive.infolist():
+            name = member.filename
+            if name == _SHARED_STRINGS_PART or not name.endswith((".xml", ".rels")):
+                continue
+            target.writestr(name, _EMPTY_SHEET if _is_worksheet(member) else archive.read(member))
+    output.seek(0)
+    return output
 
 
 def _finish_scans(data: bytes, scans, *, max_rows: int, max_columns: int) -> None:
@@ -423,6 +485,16 @@ def _sheet_blocks(
         for member in archive.infolist()
         if member.filename != part.filename and member.filename.endswith((".xml", ".rels"))
     ]
+    strings = None
+    for position, (other_name, content) in enumerate(others):
+        if other_name == _SHARED_STRINGS_PART:
+            strings = _SharedStrings.parse(content)
+            if strings is not None:
+                del others[position]  # each block gets a table of its own
+            break
+    # A shared-string cell takes about half the XML of an inline one: blocks of half the bytes
+    # hold about as many cells (calamine's grid, the rows handed over) as those of inline text.
+    block_bytes = BLOCK_XML_BYTES // 2 if strings is not None else BLOCK_XML_BYTES
     head = b""
     pieces: list[bytes] = []
     size = 0
@@ -444,7 +516,7 @@ def _sheet_blocks(
             pieces, size = [piece], len(piece)
         ended = _SHEET_DATA_END in tail + piece
         tail = piece[-len(_SHEET_DATA_END) :]
-        if size < BLOCK_XML_BYTES and not ended:
+        if size < block_bytes and not ended:
             continue
         pending = b"".join(pieces)
         # The bytes the scan has not judged yet (the tail it takes into the next piece).
@@ -461,14 +533,14 @@ def _sheet_blocks(
                 unjudged = len(pending)
         view = memoryview(pending)
         start = 0
-        while len(pending) - start > BLOCK_XML_BYTES:
-            cut = _row_start(pending, start, start + BLOCK_XML_BYTES)
+        while len(pending) - start > block_bytes:
+            cut = _row_start(pending, start, start + block_bytes)
             if cut < 0 or cut > unjudged:
                 break
-            yield _block_workbook(others, part.filename, head, view[start:cut])
+            yield _block_workbook(others, part.filename, head, view[start:cut], strings)
             start = cut
         if ended:
-            yield _block_workbook(others, part.filename, head, view[start:])
+            yield _block_workbook(others, part.filename, head, view[start:], strings)
             return
         pieces = [pending[start:]]
         size = len(pieces[0])
@@ -489,19 +561,161 @@ def _row_start(xml: bytes, start: int, limit: int) -> int:
 
 
 def _block_workbook(
-    others: list[tuple[str, bytes]], name: str, head: bytes, rows: memoryview
+    others: list[tuple[str, bytes]],
+    name: str,
+    head: bytes,
+    rows: memoryview | bytes,
+    strings: _SharedStrings | None = None,
 ) -> io.BytesIO:
-    """Return a stored zip of the other parts and the sheet's `head`, `rows` and end."""
+    """Return a stored zip of the other parts and the sheet's `head`, `rows` and end.
+
+    With `strings`, the workbook's shared strings, the rows' shared-string cells are numbered
+    again into a table of the strings they use, which the zip holds.
+    """
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
         for other_name, content in others:
             target.writestr(other_name, content)
+        renumbering = _Renumbering(strings) if strings is not None else None
         with target.open(name, "w", force_zip64=True) as sheet:
             sheet.write(head)
-            sheet.write(rows)
+            if renumbering is None:
+                sheet.write(rows)
+            else:
+                # A piece at a time, so that the pieces of the split are few at once.
+                for piece in _pieces(rows):
+                    sheet.write(renumbering.rows(piece))
             sheet.write(b"</sheetData></worksheet>")
+        if renumbering is not None:
+            target.writestr(_SHARED_STRINGS_PART, renumbering.table())
     output.seek(0)
     return output
+
+
+def _pieces(rows: memoryview | bytes) -> Iterator[bytes]:
+    """Yield `rows` in pieces of at most RENUMBER_BYTES, each cut before a `<c` or `<r` (no
+    shared-string cell's type, index or `</v>` is cut), else raise ExactReaderNeeded."""
+    start = 0
+    while start < len(rows):
+        piece = bytes(rows[start : start + RENUMBER_BYTES])
+        if start + len(piece) < len(rows):
+            cut = max(piece.rfind(b"<c"), piece.rfind(b"<r"))
+            if cut <= 0:
+                raise ExactReaderNeeded  # no cell or row starts in a megabyte: no sheet's XML
+            piece = piece[:cut]
+        yield piece
+        start += len(piece)
+
+
+# calamine reads the shared strings from this part (under the workbook's folder, which a block
+# is read only for: see _worksheet_parts).
+_SHARED_STRINGS_PART = "xl/sharedStrings.xml"
+_TABLE_START = re.compile(rb"<sst\b[^<>]*>")
+_TABLE_COUNTS = re.compile(rb"""\s(?:count|uniqueCount)\s*=\s*(?:"[^"]*"|'[^']*')""")
+_STRING_START = re.compile(rb"<si>")
+# A shared-string cell as Excel, LibreOffice, Google Sheets and openpyxl write it: its type the
+# last attribute, its index alone in <v>. Split on it, the pieces are the markup before and the
+# index. When `t="s"` is found elsewhere too, or a type written another way (_ODD_TYPE):
+_PLAIN_SHARED_CELL = re.compile(rb' t="s"><v>([0-9]+)(?=</v>)')
+_ODD_TYPE = re.compile(rb"""t(?:\s+=|=\s|='s')""")
+# a shared-string cell with its type anywhere among its attributes, spaces around its index
+# (left out): split on it, the pieces are the markup before, the cell's markup up to the
+# index, and the index. Any cell typed as a shared string must then be one of those.
+_SHARED_CELL = re.compile(rb'(\st="s"[^<>/]*>\s*<v>)\s*([0-9]+)\s*(?=</v>)')
+_SHARED_TYPE = re.compile(rb"""\st\s*=\s*(?:"s"|'s')""")
+
+
+class _SharedStrings:
+    """A workbook's shared-strings table, parsed once: its bytes and where each string lies.
+
+    `bounds[i]` is where the i-th `<si>` element starts, `bounds[i + 1]` where it ends (with the
+    blank space after it); no Python object per string is made. `table(used)` is the markup of
+    a table holding the strings `used`, in that order, each `<si>` copied as it is (rich text
+    and all).
+    """
+
+    __slots__ = ("_head", "_xml", "bounds", "count")
+
+    def __init__(self, head: bytes, xml: bytes, bounds: array) -> None:
+        self._head = head
+        self._xml = xml
+        self.bounds = bounds
+        self.count = len(bounds) - 1
+
+    @classmethod
+    def parse(cls, xml: bytes) -> _SharedStrings | None:
+        """Return the table of `xml`, or None when it is not in the form expected.
+
+        Expected: `<sst …>`, then only `<si>` elements (no `<si/>`, no attributes) and blank
+        space, then `</sst>`; no comment, CDATA section or processing instruction among them,
+        so that every `<si>` found starts a string.
+        """
+        start = _TABLE_START.search(xml)
+        end = xml.rfind(b"</sst>")
+        if start is None or start.group().endswith(b"/>") or end < start.end():
+            return None
+        first = start.end()
+        if (
+            xml.find(b"<!", first, end) >= 0
+            or xml.find(b"<?", first, end) >= 0
+            or xml.count(b"<si", first, end) != xml.count(b"<si>", first, end)
+        ):
+            return None
+        starts = _STRING_START.finditer(xml, first, end)
+        bounds = array("I" if len(xml) < 2**32 else "q", map(re.Match.start, starts))
+        last = xml.rfind(b"</si>", first, end) + len(b"</si>") if bounds else first
+        if xml[last:end].strip() or (bounds and last <= bounds[-1]):
+            return None  # something after the strings (extLst, say): given whole instead
+        bounds.append(last)
+        tag = _TABLE_COUNTS.sub(b"", start.group())
+        head = xml[: start.start()].replace(b"%", b"%%") + tag[:-1] + b' uniqueCount="%d">'
+        return cls(head, xml, bounds)
+
+    def table(self, used: Sequence[int]) -> bytes:
+        """Return the markup of a table of the strings numbered `used`, in that order."""
+        bounds, xml = self.bounds, self._xml
+        strings = [xml[bounds[index] : bounds[index + 1]] for index in used]
+        return b"".join((self._head % len(used), *strings, b"</sst>"))
+
+
+class _Renumbering:
+    """A block's shared-string cells numbered 0, 1, … in order of first use, a piece of its
+    rows at a time (`rows`), and the table of the strings they use, in that order (`table`).
+
+    Raise ExactReaderNeeded (openpyxl reads, and decides) for a cell typed as a shared string
+    in a form _SHARED_CELL does not take, or an index past the table.
+    """
+
+    def __init__(self, strings: _SharedStrings) -> None:
+        self._strings = strings
+        self._numbers: dict[bytes, int] = {}  # the index in the workbook's table → the new one
+        self._used: list[int] = []  # the workbook's indexes of the new table's strings
+
+    def rows(self, rows: memoryview | bytes) -> bytes:
+        rows = bytes(rows)
+        pieces = _PLAIN_SHARED_CELL.split(rows)
+        step, cell = 2, b' t="s"><v>%d'  # the markup split on, given back with the new index
+        if len(pieces) // 2 != rows.count(b't="s"') or _ODD_TYPE.search(rows):
+            pieces = _SHARED_CELL.split(rows)
+            step, cell = 3, b"%d"
+            if len(pieces) // 3 != len(_SHARED_TYPE.findall(rows)):
+                raise ExactReaderNeeded
+        del rows
+        indexes = pieces[step - 1 :: step]
+        here = dict.fromkeys(indexes)
+        numbers = self._numbers
+        fresh = [index for index in here if index not in numbers]
+        numbers.update(zip(fresh, range(len(numbers), len(numbers) + len(fresh)), strict=True))
+        used = list(map(int, fresh))
+        if used and max(used) >= self._strings.count:
+            raise ExactReaderNeeded
+        self._used += used
+        written = dict(zip(here, map(cell.__mod__, map(numbers.__getitem__, here)), strict=True))
+        pieces[step - 1 :: step] = map(written.__getitem__, indexes)
+        return b"".join(pieces)
+
+    def table(self) -> bytes:
+        return self._strings.table(self._used)
 
 
 def _is_worksheet(member: zipfile.ZipInfo) -> bool:

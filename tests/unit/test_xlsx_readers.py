@@ -612,3 +612,241 @@ def test_an_error_found_while_a_large_sheet_is_read_waits_for_the_rest_of_its_sc
     # calamine gives the same error once the rest of the sheet is scanned.
     assert outcome(data, "auto", **limited) == outcome(data, "openpyxl", **limited)
     assert outcome(_large_sheet(), "auto", **limited)[:2] == ("error", "file_too_large")
+
+
+# --- a large sheet with a shared-strings table: each block gets the strings it uses ------------
+
+_SHEET = "xl/worksheets/sheet1.xml"
+_STRINGS = "xl/sharedStrings.xml"
+
+
+_INLINE_CELL = re.compile(rb'(<c r="[A-Z]+[0-9]+"[^>]*?) t="inlineStr"><is>(.*?)</is></c>')
+
+
+def _with_shared_strings(data: bytes) -> bytes:
+    """Return the workbook with its inline strings moved to a shared-strings table, as Excel
+    writes one: each distinct text once (rich text runs and all), in order of first use, and
+    the cells `t="s"` with its index."""
+    table: dict[bytes, int] = {}
+
+    def shared(found: re.Match) -> bytes:
+        index = table.setdefault(found.group(2), len(table))
+        return found.group(1) + b' t="s"><v>%d</v></c>' % index
+
+    sheet = _INLINE_CELL.sub(shared, zipfile.ZipFile(io.BytesIO(data)).read(_SHEET))
+    strings = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="http://schemas.'
+        b'openxmlformats.org/spreadsheetml/2006/main" uniqueCount="%d">'
+        % len(table)
+        + b"".join(b"<si>" + text + b"</si>" for text in table)
+        + b"</sst>"
+    )
+    data = _rewritten(data, _SHEET, lambda xml: sheet)
+    data = _rewritten(
+        data,
+        "xl/_rels/workbook.xml.rels",
+        lambda xml: xml.replace(
+            b"</Relationships>",
+            b'<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/'
+            b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+            b"</Relationships>",
+        ),
+    )
+    data = _rewritten(
+        data,
+        "[Content_Types].xml",
+        lambda xml: xml.replace(
+            b"</Types>",
+            b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.'
+            b'openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        ),
+    )
+    output = io.BytesIO(data)
+    with zipfile.ZipFile(output, "a", zipfile.ZIP_DEFLATED) as target:
+        target.writestr(_STRINGS, strings)
+    return output.getvalue()
+
+
+def _shared_strings_sheet(rows: int = 3000) -> bytes:
+    """A workbook with a shared-strings table (`t="s"` cells) with rich text, texts repeated in
+    every block, XML entities and spaces kept at either end of a text."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name", "Department", "Note"])
+    for number in range(rows):
+        if number % 450 == 7:
+            name = CellRichText("Ana ", TextBlock(InlineFont(b=True), f"Silva {number}"))
+        else:
+            name = f"Name {number % 40}"
+        note = ["Smith & Sons <Ltd>", "  padded  ", "\"quoted\" 'too'", f"n{number}", None][
+            number % 5
+        ]
+        sheet.append([f"p{number}@example.com", name, ["Sales", "R&D"][number % 2], note])
+    data = _with_shared_strings(saved(workbook))
+    assert b't="s"><v>' in zipfile.ZipFile(io.BytesIO(data)).read(_SHEET)
+    return data
+
+
+@pytest.fixture
+def renumbered_blocks(monkeypatch):
+    """Sheets over 4,000 bytes are read in blocks of about 2,000 bytes (4,000 halved: shared
+    strings), each numbered again in pieces of about 700 bytes."""
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "RENUMBER_BYTES", 700)
+
+
+def _calamine_alone(monkeypatch, data: bytes, reader: str = "auto", **options):
+    """Return read_table's answer with openpyxl out of reach: calamine must have read."""
+
+    def no_openpyxl(*args, **kwargs):
+        raise AssertionError("openpyxl read the workbook")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(parse, "_read_with_openpyxl", no_openpyxl)
+        return outcome(data, reader, **options)
+
+
+def _block_tables(data: bytes) -> list[bytes]:
+    part = xlsx_fast._worksheet_parts(data)["Sheet"]
+    return [zipfile.ZipFile(block).read(_STRINGS) for block in xlsx_fast._sheet_blocks(data, part)]
+
+
+def test_a_large_sheet_with_shared_strings_gives_each_block_only_the_strings_it_uses(
+    monkeypatch, renumbered_blocks
+):
+    data = _shared_strings_sheet()
+    whole = zipfile.ZipFile(io.BytesIO(data)).read(_STRINGS)
+    assert b"<r>" in whole and b"&amp;" in whole and b'xml:space="preserve"' in whole
+    exact = outcome(data, "openpyxl")
+    assert _calamine_alone(monkeypatch, data) == exact
+    assert len(exact[3]) == 3000
+    cells = {cell for _, row in exact[3] for cell in row}
+    assert {"Smith & Sons <Ltd>", "Ana Silva 7", "Ana Silva 2257", "R&D"} <= cells
+    tables = _block_tables(data)
+    assert len(tables) > 100
+    # No block holds the whole table: each holds the strings its rows use, rich text whole.
+    assert max(map(len, tables)) < len(whole) / 20
+    assert all(table.count(b"<si>") < 100 for table in tables)
+    assert sum(b"<r>" in table for table in tables) == len(range(7, 3000, 450))
+    assert sum(b"Smith &amp; Sons &lt;Ltd&gt;" in table for table in tables) > 100
+
+
+def _changed(clean: bytes, change) -> bytes:
+    data = _rewritten(clean, _SHEET, change)
+    assert zipfile.ZipFile(io.BytesIO(data)).read(_SHEET) != zipfile.ZipFile(
+        io.BytesIO(clean)
+    ).read(_SHEET)
+    return data
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # The type before the style; a line end and spaces between the cell's tag and <v>.
+        lambda xml: re.sub(rb'<c r="(B[0-9]+)" t="s"><v>', rb'<c r="\1" t="s" s="0"><v>', xml),
+        lambda xml: re.sub(rb'(<c r="A[0-9]+") t="s">\s*<v>', rb'\1 t="s">\n <v>', xml),
+    ],
+    ids=["attributes in another order", "space before <v>"],
+)
+def test_shared_string_cells_written_otherwise_are_numbered_again_all_the_same(
+    monkeypatch, renumbered_blocks, change
+):
+    clean = _shared_strings_sheet()
+    data = _changed(clean, change)
+    exact = outcome(data, "openpyxl")
+    assert exact == outcome(clean, "openpyxl")
+    assert _calamine_alone(monkeypatch, data) == exact
+
+
+_SPACED_INDEXES = [
+    lambda xml: re.sub(rb'(<c r="B[0-9]+" t="s")><v>', rb"\1><v> ", xml),
+    lambda xml: re.sub(rb"<v>([0-9]+)</v></c>", rb"<v>\n\1\n</v></c>", xml),
+]
+
+
+@pytest.mark.parametrize("change", _SPACED_INDEXES, ids=["space before", "line ends around"])
+def test_an_index_with_spaces_around_it_goes_to_openpyxl_and_reads_alike_in_blocks(
+    monkeypatch, change
+):
+    # Read whole, calamine would take " 3" for index 0 (it reads the digits or nothing).
+    clean = _shared_strings_sheet(200)
+    data = _changed(clean, change)
+    exact = outcome(data, "openpyxl")
+    assert exact == outcome(clean, "openpyxl")
+    assert not calamine_may_read(data)
+    assert outcome(data, "auto") == exact
+    assert _calamine_alone(monkeypatch, data, "calamine") != exact
+    # In blocks, the renumbering takes the index without its spaces.
+    clean = _shared_strings_sheet()
+    data = _changed(clean, change)
+    exact = outcome(data, "openpyxl")
+    assert exact == outcome(clean, "openpyxl")
+    monkeypatch.setattr(xlsx_fast, "BLOCKS_FROM_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "BLOCK_XML_BYTES", 4_000)
+    monkeypatch.setattr(xlsx_fast, "RENUMBER_BYTES", 700)
+    assert outcome(data, "auto") == exact
+    assert _calamine_alone(monkeypatch, data, "calamine") == exact
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # An index past the table, in the middle of the sheet.
+        _cell_replaced("B1500", b'<c r="B1500" t="s"><v>999999</v></c>'),
+        # A type in single quotes, which the renumbering does not take.
+        _cell_replaced("B1500", b"<c r=\"B1500\" t='s'><v>3</v></c>"),
+        # No index at all.
+        _cell_replaced("B1500", b'<c r="B1500" t="s"><v></v></c>'),
+    ],
+    ids=["index out of range", "single quotes", "empty index"],
+)
+def test_shared_string_cells_the_renumbering_does_not_take_go_to_openpyxl(
+    renumbered_blocks, change
+):
+    data = _rewritten(_shared_strings_sheet(), _SHEET, change)
+    exact = outcome(data, "openpyxl")
+    assert outcome(data, "auto") == exact
+    part = xlsx_fast._worksheet_parts(data)["Sheet"]
+    with pytest.raises(xlsx_fast.ExactReaderNeeded):
+        list(xlsx_fast._sheet_blocks(data, part))
+
+
+def test_an_index_out_of_range_is_openpyxls_error_whichever_way_it_is_read(renumbered_blocks):
+    data = _rewritten(
+        _shared_strings_sheet(),
+        _SHEET,
+        _cell_replaced("B1500", b'<c r="B1500" t="s"><v>999999</v></c>'),
+    )
+    exact = outcome(data, "openpyxl")
+    assert exact[:2] == ("error", "unreadable_file")
+    assert outcome(data, "auto") == outcome(data, "calamine") == exact
+
+
+def test_a_shared_strings_table_not_in_the_form_expected_is_given_whole(
+    monkeypatch, renumbered_blocks
+):
+    # A comment among the strings: every block gets the table as it is (as before), and reads
+    # the same.
+    data = _rewritten(
+        _shared_strings_sheet(), _STRINGS, lambda xml: xml.replace(b"</si>", b"</si><!-- x -->", 1)
+    )
+    whole = zipfile.ZipFile(io.BytesIO(data)).read(_STRINGS)
+    assert xlsx_fast._SharedStrings.parse(whole) is None
+    assert all(table == whole for table in _block_tables(data))
+    assert _calamine_alone(monkeypatch, data) == outcome(data, "openpyxl")
+
+
+def test_the_shared_strings_table_is_parsed_into_one_bytes_object_and_offsets():
+    xml = (
+        b'<?xml version="1.0"?>\n<sst xmlns="x" count="9" uniqueCount="3">'
+        b"<si><t>a</t></si>\n<si><r><t>b</t></r><r><t>c</t></r></si><si><t>&amp;</t></si></sst>"
+    )
+    strings = xlsx_fast._SharedStrings.parse(xml)
+    assert strings.count == 3 and strings.bounds.itemsize <= 8
+    assert strings.table([2, 0]) == (
+        b'<?xml version="1.0"?>\n<sst xmlns="x" uniqueCount="2">'
+        b"<si><t>&amp;</t></si><si><t>a</t></si>\n</sst>"
+    )
+    assert xlsx_fast._SharedStrings.parse(xml.replace(b"<si><t>a", b"<si/><si><t>a")) is None
+    assert xlsx_fast._SharedStrings.parse(xml.replace(b"</sst>", b"<extLst/></sst>")) is None
