@@ -4,6 +4,7 @@ their change names, whatever the other changes of the run name."""
 import datetime as dt
 
 import pytest
+from django.conf import settings
 
 from importer.models import ImportConfig, ImportRun
 from tests.conftest import preview_text
@@ -82,3 +83,39 @@ def test_each_user_changes_only_in_the_fields_their_change_names(acme, alice, se
         "leaving@acme.example",
     }
     assert all(after[email] - before[email] in (0, 1) for email in after)
+
+
+@pytest.mark.skipif(
+    "sqlite" in settings.DATABASES["default"]["ENGINE"], reason="heap-only updates are PostgreSQL's"
+)
+def test_a_change_of_titles_rewrites_no_index_on_postgresql(acme, alice):
+    """Users' pages keep room (fillfactor 50, migration users 0006): changing columns that no
+    index holds is a heap-only update, which writes no entry in any of the table's indexes."""
+    from django.db import connection
+
+    people = [
+        UserFactory(organization=acme, email=f"p{number}@acme.example", title="Engineer")
+        for number in range(60)
+    ]
+    csv = "Email,Title\nalice@acme.example,\n" + "".join(
+        f"{person.email},Lead Engineer\n" for person in people
+    )
+    run = preview_text(acme, alice, csv)
+    assert run.changed_count == 60, run.issues
+
+    def hot_updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated('users_user'::regclass), "
+                "pg_stat_get_xact_tuples_hot_updated('users_user'::regclass)"
+            )
+            return cursor.fetchone()
+
+    updated_before, hot_before = hot_updates()
+    assert apply(run, alice).status == ImportRun.Status.APPLIED
+    updated, hot = hot_updates()
+    assert set(
+        User.objects.filter(email__in=[p.email for p in people]).values_list("title", flat=True)
+    ) == {"Lead Engineer"}
+    assert updated - updated_before >= 60
+    assert hot - hot_before == updated - updated_before
