@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from importer.models import ImportChange, ImportRun
@@ -46,13 +46,25 @@ def original_changes(run: ImportRun) -> list[Change]:
     ]
 
 
-def touched_later(run: ImportRun) -> dict[int, int]:
-    """Return {user id: id of the first applied run after `run` that changed the user}.
+# Later runs whose changes one statement of _touched_later reads.
+RUNS_PER_QUERY = 500
 
-    Read from the later runs' side: those runs, their changes' users (by the index of a run's
-    changes), then which of them `run` changed (by the index on the change's user). Asking for
-    the later changes of every user of `run` instead read all of a large run's changes on each
-    view of its page (0.3 s at a million).
+
+def touched_later(run: ImportRun) -> dict[int, int]:
+    """Return {user id: id of the first applied run after `run` that changed the user}."""
+    return {user_id: run_id for user_id, (run_id, _email) in _touched_later(run).items()}
+
+
+def _touched_later(run: ImportRun) -> dict[int, tuple[int, str | None]]:
+    """Return {user id: (first applied run after `run` that changed the user, their email)};
+    the email is None for a user deleted since.
+
+    One statement, from the later runs' side: their made changes (by the index of a run's
+    changes), each kept when `run` changed that user too (a probe of the index on the change's
+    user; the unary `+` keeps SQLite from reading all of `run`'s changes through the run's
+    index instead), with the user's email. In batches of users and one query for their
+    emails, a page of a run of a million took 0.39 s when a later run changed 15,000 of them;
+    this takes 0.07 s.
     """
     if run.finished_at is None:
         return {}
@@ -62,21 +74,26 @@ def touched_later(run: ImportRun) -> dict[int, int]:
         finished_at__gt=run.finished_at,
     ).order_by("-finished_at", "-id")
     rank = {run_id: index for index, run_id in enumerate(later_runs.values_list("id", flat=True))}
+    if not rank:
+        return {}
+    changes, users = ImportChange._meta.db_table, User._meta.db_table
+    mine = "+m.run_id" if connection.vendor == "sqlite" else "m.run_id"
     rows = []
-    for batch in _batches(list(rank)):
-        rows += ImportChange.objects.filter(
-            run_id__in=batch, skipped_reason="", user__isnull=False
-        ).values_list("user_id", "run_id")
+    with connection.cursor() as cursor:
+        # The later runs by their ids: with a subquery PostgreSQL read every change there is.
+        for batch in _batches(list(rank), RUNS_PER_QUERY):
+            cursor.execute(
+                f"SELECT l.user_id, l.run_id, u.email FROM {changes} l "
+                f"LEFT JOIN {users} u ON u.id = l.user_id "
+                f"WHERE l.run_id IN ({', '.join(['%s'] * len(batch))}) "
+                "AND l.skipped_reason = '' AND l.user_id IS NOT NULL AND EXISTS ("
+                f"SELECT 1 FROM {changes} m WHERE m.user_id = l.user_id AND {mine} = %s)",
+                [*batch, run.pk],
+            )
+            rows += cursor.fetchall()
     # Newest first, so the dictionary ends up holding the earliest later run of each user.
     rows.sort(key=lambda row: rank[row[1]])
-    later = dict(rows)
-    mine: set[int] = set()
-    for batch in _batches(sorted(later)):
-        # By user alone (each has a few changes): with the run too, SQLite picks the run's
-        # index and reads all of its changes.
-        changed = ImportChange.objects.filter(user_id__in=batch).order_by()
-        mine.update(user for user, of in changed.values_list("user_id", "run_id") if of == run.pk)
-    return {user_id: run_id for user_id, run_id in later.items() if user_id in mine}
+    return {user_id: (run_id, email) for user_id, run_id, email in rows}
 
 
 def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
@@ -84,16 +101,10 @@ def later_run_conflicts(run: ImportRun) -> tuple[Conflict, ...]:
 
     For runs too large to plan on every page view; creating the revert run checks the rest.
     """
-    touched = touched_later(run)
-    emails: dict[int, str] = {}
-    for batch in _batches(sorted(touched)):
-        emails.update(User.objects.filter(id__in=batch).values_list("id", "email"))
+    touched = _touched_later(run)
     return tuple(
-        Conflict(
-            emails.get(user_id, "(deleted user)"),
-            f"Changed since this import, by import #{run_id}.",
-        )
-        for user_id, run_id in sorted(touched.items(), key=lambda item: emails.get(item[0], ""))
+        Conflict(email or "(deleted user)", f"Changed since this import, by import #{run_id}.")
+        for run_id, email in sorted(touched.values(), key=lambda item: item[1] or "")
     )
 
 

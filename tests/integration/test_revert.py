@@ -177,6 +177,25 @@ def test_a_later_run_touching_the_same_users_blocks_the_revert_and_the_page_name
     assert 'id="revert-button"' in later_html
 
 
+@pytest.mark.parametrize("runs_per_query", [500, 1], ids=["one query", "a query per run"])
+def test_a_conflict_names_the_first_later_run_that_changed_the_user(
+    staff, alice, alice_client, monkeypatch, runs_per_query
+):
+    monkeypatch.setattr("importer.runs.revert.REVERT_CHECK_MAX_CHANGES", 0)
+    monkeypatch.setattr("importer.runs.revert.RUNS_PER_QUERY", runs_per_query)
+    run = import_text(staff, alice, CSV)
+    first = import_text(staff, alice, CSV.replace("Lead Engineer", "Principal Engineer"))
+    second = import_text(staff, alice, CSV.replace("Lead Engineer", "Staff Engineer"))
+
+    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+
+    assert f"Changed since this import, by import #{first.pk}." in html
+    assert f"by import #{second.pk}." not in html
+    # The second run is in the way of undoing the first, by its own number.
+    first_html = alice_client.get(reverse("importer:run-detail", args=[first.pk])).content.decode()
+    assert f"Changed since this import, by import #{second.pk}." in first_html
+
+
 def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, alice, alice_client):
     run = import_text(staff, alice, CSV)
     cara = User.objects.get(email="cara@acme.example")
