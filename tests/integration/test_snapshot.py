@@ -9,17 +9,33 @@ from importer.store import snapshot as snapshots
 from tests.factories import UserFactory
 
 
-@pytest.mark.parametrize("batch", [2, 100_000], ids=["batches of 2", "one batch"])
-def test_addresses_held_elsewhere_are_found_in_every_batch(acme, globex, monkeypatch, batch):
+@pytest.mark.parametrize(
+    "batch, read_others_below",
+    [(2, 100), (100_000, 100), (100_000, 1)],
+    ids=["looked for, batches of 2", "looked for, one batch", "the others' addresses read"],
+)
+def test_addresses_held_elsewhere_are_found_in_every_batch(
+    acme, globex, monkeypatch, batch, read_others_below
+):
     monkeypatch.setattr(snapshots, "EMAILS_BATCH", batch)
-    for name in ("b", "d", "e"):
+    # 1: the five users outside acme are fewer than the fifteen addresses looked for, so their
+    # addresses are read (and kept where the file has them); 100: the fifteen are looked for.
+    monkeypatch.setattr(snapshots, "READ_OTHERS_BELOW", read_others_below)
+    for name in ("b", "d", "e", "z"):
         UserFactory(organization=globex, email=f"{name}@example.com")
     UserFactory(organization=None, email="staff@example.com", is_staff=True)
     UserFactory(organization=acme, email="a@example.com")
     wanted = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
 
     found = snapshots.load_snapshot(
-        acme.pk, today=dt.date(2026, 1, 1), emails=[*wanted, "e@example.com", "staff@example.com"]
+        acme.pk,
+        today=dt.date(2026, 1, 1),
+        emails=[
+            *wanted,
+            "e@example.com",
+            "staff@example.com",
+            *(f"new{n}@example.com" for n in range(10)),
+        ],
     )
 
     assert found.emails_in_other_orgs == {
