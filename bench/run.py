@@ -827,7 +827,9 @@ def _floor_memory_progress_targets(results: list[dict]):
                 for r in ours
                 if (r["engine"], r["format"]) == (engine, fmt) and r["size"] == largest // 10
             ]
-            yield peak <= 300, f"{where}, peak RSS {peak:.0f} MB (at most 300 MB)"
+            if largest <= APPLY_ROWS:
+                # Issue 1's bound, for its 100,000 rows; a million has issue 17's 1 GB.
+                yield peak <= 300, f"{where}, peak RSS {peak:.0f} MB (at most 300 MB)"
             if smaller:
                 yield (
                     peak <= 3 * max(smaller),
