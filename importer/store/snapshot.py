@@ -363,19 +363,18 @@ def _emails_elsewhere(
     table = User._meta.db_table
     # By ranges of the organization index, which `<>` would not use.
     outside = "(organization_id IS NULL OR organization_id < %s OR organization_id > %s)"
-    enough = len(wanted) // READ_OTHERS_BELOW
+    # At least 1, so that a preview runs as many statements whatever the size of its file.
+    enough = max(1, len(wanted) // READ_OTHERS_BELOW)
     with connection.cursor() as cursor:
-        if enough:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {outside} LIMIT %s) AS o",
+            [organization_id, organization_id, enough],
+        )
+        if cursor.fetchone()[0] < enough:
             cursor.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {outside} LIMIT %s) AS o",
-                [organization_id, organization_id, enough],
+                f"SELECT email FROM {table} WHERE {outside}", [organization_id, organization_id]
             )
-            if cursor.fetchone()[0] < enough:
-                cursor.execute(
-                    f"SELECT email FROM {table} WHERE {outside}",
-                    [organization_id, organization_id],
-                )
-                return frozenset(email for (email,) in cursor.fetchall() if email in wanted)
+            return frozenset(email for (email,) in cursor.fetchall() if email in wanted)
         return _looked_for(cursor, sorted(wanted), outside, organization_id)
 
 
