@@ -36,8 +36,20 @@ DEACTIVATE = ImportChange.Action.DEACTIVATE
 REACTIVATE = ImportChange.Action.REACTIVATE
 
 
+# SQLite's page cache while apply writes, in KiB (its default is 2,000). A million new users'
+# INSERT … SELECT writes the email and manager indexes in no order; with the default cache most
+# index pages were read back from the file for each row: 6.6 s, and 5.1 s with 32 MB (64 MB
+# gained nothing more). The memory stays with the process for its next apply.
+SQLITE_APPLY_CACHE_KIB = 32 * 1024
+
+
 def apply_changes(run, progress: ProgressCallback) -> None:
     """Write every change of `run` to its organization's users, exactly as previewed."""
+    with bulk.sqlite_page_cache(SQLITE_APPLY_CACHE_KIB):
+        _apply_changes(run, progress)
+
+
+def _apply_changes(run, progress: ProgressCallback) -> None:
     total = run.change_count
     # One statement: no row count until it returns; the page says what it does meanwhile.
     progress("inserting", 0, total)

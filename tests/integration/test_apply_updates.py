@@ -119,3 +119,36 @@ def test_a_change_of_titles_rewrites_no_index_on_postgresql(acme, alice):
     ) == {"Lead Engineer"}
     assert updated - updated_before >= 60
     assert hot - hot_before == updated - updated_before
+
+
+@pytest.mark.skipif(
+    "sqlite" not in settings.DATABASES["default"]["ENGINE"], reason="SQLite's page cache"
+)
+def test_apply_gives_the_connection_its_page_cache_back(acme, alice):
+    """Apply writes with a larger SQLite page cache (store.apply.SQLITE_APPLY_CACHE_KIB), and
+    leaves the connection with the size it had: a web process's or worker's next queries do not
+    keep 32 MB of pages."""
+    from django.db import connection
+
+    from importer.store import apply as store_apply
+
+    def cache_size() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    sizes = []
+    insert_users = store_apply._insert_users
+
+    def noting_the_cache(run):
+        sizes.append(cache_size())
+        return insert_users(run)
+
+    before = cache_size()
+    run = preview_text(acme, alice, "Email,Title\nalice@acme.example,\nnew@acme.example,Chef\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_apply, "_insert_users", noting_the_cache)
+        assert apply(run, alice).status == ImportRun.Status.APPLIED
+    assert sizes == [-store_apply.SQLITE_APPLY_CACHE_KIB]
+    assert cache_size() == before
+    assert User.objects.get(email="new@acme.example").title == "Chef"
