@@ -61,8 +61,8 @@ def _touched_later(run: ImportRun) -> dict[int, tuple[int, str | None]]:
 
     One statement, from the later runs' side: their made changes (by the index of a run's
     changes), each kept when `run` changed that user too (a probe of the index on the change's
-    user; the unary `+` keeps SQLite from reading all of `run`'s changes through the run's
-    index instead), with the user's email. In batches of users and one query for their
+    user; the unary `+`, as in store.apply, keeps the run's index out, through which SQLite
+    read all of `run`'s changes), with the user's email. In batches of users and one query for their
     emails, a page of a run of a million took 0.39 s when a later run changed 15,000 of them;
     this takes 0.07 s.
     """
@@ -77,7 +77,6 @@ def _touched_later(run: ImportRun) -> dict[int, tuple[int, str | None]]:
     if not rank:
         return {}
     changes, users = ImportChange._meta.db_table, User._meta.db_table
-    mine = "+m.run_id" if connection.vendor == "sqlite" else "m.run_id"
     rows = []
     with connection.cursor() as cursor:
         # The later runs by their ids: with a subquery PostgreSQL read every change there is.
@@ -87,7 +86,7 @@ def _touched_later(run: ImportRun) -> dict[int, tuple[int, str | None]]:
                 f"LEFT JOIN {users} u ON u.id = l.user_id "
                 f"WHERE l.run_id IN ({', '.join(['%s'] * len(batch))}) "
                 "AND l.skipped_reason = '' AND l.user_id IS NOT NULL AND EXISTS ("
-                f"SELECT 1 FROM {changes} m WHERE m.user_id = l.user_id AND {mine} = %s)",
+                f"SELECT 1 FROM {changes} m WHERE m.user_id = l.user_id AND +m.run_id = %s)",
                 [*batch, run.pk],
             )
             rows += cursor.fetchall()
