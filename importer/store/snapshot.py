@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
+from operator import attrgetter
 
 import orjson
 from django.db import connection
@@ -71,20 +72,50 @@ def load_snapshot(
     dates: dict = {}
     if shared is None:
         shared = {}
+    table = User._meta.db_table
     with connection.chunked_cursor() as cursor:
+        # Sorted by id below, not by the database: rows come in the order of the index the
+        # database reads them by, (organization, is_active, id) or id, one or two sorted runs
+        # that Python merges in 0.1 s for a million (SQLite's sort took 0.7-1.5 s).
         cursor.execute(
-            f"SELECT {columns} FROM {User._meta.db_table} WHERE organization_id = %s ORDER BY id",
+            f"SELECT {columns} FROM {table} {_sqlite_scan(organization_id)} "
+            "WHERE organization_id = %s",
             [organization_id],
         )
         users = []
         while rows := cursor.fetchmany(SNAPSHOT_BATCH):
             users += [snapshot_user(row, today, dates, shared) for row in rows]
+    users.sort(key=_by_id)
     return Snapshot(
         users=tuple(users),
         emails_in_other_orgs=_emails_elsewhere(
             organization_id, emails, own={user.email for user in users}
         ),
     )
+
+
+_by_id = attrgetter("id")
+
+
+def _sqlite_scan(organization_id: int) -> str:
+    """Return how SQLite should read the organization's users: "NOT INDEXED" (the whole table,
+    in id order) when they are most of the table, else "" (by the organization index).
+
+    SQLite has no statistics to choose by: it always took the index, and looking up each row
+    from the index costs more than reading the rows it skips when they are few (a million
+    users of one organization: 0.7 s more). PostgreSQL's planner chooses for itself.
+    """
+    if connection.vendor != "sqlite":
+        return ""
+    table = User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {table} WHERE organization_id = %s), "
+            f"(SELECT COUNT(*) FROM {table})",
+            [organization_id],
+        )
+        own, everyone = cursor.fetchone()
+    return "NOT INDEXED" if own * 2 > everyone else ""
 
 
 def _selected(column: str) -> str:

@@ -55,3 +55,24 @@ def test_repeated_text_of_the_users_is_one_object(acme):
 
     departments = [user.department for user in users if user.department.startswith("Sales")]
     assert len(departments) == 3 and len({id(text) for text in departments}) == 1
+
+
+def test_the_users_come_in_id_order_whether_the_organization_is_most_of_the_table_or_not(
+    acme, globex
+):
+    # Active and inactive users alternate: read by the organization index, (is_active, id),
+    # they would come inactive first. acme holds most users (read as the whole table), globex
+    # few (read by the index).
+    made = {acme.pk: [], globex.pk: []}
+    for n in range(12):
+        organization = globex if n % 4 == 0 else acme
+        user = UserFactory(
+            organization=organization, email=f"p{n}@example.com", is_active=n // 4 % 2
+        )
+        made[organization.pk].append(user.pk)
+
+    for organization in (acme, globex):
+        users = snapshots.load_snapshot(organization.pk, today=dt.date(2026, 1, 1)).users
+
+        assert [user.id for user in users] == made[organization.pk]
+        assert {user.is_active for user in users} == {False, True}
