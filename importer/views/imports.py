@@ -32,8 +32,9 @@ from importer.views.shared import (
 from users.access import org_admin_required
 
 CHANGES_PER_PAGE = 50
-# A search of a run's changes counts its matches up to this many ("more than 10,000").
-SEARCH_MATCHES_COUNTED = 10_000
+# A search of a run's changes counts its matches up to this many ("more than 1,000": twenty pages;
+# a search that finds more is a word short, and counting them would read most of a large run).
+SEARCH_MATCHES_COUNTED = 1_000
 # Seconds a run waits for a worker before its page offers to send it again.
 SEND_AGAIN_AFTER_SECONDS = 20
 ISSUES_PER_PAGE = 100
@@ -204,16 +205,25 @@ def _run_context(request, run: ImportRun) -> dict:
     changes = selectors.search_changes(changes, context["q"], organization_id=run.organization_id)
     context.update(revert_state(run), by_support=bool(run.created_by and run.created_by.is_staff))
     context["run_activity"] = activity.run_activity(run)
-    paginator = Paginator(changes, CHANGES_PER_PAGE)
     if not context["q"]:
+        paginator = Paginator(changes, CHANGES_PER_PAGE)
         paginator.count = counts[action]  # Known: the paginator need not count the changes.
+        context["changes_page"] = paginator.get_page(request.GET.get("page"))
     else:
-        # Matches are counted up to a cap: past it the count would read the whole run (a
-        # million changes), and the pages go through the first SEARCH_MATCHES_COUNTED.
-        matches = changes.values("pk")[: SEARCH_MATCHES_COUNTED + 1].count()
-        paginator.count = min(matches, SEARCH_MATCHES_COUNTED)
-        context["matches_capped"] = matches > SEARCH_MATCHES_COUNTED
-    context["changes_page"] = paginator.get_page(request.GET.get("page"))
+        # The matches' ids, up to a cap (past it the search would read the whole run, a
+        # million changes; the pages go through the first SEARCH_MATCHES_COUNTED): one query
+        # both counts them and gives the page's, so the users whose name matches are looked
+        # for once rather than for the count and again for the page (0.3 s each time in an
+        # organization of a million users on PostgreSQL).
+        matches = list(changes.values_list("pk", flat=True)[: SEARCH_MATCHES_COUNTED + 1])
+        context["matches_capped"] = len(matches) > SEARCH_MATCHES_COUNTED
+        page = Paginator(matches[:SEARCH_MATCHES_COUNTED], CHANGES_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        page.object_list = list(
+            run.changes.filter(pk__in=page.object_list).select_related("user").order_by("pk")
+        )
+        context["changes_page"] = page
     context["errors_page"] = Paginator(run.errors, ISSUES_PER_PAGE).get_page(
         request.GET.get("errors_page")
     )
