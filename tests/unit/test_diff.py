@@ -2,12 +2,21 @@
 
 import datetime as dt
 import time
+from dataclasses import replace
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from importer.pipeline.diff import apply_to_snapshot, compute_changeset
-from importer.pipeline.types import Action, ImportOptions, Record, Snapshot, SnapshotUser
+from importer.pipeline import diff
+from importer.pipeline.diff import apply_to_snapshot, compute_changeset, iter_changes, match_records
+from importer.pipeline.types import (
+    FIELDS,
+    Action,
+    ImportOptions,
+    Record,
+    Snapshot,
+    SnapshotUser,
+)
 
 
 def record(row, email, **values):
@@ -344,3 +353,39 @@ def test_importing_the_result_again_gives_no_changes(records, snapshot, deactiva
     second = compute_changeset(records, after, policy)
     assert second.changes == ()
     assert not second.errors
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=files(),
+    snapshot=snapshots(),
+    update_fields=st.frozensets(st.sampled_from(FIELDS)),
+    clear_blank_fields=st.frozensets(st.sampled_from(FIELDS)),
+    update_managers=st.booleans(),
+    reactivate=st.booleans(),
+    protected=st.frozensets(st.integers(1, 8)),
+)
+def test_every_matched_record_yields_the_changes_worked_out_for_it(
+    records, snapshot, update_fields, clear_blank_fields, update_managers, reactivate, protected
+):
+    """iter_changes passes over a record equal to its user without working out its changes:
+    never over one that has any, made or skipped, whatever the options."""
+    snapshot = Snapshot(
+        users=tuple(replace(user, is_protected=user.id in protected) for user in snapshot.users)
+    )
+    policy = ImportOptions(
+        update_fields=update_fields,
+        clear_blank_fields=clear_blank_fields,
+        update_managers=update_managers,
+        reactivate=reactivate,
+    )
+    matching = match_records(records, snapshot, policy)
+
+    expected = [
+        change
+        for record in matching.records
+        if record.row in matching.matches
+        for change in diff._changes_for(record, matching.matches[record.row], matching, policy)
+    ]
+    made = [change for change in iter_changes(matching, policy) if change.row in matching.matches]
+    assert made == expected
