@@ -235,7 +235,7 @@ def ids_after(changes: Sequence[Change], users: Iterable[SnapshotUser]) -> dict[
 
     A manager may be named by an address the revert gives back to them, or by the one they
     keep. A revert creates no one (it deactivates whom the import created); a preview's ids
-    come from Diff.people_by_email.
+    come from diff.PeopleByEmail.
     """
     ids = {user.email: user.id for user in users}
     ids.update((change.email, change.user_id) for change in changes)

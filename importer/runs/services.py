@@ -39,6 +39,7 @@ from importer.pipeline.attributes import header_names
 from importer.pipeline.columns import column_matching, file_headers, map_columns, releasable
 from importer.pipeline.diff import (
     Matching,
+    PeopleByEmail,
     created_rows,
     iter_changes,
     noting_rows,
@@ -536,14 +537,10 @@ def _store_changes(
     """
     rows = created_rows(matching, options)
     reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows)), strict=True))
-    # people_by_email's map with the new people's reserved ids, made in one pass (a million
-    # addresses: one map of them fewer at the preview's peak).
-    ids = {user.email: user.id for user in matching.snapshot.users}
-    for email, key in matching.staying.items():
-        ids[email] = key if key > 0 else reserved[-key]
     changed: set[int] = set()
     changes = noting_rows(iter_changes(matching, options, progress), changed)
-    made = insert_changes(run_id, changes, ids, matching.users, limits_of=limits_of)
+    people = PeopleByEmail(matching, reserved)
+    made = insert_changes(run_id, changes, people, matching.users, limits_of=limits_of)
     return made, unchanged_count(matching, changed)
 
 

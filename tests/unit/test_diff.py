@@ -389,3 +389,23 @@ def test_every_matched_record_yields_the_changes_worked_out_for_it(
     ]
     made = [change for change in iter_changes(matching, policy) if change.row in matching.matches]
     assert made == expected
+
+
+def test_people_by_email_gives_new_people_their_reserved_ids_and_users_theirs_by_either_address():
+    snapshot = snapshot_of(
+        user(1, "ana@x.com", employee_id="1"),
+        user(2, "ben@x.com"),
+        user(3, "gone@x.com"),
+    )
+    records = [
+        record(2, "ana.new@x.com", employee_id="1"),  # ana, with a new address
+        record(3, "ben@x.com"),
+        record(4, "cy@x.com", manager_email="ana.new@x.com"),  # new
+    ]
+    matching = match_records(records, snapshot, ImportOptions(deactivate_missing=False))
+
+    people = diff.PeopleByEmail(matching, {4: 104})
+
+    assert [people[email] for email in ("ana.new@x.com", "ana@x.com", "ben@x.com")] == [1, 1, 2]
+    assert people["cy@x.com"] == 104
+    assert people["gone@x.com"] == 3  # kept out of the file: by their current address
