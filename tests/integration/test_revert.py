@@ -196,6 +196,47 @@ def test_a_conflict_names_the_first_later_run_that_changed_the_user(
     assert f"Changed since this import, by import #{second.pk}." in first_html
 
 
+def test_a_large_run_page_counts_every_later_conflict_and_names_only_the_first_ones(
+    staff, alice, alice_client, globex, monkeypatch
+):
+    monkeypatch.setattr("importer.runs.revert.REVERT_CHECK_MAX_CHANGES", 0)
+    monkeypatch.setattr("importer.runs.revert.CONFLICTS_SHOWN", 2)
+    run = import_text(staff, alice, CSV)
+    later = import_text(
+        staff,
+        alice,
+        CSV.replace("Lead Engineer", "Principal")
+        .replace("Intern", "Analyst")
+        .replace("Designer", "Art Director"),
+    )
+    # Touched by both runs: Ben, Cara and Zoe.
+    touched = revert.touched_later(run)
+    assert set(touched) == set(
+        User.objects.filter(
+            email__in=["ben@acme.example", "cara@acme.example", "zoe@acme.example"]
+        ).values_list("pk", flat=True)
+    )
+    assert set(touched.values()) == {later.pk}
+    first_two = sorted(touched)[:2]
+    # One of the first two left the organization since: its email is not shown.
+    User.objects.filter(pk=first_two[0]).update(organization=globex)
+    gone = User.objects.get(pk=first_two[0]).email
+    kept = User.objects.get(pk=first_two[1]).email
+
+    html = alice_client.get(reverse("importer:run-detail", args=[run.pk])).content.decode()
+
+    assert f"{len(touched)} of its users changed since" in html
+    assert kept in html and "(no longer in this organization)" in html
+    assert f"<strong>{gone}</strong>" not in html
+    assert f"… and {len(touched) - 2} more." in html
+    shown_elsewhere = [
+        email
+        for email in User.objects.filter(pk__in=touched).values_list("email", flat=True)
+        if email not in (kept, gone) and f"<strong>{email}</strong>" in html
+    ]
+    assert shown_elsewhere == []
+
+
 def test_an_edit_outside_imports_since_the_run_is_named_as_a_conflict(staff, alice, alice_client):
     run = import_text(staff, alice, CSV)
     cara = User.objects.get(email="cara@acme.example")
