@@ -104,7 +104,9 @@ class Reporter:
         clear(self.run_id)
 
     def _keep_alive(self) -> None:
-        while not self._stopped.wait(self.interval / 2):
+        # Looks often: a figure written late by up to a poll, plus however long the work held
+        # the GIL in one C call (building a dictionary of a million: 0.6 s), is the page's gap.
+        while not self._stopped.wait(self.interval / 5):
             with self._lock:
                 now = time.monotonic()
                 if self._latest is not None and now - self._last_write >= self.interval:

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -335,9 +336,9 @@ def _compute_preview(run: ImportRun, report) -> None:
         del table  # The records hold what is needed; the cells' memory goes to the diff.
         emails = Record.column(records, "email")
         # An unchanged user holds the record's strings, not copies of them.
-        shared = dict(zip(emails, emails, strict=True))
+        shared = _update_in_batches({}, emails, emails)
         employee_ids = [text for text in Record.column(records, "employee_id") if text]
-        shared.update(zip(employee_ids, employee_ids, strict=True))
+        _update_in_batches(shared, employee_ids, employee_ids)
         del employee_ids
         snapshot = load_snapshot(run.organization_id, today=today, emails=emails, shared=shared)
         del emails, shared
@@ -412,6 +413,23 @@ def _compute_preview(run: ImportRun, report) -> None:
             pairs=[pair.as_dict() for pair in pairs[:MAX_STORED_PAIRS]],
             limits_passed=limits_passed,
         )
+
+
+# Pairs added to a large dictionary per call (see _update_in_batches).
+DICT_BATCH = 50_000
+
+
+def _update_in_batches(target: dict, keys: Sequence, values: Sequence) -> dict:
+    """Add zip(keys, values) to `target`, a batch at a time, and return it.
+
+    One C call over a million pairs holds the GIL for 0.6 s, and with it the thread that keeps
+    the run's progress fresh: the page would go a second without news.
+    """
+    for start in range(0, len(keys), DICT_BATCH):
+        target.update(
+            zip(keys[start : start + DICT_BATCH], values[start : start + DICT_BATCH], strict=True)
+        )
+    return target
 
 
 def matches_in_browser(run: ImportRun) -> bool:
@@ -536,7 +554,7 @@ def _store_changes(
     PostgreSQL, in its own process).
     """
     rows = created_rows(matching, options)
-    reserved = dict(zip(rows, bulk.reserve_ids(User, len(rows)), strict=True))
+    reserved = _update_in_batches({}, rows, bulk.reserve_ids(User, len(rows)))
     changed: set[int] = set()
     changes = noting_rows(iter_changes(matching, options, progress), changed)
     people = PeopleByEmail(matching, reserved)

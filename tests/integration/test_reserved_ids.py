@@ -1,5 +1,7 @@
 """A preview reserves the ids of the users it would create; apply gives them exactly those."""
 
+import pytest
+
 from importer import runs
 from importer.models import ImportChange, ImportRun
 from tests.conftest import preview_text
@@ -21,7 +23,12 @@ def previewed(organization, admin) -> ImportRun:
     return run
 
 
-def test_apply_gives_new_users_the_ids_their_preview_reserved(acme, alice, globex):
+# The preview builds its large dictionaries (reserved ids, shared texts) a batch at a time.
+@pytest.mark.parametrize("batch", [50_000, 2], ids=["one batch", "batches of two"])
+def test_apply_gives_new_users_the_ids_their_preview_reserved(
+    acme, alice, globex, monkeypatch, batch
+):
+    monkeypatch.setattr("importer.runs.services.DICT_BATCH", batch)
     run = previewed(acme, alice)
     reserved = dict(
         run.changes.filter(action=ImportChange.Action.CREATE).values_list("email", "user_id")
