@@ -104,13 +104,18 @@ class Reporter:
         clear(self.run_id)
 
     def _keep_alive(self) -> None:
-        # Looks often: a figure written late by up to a poll, plus however long the work held
-        # the GIL in one C call (building a dictionary of a million: 0.6 s), is the page's gap.
-        while not self._stopped.wait(self.interval / 5):
+        # Wakes when a write falls due (an interval after the last one, whoever made it), so a
+        # figure is late only by however long the work held the GIL in one C call; waking on a
+        # fixed beat instead made it late by up to a beat more, or took the GIL more often.
+        delay = self.interval
+        while not self._stopped.wait(delay):
             with self._lock:
                 now = time.monotonic()
-                if self._latest is not None and now - self._last_write >= self.interval:
+                if self._latest is None:
+                    continue  # Nothing reported yet: look again in an interval.
+                if now - self._last_write >= self.interval:
                     self._write(*self._latest, now)
+                delay = max(self._last_write + self.interval - now, 0.001)
 
 
 def ignore(stage: str, done: int, total: int) -> None:
