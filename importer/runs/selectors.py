@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 
+import orjson
 from django.db import connection
 from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -259,13 +259,19 @@ def change_items(run: ImportRun, *, skipped: bool, chunk_size: int = 2000) -> It
     rows = changes.annotate(fields_text=Cast("fields", TextField())).values_list(
         "action", "email", "row", "fields_text", "skipped_reason"
     )
-    dumps = json.dumps
+    text = _json_text
     for action, email, row, fields, reason in rows.iterator(chunk_size=chunk_size):
         item = (
-            f'{{"action": {dumps(action)}, "email": {dumps(email, ensure_ascii=False)}, '
-            f'"row": {dumps(row)}, "fields": {fields}'
+            f'{{"action": {text(action)}, "email": {text(email)}, '
+            f'"row": {"null" if row is None else row}, "fields": {fields}'
         )
-        yield f'{item}, "reason": {dumps(reason, ensure_ascii=False)}}}' if skipped else item + "}"
+        yield f'{item}, "reason": {text(reason)}}}' if skipped else item + "}"
+
+
+def _json_text(value: str) -> str:
+    """Return `value` as a JSON string, exactly as json.dumps(value, ensure_ascii=False) writes
+    it, in a tenth of the time (orjson): it runs twice for each of a million changes."""
+    return orjson.dumps(value).decode()
 
 
 def _made(run: ImportRun) -> QuerySet:

@@ -174,6 +174,7 @@ def test_the_streamed_json_is_the_run_as_the_api_gives_it(tmp_path, acme, alice)
     # Two kept out of sync (their changes are skipped), and more changes than one batch.
     UserFactory(organization=acme, email="kept1@acme.example", is_sync_protected=True)
     UserFactory(organization=acme, email="kept2@acme.example", is_sync_protected=True)
+    UserFactory(organization=acme, email="gone@acme.example")  # Deactivated: a change of no row.
     lines = ["email,first_name,title"]
     lines += [f"p{n}@acme.example,Zoë {n},Ingénieur" for n in range(2500)]
     lines += ["kept1@acme.example,K,New", "kept2@acme.example,K,New", "alice@acme.example,A,"]
@@ -194,6 +195,9 @@ def test_the_streamed_json_is_the_run_as_the_api_gives_it(tmp_path, acme, alice)
     assert result["status"] == "applied"
     counts = result["counts"]
     assert counts["new"] == 2500
+    assert {"action": "deactivate", "email": "gone@acme.example", "row": None, "fields": {}} in (
+        result["changes"]
+    )
     assert len(result["changes"]) == sum(
         counts[key] for key in ("new", "changed", "deactivated", "reactivated")
     )
