@@ -539,7 +539,11 @@ def apply_run(request, pk: int, confirm_safeguard: bool = False, hold_rest: bool
     run = _get_run(request, pk)
     try:
         runs.request_apply(
-            run, acting_user=None, confirm_safeguard=confirm_safeguard, hold_rest=hold_rest
+            run,
+            acting_user=None,
+            confirm_safeguard=confirm_safeguard,
+            hold_rest=hold_rest,
+            api_token=request.auth.name,
         )
     except runs.ApplyRefused as refusal:
         run.refresh_from_db()

@@ -33,12 +33,18 @@ def _source_event(kind: str, source: RemoteSource, acting_user: User | None, **d
 
 
 def apply_requested_event(
-    *, run: ImportRun, acting_user: User | None, safeguard_confirmed: bool = False
+    *,
+    run: ImportRun,
+    acting_user: User | None,
+    safeguard_confirmed: bool = False,
+    api_token: str = "",
 ) -> AuditEvent:
-    """Record that a ready run was marked for applying (by a person, or by the schedule)."""
-    return _run_event(
-        Kind.APPLY_REQUESTED, run, acting_user, safeguard_confirmed=safeguard_confirmed
-    )
+    """Record that a ready run was marked for applying (by a person, an API token named by
+    `api_token`, or the schedule)."""
+    data: dict = {"safeguard_confirmed": safeguard_confirmed}
+    if api_token:
+        data["api_token"] = api_token
+    return _run_event(Kind.APPLY_REQUESTED, run, acting_user, **data)
 
 
 def input_corrected_event(*, run: ImportRun, acting_user: User | None) -> AuditEvent:

@@ -633,13 +633,15 @@ def request_apply(
     acting_user: User | None,
     confirm_safeguard: bool = False,
     hold_rest: bool = False,
+    api_token: str = "",
 ) -> ImportRun | None:
     """Mark a ready run for applying, with its audit event; the caller then enqueues apply_run.
 
     Raise ApplyRefused when the run is not ready, has errors, or was already confirmed
     (a second click changes nothing), and when the preview tripped a safeguard but
     `confirm_safeguard` is not set: such an import needs a second, explicit confirmation.
-    `acting_user` is None for the scheduled sync and the command line.
+    `acting_user` is None for the scheduled sync, the command line and the API, whose token's
+    name `api_token` gives (the event names it).
 
     With `hold_rest`, a run that passed a limit applies only the changes within the limits;
     the ones that passed a limit wait as a held run of their own (split_held_part), which is
@@ -653,6 +655,12 @@ def request_apply(
             locked = ImportRun.objects.select_for_update().get(pk=run.pk)
             if locked.status == Status.READY and locked.limits_passed:
                 held = split_held_part(locked)
+                if acting_user is None:
+                    # Asked for by the command line or the API: the admins are told that the
+                    # held part waits for their approval. An admin who chose it on the page
+                    # sees it there, and is not emailed.
+                    held_id = held.pk
+                    transaction.on_commit(lambda: _email_held_run(held_id))
         run.refresh_from_db()
         confirm_safeguard = True
     if run.safeguard_message and not confirm_safeguard and run.status == Status.READY:
@@ -674,6 +682,7 @@ def request_apply(
                 run=run,
                 acting_user=acting_user,
                 safeguard_confirmed=bool(run.safeguard_message and confirm_safeguard),
+                api_token=api_token,
             )
     if not confirmed:
         run.refresh_from_db()

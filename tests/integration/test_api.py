@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -168,6 +169,9 @@ def test_a_script_uploads_polls_and_applies(client, acme, alice, secret, in_proc
     assert client.get(reverse("api:run", args=[run.pk]), **bearer(secret)).json()["status"] == (
         "applied"
     )
+    # The run's activity says who applied it: the token, by name.
+    applied = [line for line in activity.run_activity(run) if line.what == "Import requested"]
+    assert [line.by_system_inline for line in applied] == ["by API token HR nightly"]
     assert set(User.objects.filter(organization=acme).values_list("email", flat=True)) >= {
         "ana@acme.example",
         "bo@acme.example",
@@ -271,14 +275,15 @@ def test_a_run_past_its_safeguard_needs_the_confirmation(client, acme, alice, se
 
 
 def test_hold_rest_applies_within_the_limits_and_names_the_held_part(
-    client, acme, alice, secret, in_process
+    client, acme, alice, secret, in_process, django_capture_on_commit_callbacks
 ):
     people = [UserFactory(organization=acme, email=f"p{n}@acme.example") for n in range(10)]
     data = "email\n" + "".join(f"{person.email}\n" for person in [alice, *people[5:]])
     run_id = upload(client, secret, data.encode()).json()["run"]
 
     url = reverse("api:run-apply", args=[run_id]) + "?hold_rest=true"
-    response = client.post(url, **bearer(secret))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, **bearer(secret))
 
     assert response.status_code == 202
     body = client.get(reverse("api:run", args=[run_id]), **bearer(secret)).json()
@@ -287,6 +292,10 @@ def test_hold_rest_applies_within_the_limits_and_names_the_held_part(
     held = client.get(reverse("api:run", args=[held_id]), **bearer(secret)).json()
     assert (held["status"], held["held_part_of"]) == ("held", run_id)
     assert held["counts"]["deactivated"] == 2 and held["limits_passed"] == {"deactivations": 2}
+    # The admins hear of the held part: nobody on the web asked for it.
+    [email] = mail.outbox
+    assert email.to == [alice.email] and f"Import #{held_id} for" in email.subject
+    assert reverse("importer:run-detail", args=[held_id]) in email.body
 
 
 # María of Sales is missing from the file, and a new row of the same name and department

@@ -4,6 +4,7 @@ import json
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
 
 from importer import runs
@@ -108,7 +109,9 @@ def test_a_tripped_safeguard_needs_confirm_safeguard(tmp_path, acme):
     assert User.objects.filter(organization=acme, is_active=True).count() == 1
 
 
-def test_hold_rest_imports_what_is_within_the_limits_and_holds_the_rest(tmp_path, acme, alice):
+def test_hold_rest_imports_what_is_within_the_limits_and_holds_the_rest(
+    tmp_path, acme, alice, django_capture_on_commit_callbacks
+):
     people = [UserFactory(organization=acme, email=f"p{n}@acme.example") for n in range(10)]
     # Five of eleven leave: 3 deactivations are allowed (the floor), the last 2 by email held.
     text = "email\n" + "".join(f"{person.email}\n" for person in [alice, *people[5:]])
@@ -118,11 +121,15 @@ def test_hold_rest_imports_what_is_within_the_limits_and_holds_the_rest(tmp_path
     assert code == 1 and "--hold-rest" in result["message"]
     assert result["limits_passed"] == {"deactivations": 2}
 
-    code, result = run_command("--org", "acme", path, "--apply", "--hold-rest")
+    with django_capture_on_commit_callbacks(execute=True):
+        code, result = run_command("--org", "acme", path, "--apply", "--hold-rest")
 
     assert code == 0
     assert (result["status"], result["counts"]["deactivated"]) == ("applied", 3)
     [held_id] = result["held_parts"]
+    # The admins are told that the held part waits for them (nobody saw it on a page).
+    [email] = mail.outbox
+    assert email.to == [alice.email] and f"Import #{held_id} for" in email.subject
     held = ImportRun.objects.get(pk=held_id)
     assert (held.status, held.held_part_of_id, held.deactivated_count) == (
         ImportRun.Status.HELD,

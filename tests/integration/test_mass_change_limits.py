@@ -83,11 +83,12 @@ def test_an_admins_email_change_passes_a_limit_even_alone(acme, alice, twenty):
 
 
 def test_manual_hold_rest_applies_the_safe_part_and_holds_the_rest_linked_both_ways(
-    acme, alice, twenty
+    acme, alice, twenty, django_capture_on_commit_callbacks
 ):
     run = preview_in_process(acme, titles_csv(alice, twenty, retitled=10), admin=alice)
 
-    held = runs.request_apply(run, acting_user=alice, hold_rest=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        held = runs.request_apply(run, acting_user=alice, hold_rest=True)
     runs.apply_run(run.pk)
     run.refresh_from_db()
 
