@@ -829,7 +829,13 @@ class WebhookEndpointForm(forms.Form):
         label="Tell it when",
         choices=Event.choices,
         widget=forms.CheckboxSelectMultiple,
-        initial=[Event.RUN_HELD, Event.RUN_FAILED, Event.RUN_INVALID, Event.SYNC_FAILED],
+        initial=[
+            Event.RUN_HELD,
+            Event.RUN_FAILED,
+            Event.RUN_INVALID,
+            Event.RUN_OUTDATED,
+            Event.SYNC_FAILED,
+        ],
     )
 
     def clean_url(self):

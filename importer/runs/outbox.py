@@ -28,6 +28,7 @@ class Event:
     RUN_HELD = "run.held"
     RUN_FAILED = "run.failed"
     RUN_INVALID = "run.invalid"
+    RUN_OUTDATED = "run.outdated"
     SYNC_FAILED = "sync.failed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
@@ -38,6 +39,7 @@ class Event:
         (RUN_HELD, "A scheduled import was held by a safeguard"),
         (RUN_FAILED, "An import failed"),
         (RUN_INVALID, "A file has errors"),
+        (RUN_OUTDATED, "A preview is outdated: the users changed since, preview it again"),
         (SYNC_FAILED, "The scheduled sync failed"),
         (TOKEN_CREATED, "An API token was made"),
         (TOKEN_REVOKED, "An API token was revoked"),
@@ -50,6 +52,7 @@ RUN_EVENTS = {
     ImportRun.Status.HELD: Event.RUN_HELD,
     ImportRun.Status.FAILED: Event.RUN_FAILED,
     ImportRun.Status.INVALID: Event.RUN_INVALID,
+    ImportRun.Status.STALE: Event.RUN_OUTDATED,
 }
 
 

@@ -994,34 +994,41 @@ def _apply(run_id: int, report) -> None:
         )
         if not finished:
             raise _RunTakenAway(f"Run {run_id} is no longer applying")
-        if status == Status.APPLIED:
-            outbox.record_run_event(ImportRun.objects.get(pk=run_id))
-            if run.change_count:
-                _mark_superseded(run)
+        # Applied, or outdated (refused): endpoints hear of either.
+        outbox.record_run_event(ImportRun.objects.get(pk=run_id))
+        if status == Status.APPLIED and run.change_count:
+            _mark_superseded(run)
 
 
 def _mark_superseded(applied: ImportRun) -> int:
     """Mark the organization's other ready or held previews outdated: `applied` changed the
     users they were compared with, so none of them shows what importing would do any more.
-    Return how many. (Apply would refuse each anyway, by its users digest; this says so now.)"""
+    Return how many. (Apply would refuse each anyway, by its users digest; this says so now.)
+    Endpoints hear of each (run.outdated), in the apply's transaction."""
     now = timezone.now()
-    return (
+    superseded = (
         ImportRun.objects.filter(
             organization_id=applied.organization_id, status__in=[Status.READY, Status.HELD]
         )
         .exclude(pk=applied.pk)
         # A held part is checked person by person when approved, not by its census.
         .exclude(held_part_of__isnull=False)
-        .update(
-            status=Status.STALE,
-            message=(
-                f"Import #{applied.pk} was applied after this preview was made, so it no longer "
-                "shows what importing would do. Preview this file again to see its changes now."
-            ),
-            finished_at=now,
-            updated_at=now,
-        )
     )
+    # The ids first, and only those still ready or held are marked: the organization's lock,
+    # which the apply holds, keeps other applies out meanwhile.
+    ids = list(superseded.values_list("pk", flat=True))
+    marked = ImportRun.objects.filter(pk__in=ids, status__in=[Status.READY, Status.HELD]).update(
+        status=Status.STALE,
+        message=(
+            f"Import #{applied.pk} was applied after this preview was made, so it no longer "
+            "shows what importing would do. Preview this file again to see its changes now."
+        ),
+        finished_at=now,
+        updated_at=now,
+    )
+    for outdated in ImportRun.objects.filter(pk__in=ids, status=Status.STALE):
+        outbox.record_run_event(outdated)
+    return marked
 
 
 class NothingToPreviewAgain(Exception):

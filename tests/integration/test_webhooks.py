@@ -9,6 +9,7 @@ import json
 
 import pytest
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from importer import runs, tasks, tokens, webhooks
@@ -18,6 +19,7 @@ from importer.runs import outbox
 from importer.runs.outbox import Event
 from tests.conftest import preview_text
 from tests.integration.https_server import Reply
+from users.models import User
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 
@@ -257,6 +259,26 @@ def test_each_transition_writes_its_event_for_the_endpoints_that_take_it(acme, a
     assert events_of(only_held) == ["run.held"]
     token_payload = everything.deliveries.get(event="token.created").payload["data"]
     assert token_payload == {"name": "Script", "scopes": ["imports:write"]}
+
+
+def test_a_preview_made_outdated_is_heard_of_whether_another_import_or_an_edit_did_it(acme, alice):
+    endpoint = make_endpoint(acme, "https://hooks.example.com/out", events=[Event.RUN_OUTDATED])
+    waiting = preview_text(acme, alice, "email\nbo@acme.example\nalice@acme.example\n")
+    applied = preview_text(acme, alice, "email\nana@acme.example\nalice@acme.example\n")
+    runs.request_apply(applied, acting_user=alice)
+    runs.apply_run(applied.pk)  # Bo's preview no longer shows what importing would do.
+    refused = preview_text(
+        acme, alice, "email\ncy@acme.example\nana@acme.example\nalice@acme.example\n"
+    )
+    User.objects.filter(email="ana@acme.example").update(version=F("version") + 1)  # An edit.
+    runs.request_apply(refused, acting_user=alice)
+    runs.apply_run(refused.pk)  # Refused: the users changed after its preview.
+
+    assert [
+        (delivery.event, delivery.payload["data"]["run"], delivery.payload["data"]["status"])
+        for delivery in endpoint.deliveries.order_by("id")
+    ] == [("run.outdated", waiting.pk, "stale"), ("run.outdated", refused.pk, "stale")]
+    assert not User.objects.filter(email="cy@acme.example").exists()
 
 
 def test_another_companys_endpoints_hear_nothing(acme, alice, globex):
