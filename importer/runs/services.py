@@ -1014,8 +1014,8 @@ def _mark_superseded(applied: ImportRun) -> int:
         # A held part is checked person by person when approved, not by its census.
         .exclude(held_part_of__isnull=False)
     )
-    # The ids first, and only those still ready or held are marked: the organization's lock,
-    # which the apply holds, keeps other applies out meanwhile.
+    # The ids first, to tell endpoints of exactly the runs marked: the update takes only those
+    # still ready or held (one applied meanwhile by a click is not outdated).
     ids = list(superseded.values_list("pk", flat=True))
     marked = ImportRun.objects.filter(pk__in=ids, status__in=[Status.READY, Status.HELD]).update(
         status=Status.STALE,
